@@ -1,0 +1,71 @@
+"""The application factory: settings, the store, blueprints and error handlers.
+
+``create_app()`` with no arguments serves the embedded default: it builds the
+on-disk store from ``ontology/`` and ``data/`` when missing or stale, opens it,
+and serves it.  Tests pass overrides (a temporary store, a token) instead of
+touching the environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from flask import Flask, current_app
+
+from .errors import register_error_handlers
+from .settings import Settings, load_settings
+from .store import GraphStore, ensure_built, open_store
+
+log = logging.getLogger("ssikg")
+
+# One blueprint per concern; each module exposes ``bp``.
+BLUEPRINTS = (
+    "ssikg.views.sparql",
+    "ssikg.views.graph_store",
+    "ssikg.views.resources",
+    "ssikg.views.stored_queries",
+    "ssikg.views.validation",
+    "ssikg.views.ops",
+)
+
+
+def create_app(overrides: dict[str, Any] | None = None, *, store: GraphStore | None = None) -> Flask:
+    settings = load_settings(overrides)
+    app = Flask(__name__)
+    app.config["SSIKG"] = settings
+    app.json.ensure_ascii = False
+    app.extensions["ssikg.store"] = store or _open_configured_store(settings)
+    register_error_handlers(app)
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).bp)
+    return app
+
+
+def _open_configured_store(settings: Settings) -> GraphStore:
+    opener = _store_openers().get("embedded")
+    return opener(settings)
+
+
+def _store_openers():
+    """Store kinds by name; a remote backend registers itself beside the embedded one."""
+    return {"embedded": _open_embedded}
+
+
+def _open_embedded(settings: Settings) -> GraphStore:
+    path = settings.store_path
+    if settings.auto_build:
+        status = ensure_built(path, settings.source_dir, progress=log.info)
+        if status == "unexported":
+            log.warning("%s holds writes not exported to files; serving it as it is", path)
+    return open_store(path, in_memory=settings.in_memory)
+
+
+def get_store() -> GraphStore:
+    """The one accessor for the current app's store."""
+    return current_app.extensions["ssikg.store"]
+
+
+def get_settings() -> Settings:
+    return current_app.config["SSIKG"]

@@ -1,0 +1,268 @@
+"""The ``ssikg`` command line: build, serve, query and export the knowledge graph.
+
+Every command takes ``--store DIR`` (default: the ``store`` setting, i.e.
+``var/store`` under the project).  Exit codes: 0 success, 1 the operation
+failed (a broken data file, a query error), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import pyoxigraph as ox
+
+from . import __version__
+from .namespaces import PREFIXES
+from .settings import SettingsError, declared, load_settings
+from .store import StoreError, UnexportedWritesError, build_store, ensure_built, open_store
+
+STORE_OPTION = click.option(
+    "--store", "store", type=click.Path(path_type=Path), default=None,
+    help="Store folder (default: var/store in the project, or $SSIKG_STORE).")
+
+
+def _settings(**overrides):
+    try:
+        return load_settings({k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _fail(message: str, code: int = 1):
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _open_for_reading(store: Path | None):
+    settings = _settings(store=store)
+    path = settings.store_path
+    try:
+        if store is None:
+            ensure_built(path, settings.source_dir, progress=_progress)
+        return open_store(path)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ssikg")
+def cli():
+    """ssikg: France's internal-security cooperation network (DCIS, SSI) as linked data.
+
+    \b
+    Typical use:
+      ssikg build                      build var/store from ontology/ and data/
+      ssikg serve                      serve it on http://127.0.0.1:5000/sparql
+      ssikg query 'SELECT ...'         ask it from the terminal
+      ssikg query @queries/cq26-transitive-containment-of-dcis.rq
+      ssikg export -o dump.trig        write everything (with writes) back to a file
+    """
+
+
+@cli.command()
+@STORE_OPTION
+@click.option("--force", is_flag=True, help="Rebuild even if the store holds writes not yet exported.")
+def build(store, force):
+    """Build the on-disk store from ontology/ and data/ (atomic: a broken input leaves the old one)."""
+    settings = _settings(store=store)
+    try:
+        build_store(settings.store_path, settings.source_dir, force=force, progress=_progress)
+    except UnexportedWritesError as exc:
+        _fail(str(exc))
+    except StoreError as exc:
+        _fail(f"build failed, previous store left as it was: {exc}")
+
+
+@cli.command()
+@STORE_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="TCP port.")
+@click.option("--production", is_flag=True,
+              help="Serve with gunicorn (threads in one process) instead of the development server.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads (--production).")
+def serve(store, host, port, production, threads):
+    """Serve the store over HTTP (builds it first when missing or stale)."""
+    settings = _settings(store=store)
+    try:
+        status = ensure_built(settings.store_path, settings.source_dir, progress=_progress)
+    except StoreError as exc:
+        _fail(str(exc))
+    if status == "unexported":
+        click.secho("warning: the store holds writes not exported to files; serving it as it is",
+                    fg="yellow", err=True)
+    overrides = {"store": settings.store_path, "auto_build": False}
+    if production:
+        from .production import run_gunicorn
+
+        run_gunicorn(overrides, host=host, port=port, threads=threads)
+        return
+    from .app import create_app
+
+    app = create_app(overrides)
+    click.echo(f"ssikg serving {settings.store_path} on http://{host}:{port}/sparql", err=True)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+QUERY_FORMATS = ("table", "json", "xml", "csv", "tsv", "turtle", "ntriples")
+
+
+@cli.command()
+@STORE_OPTION
+@click.option("--format", "fmt", type=click.Choice(QUERY_FORMATS), default="table", show_default=True,
+              help="table: aligned columns with prefixed names; json/xml/csv/tsv: SPARQL results; "
+                   "turtle/ntriples: for CONSTRUCT and DESCRIBE.")
+@click.argument("query")
+def query(store, fmt, query):
+    """Run a SPARQL QUERY (text, or @FILE) against the store.
+
+    The default graph is the union of all named graphs; GRAPH <…/graph/stated>
+    restricts a pattern to what the source page states.
+    """
+    text = _read_query_argument(query)
+    graph_store = _open_for_reading(store)
+    try:
+        result = graph_store.query(text)
+        _print_result(result, fmt)
+    except SyntaxError as exc:
+        _fail(f"malformed query: {exc}")
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        graph_store.close()
+
+
+def _read_query_argument(argument: str) -> str:
+    if argument.startswith("@"):
+        path = Path(argument[1:])
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="QUERY") from None
+    if argument == "-":
+        return sys.stdin.read()
+    return argument
+
+
+_RESULT_FORMATS = {"json": ox.QueryResultsFormat.JSON, "xml": ox.QueryResultsFormat.XML,
+                   "csv": ox.QueryResultsFormat.CSV, "tsv": ox.QueryResultsFormat.TSV}
+_GRAPH_FORMATS = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES}
+
+
+def _print_result(result, fmt: str) -> None:
+    out = sys.stdout.buffer
+    if isinstance(result, ox.QueryTriples):
+        if fmt not in _GRAPH_FORMATS and fmt != "table":
+            raise click.BadParameter(f"a graph result cannot be printed as {fmt}; use turtle or ntriples")
+        prefixes = dict(PREFIXES)
+        out.write(ox.serialize(result, format=_GRAPH_FORMATS.get(fmt, ox.RdfFormat.TURTLE),
+                               prefixes=prefixes))
+    elif isinstance(result, ox.QueryBoolean):
+        if fmt == "table":
+            click.echo("true" if bool(result) else "false")
+        else:
+            out.write(result.serialize(format=_RESULT_FORMATS.get(fmt, ox.QueryResultsFormat.JSON)))
+    elif fmt == "table":
+        click.echo(format_table(result))
+    elif fmt in _RESULT_FORMATS:
+        out.write(result.serialize(format=_RESULT_FORMATS[fmt]))
+    else:
+        raise click.BadParameter(f"a SELECT result cannot be printed as {fmt}; use table, json, xml, csv or tsv")
+    out.flush()
+
+
+def compact(term) -> str:
+    """A readable form of an RDF term: prefixed names, plain literal text with its language."""
+    if term is None:
+        return ""
+    if isinstance(term, ox.NamedNode):
+        for prefix, iri in sorted(PREFIXES.items(), key=lambda kv: -len(kv[1])):
+            if term.value.startswith(iri) and "/" not in term.value[len(iri):]:
+                return f"{prefix}:{term.value[len(iri):]}"
+        return f"<{term.value}>"
+    if isinstance(term, ox.BlankNode):
+        return f"_:{term.value}"
+    if isinstance(term, ox.Literal):
+        return f"{term.value}@{term.language}" if term.language else term.value
+    return str(term)
+
+
+def format_table(solutions) -> str:
+    variables = [v.value for v in solutions.variables]
+    rows = [[compact(solution[v]) for v in variables] for solution in solutions]
+    if not variables:
+        return "(no columns)"
+    widths = [max([len(v)] + [len(r[i]) for r in rows]) for i, v in enumerate(variables)]
+    line = "  ".join(v.ljust(w) for v, w in zip(variables, widths, strict=True))
+    rule = "  ".join("-" * w for w in widths)
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    footer = f"({len(rows)} row{'s' if len(rows) != 1 else ''})"
+    return "\n".join([line.rstrip(), rule, *body, footer])
+
+
+@cli.command()
+@STORE_OPTION
+@click.option("--format", "fmt", type=click.Choice(["trig", "nquads"]), default="trig", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (default: standard output).")
+def export(store, fmt, output):
+    """Write every graph of the store (including writes made over HTTP) as TriG or N-Quads.
+
+    Writing to a file marks the store's writes as exported, so 'ssikg build'
+    will then replace it without --force.
+    """
+    graph_store = _open_for_reading(store)
+    rdf_format = ox.RdfFormat.TRIG if fmt == "trig" else ox.RdfFormat.N_QUADS
+    prefixes = dict(PREFIXES) if fmt == "trig" else None
+    try:
+        if output is None:
+            ox.serialize(graph_store.quads(), sys.stdout.buffer, rdf_format, prefixes=prefixes)
+            sys.stdout.buffer.flush()
+        else:
+            tmp = output.with_name(output.name + ".partial")
+            with open(tmp, "wb") as handle:
+                ox.serialize(graph_store.quads(), handle, rdf_format, prefixes=prefixes)
+            tmp.replace(output)
+            graph_store.mark_exported()
+            click.echo(f"wrote {len(graph_store):,} quads to {output}", err=True)
+    finally:
+        graph_store.close()
+
+
+@cli.command("settings")
+def show_settings():
+    """List every setting, its environment variable, default and meaning."""
+    for setting in declared():
+        click.echo(f"{setting.name}  ({setting.env}, default {setting.default!r})\n    {setting.help}")
+
+
+# Commands owned by other modules register here.
+def _register_optional_commands() -> None:
+    for module_name, command_name in (("ssikg.validation_cli", "validate"),
+                                      ("ssikg.orgchart", "chart"),
+                                      ("ssikg.stored_queries", "queries")):
+        try:
+            module = __import__(module_name, fromlist=[command_name])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        command = getattr(module, "cli_command", None)
+        if command is not None:
+            cli.add_command(command, command_name)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    cli(prog_name="ssikg")
+
+
+if __name__ == "__main__":
+    main()

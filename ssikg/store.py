@@ -1,0 +1,384 @@
+"""Building and opening the store: the only module that touches store files.
+
+The rest of the code sees a :class:`GraphStore`: run a query, run an update,
+read or replace a graph, know the store's version.  :class:`EmbeddedStore` is
+the default (pyoxigraph on disk, or an in-memory copy); a remote SPARQL backend
+implements the same interface elsewhere.
+
+On disk a store is a folder holding ``db/`` (RocksDB, written by pyoxigraph)
+and ``meta.json`` (the hash of the inputs it was built from, the build time,
+and whether it holds writes not yet exported).  The configured store path is a
+symbolic link to the current build; a build fills a fresh folder and swaps the
+link with one atomic rename, so a failed build leaves the previous store as it
+was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from .namespaces import ONTOLOGY_GRAPH
+
+META_FILE = "meta.json"
+DB_DIR = "db"
+BUILDS_DIR = ".store-builds"
+
+QUAD_FORMATS = {".trig": ox.RdfFormat.TRIG, ".nq": ox.RdfFormat.N_QUADS}
+TRIPLE_FORMATS = {".ttl": ox.RdfFormat.TURTLE, ".nt": ox.RdfFormat.N_TRIPLES, ".rdf": ox.RdfFormat.RDF_XML}
+
+
+class StoreError(Exception):
+    """A store cannot be built or opened; the message names the file and line where known."""
+
+
+class UnexportedWritesError(StoreError):
+    """Rebuilding would discard writes that were never exported."""
+
+
+# ---------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    relative: str
+    format: ox.RdfFormat
+    graph: str | None  # None: the file names its graphs itself (TriG, N-Quads)
+
+
+def source_files(source_dir: Path) -> list[SourceFile]:
+    """The files a build loads: ``ontology/*.ttl`` (not the SHACL shapes) into the
+    ontology graph, and every TriG / N-Quads file under ``data/``."""
+    source_dir = Path(source_dir)
+    files: list[SourceFile] = []
+    for path in sorted((source_dir / "ontology").glob("*.ttl")):
+        if path.name.startswith("shapes"):
+            continue
+        files.append(SourceFile(path, path.relative_to(source_dir).as_posix(), ox.RdfFormat.TURTLE,
+                                ONTOLOGY_GRAPH))
+    data_dir = source_dir / "data"
+    for path in sorted(data_dir.rglob("*")) if data_dir.is_dir() else []:
+        if path.suffix in QUAD_FORMATS and path.is_file():
+            files.append(SourceFile(path, path.relative_to(source_dir).as_posix(),
+                                    QUAD_FORMATS[path.suffix], None))
+        elif path.suffix in TRIPLE_FORMATS and path.is_file():
+            raise StoreError(f"{path.relative_to(source_dir)}: a data file must name its graphs "
+                             "(write it as TriG or N-Quads); only ontology/ holds plain Turtle")
+    if not files:
+        raise StoreError(f"no ontology/*.ttl or data/*.trig files under {source_dir}")
+    return files
+
+
+def inputs_hash(files: Iterable[SourceFile]) -> str:
+    digest = hashlib.sha256()
+    for source in files:
+        digest.update(source.relative.encode() + b"\0")
+        with open(source.path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Metadata
+
+
+@dataclass
+class StoreMeta:
+    inputs_hash: str
+    built_at: float
+    files: list[str]
+    quads: int
+    unexported_writes: int = 0
+    last_write_at: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: Path) -> StoreMeta | None:
+        try:
+            return cls(**json.loads((Path(folder) / META_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write(self, folder: Path) -> None:
+        target = Path(folder) / META_FILE
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(tmp, target)
+
+
+# ---------------------------------------------------------------------------
+# Building
+
+
+Progress = Callable[[str], None]
+
+
+def _load_file(store: ox.Store, source: SourceFile) -> None:
+    to_graph = ox.NamedNode(source.graph) if source.graph else None
+    try:
+        store.bulk_load(path=str(source.path), format=source.format, to_graph=to_graph)
+    except SyntaxError as exc:
+        raise StoreError(f"{source.relative}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{source.relative}: cannot load: {exc}") from None
+    stray = next(iter(store.quads_for_pattern(None, None, None, ox.DefaultGraph())), None)
+    if stray is not None:
+        raise StoreError(f"{source.relative}: triples outside any named graph (e.g. {stray.triple}); "
+                         "put every triple in a GRAPH block")
+
+
+def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
+                progress: Progress | None = None, optimize: bool = True) -> StoreMeta:
+    """Build the store at ``store_path`` from ``source_dir``; atomic and idempotent.
+
+    Raises :class:`UnexportedWritesError` when the current store holds writes
+    not yet exported and ``force`` is false, :class:`StoreError` when an input
+    is broken (the previous store is then left untouched).
+    """
+    say = progress or (lambda _msg: None)
+    store_path = Path(store_path)
+    current = StoreMeta.read(store_path)
+    if current and current.unexported_writes and not force:
+        raise UnexportedWritesError(
+            f"{store_path} holds {current.unexported_writes} write(s) not exported to files; "
+            "run 'ssikg export' first, or rebuild with --force to discard them")
+    files = source_files(source_dir)
+    digest = inputs_hash(files)
+    builds = store_path.parent / BUILDS_DIR
+    builds.mkdir(parents=True, exist_ok=True)
+    folder = builds / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    try:
+        store = ox.Store(str(folder / DB_DIR))
+        total_bytes = 0
+        for source in files:
+            size = source.path.stat().st_size
+            t0 = time.monotonic()
+            _load_file(store, source)
+            total_bytes += size
+            say(f"loaded {source.relative} ({size / 1024:,.0f} KiB in {time.monotonic() - t0:.2f} s)")
+        quads = len(store)
+        if optimize:
+            store.optimize()
+        store.flush()
+        del store
+        meta = StoreMeta(inputs_hash=digest, built_at=time.time(), files=[f.relative for f in files],
+                         quads=quads)
+        meta.write(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _swap_in(store_path, folder)
+    elapsed = time.monotonic() - started
+    say(f"built {store_path} : {quads:,} quads from {len(files)} files in {elapsed:.2f} s")
+    return meta
+
+
+def _swap_in(store_path: Path, folder: Path) -> None:
+    """Point ``store_path`` at ``folder`` with one atomic rename, then drop the old build."""
+    previous = store_path.resolve() if store_path.is_symlink() else None
+    if store_path.exists() and not store_path.is_symlink():
+        # A plain folder from elsewhere: move it aside rather than delete it.
+        store_path.rename(store_path.with_name(store_path.name + f".replaced-{uuid.uuid4().hex[:6]}"))
+    link = store_path.with_name(f".{store_path.name}.link-{uuid.uuid4().hex[:6]}")
+    link.symlink_to(os.path.relpath(folder, store_path.parent))
+    os.replace(link, store_path)
+    if previous and previous != folder.resolve() and previous.parent.name == BUILDS_DIR:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def store_status(store_path: Path, source_dir: Path) -> str:
+    """``missing``, ``stale``, ``current`` or ``unexported`` (holds writes not in files)."""
+    meta = StoreMeta.read(store_path)
+    if meta is None or not (Path(store_path) / DB_DIR).is_dir():
+        return "missing"
+    if meta.unexported_writes:
+        return "unexported"
+    return "current" if meta.inputs_hash == inputs_hash(source_files(source_dir)) else "stale"
+
+
+def ensure_built(store_path: Path, source_dir: Path, progress: Progress | None = None) -> str:
+    """Build when missing or stale; keep a store holding unexported writes. Returns the status seen."""
+    status = store_status(store_path, source_dir)
+    if status in {"missing", "stale"}:
+        build_store(store_path, source_dir, progress=progress)
+    return status
+
+
+# ---------------------------------------------------------------------------
+# The store interface
+
+
+class GraphStore(ABC):
+    """What the server needs from a store, whatever holds the data."""
+
+    kind = "abstract"
+    writable = True
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """Changes whenever the content may have changed (for ETags and caches)."""
+
+    @abstractmethod
+    def query(self, sparql: str, *, base_iri: str | None = None,
+              default_graphs: list[str] | None = None, named_graphs: list[str] | None = None,
+              substitutions: dict | None = None):
+        """Run a SPARQL query; returns pyoxigraph QuerySolutions, QueryBoolean or QueryTriples.
+
+        Without ``default_graphs`` the default graph is the union of all graphs.
+        Raises SyntaxError for a malformed query."""
+
+    @abstractmethod
+    def update(self, sparql: str, *, base_iri: str | None = None) -> None:
+        """Run a SPARQL update atomically. Raises SyntaxError for a malformed update."""
+
+    @abstractmethod
+    def named_graphs(self) -> list[str]:
+        ...
+
+    @abstractmethod
+    def replace_graph(self, graph: str, triples: Iterable) -> None:
+        """Replace one graph (``""`` = default graph) atomically."""
+
+    @abstractmethod
+    def add_triples(self, graph: str, triples: Iterable) -> None:
+        """Add triples to one graph (``""`` = default graph) atomically."""
+
+    @abstractmethod
+    def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
+        """Every quad, or those of one graph (``""`` for the default graph)."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        ...
+
+    def close(self) -> None:  # noqa: B027 - optional for implementations
+        pass
+
+
+class EmbeddedStore(GraphStore):
+    """pyoxigraph, opened from a built folder (read-write, or copied into memory)."""
+
+    kind = "embedded"
+
+    def __init__(self, folder: Path, *, in_memory: bool = False, read_only: bool = False):
+        self.folder = Path(folder)
+        meta = StoreMeta.read(self.folder)
+        if meta is None:
+            raise StoreError(f"{self.folder} is not a built store (no {META_FILE}); run 'ssikg build'")
+        self.meta = meta
+        self.in_memory = in_memory
+        self.writable = not read_only
+        self._lock = threading.Lock()
+        self._writes = 0
+        db = str(self.folder / DB_DIR)
+        try:
+            if in_memory:
+                self._store = ox.Store()
+                self._store.bulk_extend(ox.Store.read_only(db))
+            elif read_only:
+                self._store = ox.Store.read_only(db)
+            else:
+                self._store = ox.Store(db)
+        except OSError as exc:
+            raise StoreError(f"cannot open the store at {self.folder}: {exc}") from None
+
+    @property
+    def raw(self) -> ox.Store:
+        """The pyoxigraph store, for code that must stream (dump, serialise)."""
+        return self._store
+
+    @property
+    def version(self) -> str:
+        return f"{self.meta.inputs_hash[:16]}-{self.meta.unexported_writes}-{self._writes}"
+
+    def query(self, sparql, *, base_iri=None, default_graphs=None, named_graphs=None,
+              substitutions=None):
+        kwargs: dict = {"base_iri": base_iri}
+        if default_graphs is not None:
+            kwargs["default_graph"] = [_graph_node(g) for g in default_graphs]
+        else:
+            kwargs["use_default_graph_as_union"] = True
+        if named_graphs is not None:
+            kwargs["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
+        if substitutions:
+            kwargs["substitutions"] = {
+                (ox.Variable(k) if isinstance(k, str) else k): v for k, v in substitutions.items()}
+        return self._store.query(sparql, **kwargs)
+
+    def update(self, sparql, *, base_iri=None):
+        if not self.writable:
+            raise StoreError("this store is open read-only")
+        with self._lock:
+            self._store.update(sparql, base_iri=base_iri)
+            self._record_write()
+
+    def load(self, data: bytes, format: ox.RdfFormat, graph: str | None) -> None:
+        """Add parsed data to a graph in one transaction (``None`` graph: quads as written)."""
+        with self._lock:
+            to_graph = _graph_node(graph) if graph is not None else None
+            self._store.load(data, format=format, to_graph=to_graph)
+            self._record_write()
+
+    def replace_graph(self, graph: str, triples: Iterable[ox.Triple | ox.Quad]) -> None:
+        """Replace one graph's content in a single transaction (one SPARQL update)."""
+        target = "DEFAULT" if graph in ("", None) else f"GRAPH <{graph}>"
+        body = "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in triples)
+        inner = body if graph in ("", None) else f"GRAPH <{graph}> {{\n{body}}}"
+        self.update(f"DROP SILENT {target} ;\nINSERT DATA {{\n{inner}}}")
+
+    def add_triples(self, graph: str, triples: Iterable) -> None:
+        body = "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in triples)
+        inner = body if graph in ("", None) else f"GRAPH <{graph}> {{\n{body}}}"
+        self.update(f"INSERT DATA {{\n{inner}}}")
+
+    def _record_write(self) -> None:
+        self._writes += 1
+        if self.in_memory:
+            return
+        self.meta.unexported_writes += 1
+        self.meta.last_write_at = time.time()
+        self.meta.write(self.folder)
+
+    def mark_exported(self) -> None:
+        self.meta.unexported_writes = 0
+        self.meta.write(self.folder)
+
+    def named_graphs(self):
+        return sorted(g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
+
+    def quads(self, graph=None):
+        node = None if graph is None else _graph_node(graph)
+        return self._store.quads_for_pattern(None, None, None, node)
+
+    def __len__(self):
+        return len(self._store)
+
+    def close(self):
+        if not self.in_memory:
+            self._store.flush()
+        del self._store
+
+
+def _graph_node(graph: str):
+    return ox.DefaultGraph() if graph in ("", None) else ox.NamedNode(graph)
+
+
+def open_store(store_path: Path, *, in_memory: bool = False, read_only: bool = False) -> EmbeddedStore:
+    return EmbeddedStore(Path(store_path).resolve(), in_memory=in_memory, read_only=read_only)

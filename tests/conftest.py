@@ -1,0 +1,158 @@
+"""Shared fixtures: a store built once from the real sources, per-test copies of it,
+apps over those copies, and real HTTP servers on loopback.
+
+Nothing is mocked: ``built_store`` is a real on-disk Oxigraph store built by
+``ssikg.store.build_store``; ``live_server`` serves an app over real sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from ssikg.app import create_app
+from ssikg.settings import PROJECT_ROOT
+from ssikg.store import build_store
+
+REQUIRE_SYSTEM_TOOLS = os.environ.get("SSIKG_REQUIRE_SYSTEM_TOOLS") == "1"
+
+
+def require_tool(available: bool, what: str) -> None:
+    """Skip when a system tool is missing, except in CI where it must be there."""
+    if available:
+        return
+    if REQUIRE_SYSTEM_TOOLS:
+        pytest.fail(f"{what} is required (SSIKG_REQUIRE_SYSTEM_TOOLS=1) but missing")
+    pytest.skip(f"{what} is not installed")
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def built_store(tmp_path_factory) -> Path:
+    """A pristine store built from the repository's ontology/ and data/; never opened for writing."""
+    path = tmp_path_factory.mktemp("built") / "store"
+    build_store(path, PROJECT_ROOT)
+    return path
+
+
+@pytest.fixture
+def store_copy(built_store, tmp_path) -> Path:
+    """A private copy of the built store that a test may open, write and break."""
+    target = tmp_path / "store"
+    shutil.copytree(built_store.resolve(), target)
+    return target
+
+
+@pytest.fixture
+def make_app(built_store, tmp_path):
+    """Factory: an app over a fresh copy of the built store, with setting overrides."""
+    counter = iter(range(1000))
+    apps = []
+
+    def factory(**overrides):
+        target = tmp_path / f"store-{next(counter)}"
+        shutil.copytree(built_store.resolve(), target)
+        settings = {"store": target, "auto_build": False, **overrides}
+        app = create_app(settings)
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["ssikg.store"].close()
+
+
+@pytest.fixture(scope="session")
+def shared_app(built_store, tmp_path_factory):
+    """One read-only-by-default app for the whole session (tests must not write through it)."""
+    target = tmp_path_factory.mktemp("shared") / "store"
+    shutil.copytree(built_store.resolve(), target)
+    app = create_app({"store": target, "auto_build": False})
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["ssikg.store"].close()
+
+
+class LiveServer:
+    """A real threaded HTTP server on 127.0.0.1 serving a WSGI app."""
+
+    def __init__(self, app):
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(shared_app):
+    """The shared app on a real loopback server, for read-only HTTP tests."""
+    with LiveServer(shared_app) as server:
+        yield server
+
+
+@pytest.fixture
+def serve_app():
+    """Factory: serve any app on a real loopback server for the test's duration."""
+    servers = []
+
+    def factory(app) -> LiveServer:
+        server = LiveServer(app).__enter__()
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before answering {url}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, input: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real ``ssikg`` command line in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "ssikg", *args], cwd=cwd or PROJECT_ROOT, env=full_env,
+                          input=input, capture_output=True, text=True, timeout=timeout)

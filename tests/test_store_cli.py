@@ -1,0 +1,198 @@
+"""The store layer and the command line, on real on-disk stores and a real subprocess CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+from conftest import run_cli
+
+from ssikg.settings import PROJECT_ROOT, SettingsError, load_settings
+from ssikg.store import (
+    StoreError,
+    StoreMeta,
+    UnexportedWritesError,
+    build_store,
+    open_store,
+    store_status,
+)
+
+CHAIN_ABOVE_DCIS = """
+PREFIX org: <http://www.w3.org/ns/org#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+SELECT ?label WHERE {
+  GRAPH <https://w3id.org/ssikg/graph/stated> {
+    <https://w3id.org/ssikg/id/dcis> (org:reportsTo|org:subOrganizationOf)+ ?above }
+  ?above skos:prefLabel ?label FILTER(lang(?label) = "fr")
+} ORDER BY ?label
+"""
+
+
+@pytest.fixture
+def sources(tmp_path) -> Path:
+    """A private copy of the project's sources that a test may break."""
+    root = tmp_path / "src"
+    shutil.copytree(PROJECT_ROOT / "ontology", root / "ontology")
+    shutil.copytree(PROJECT_ROOT / "data", root / "data")
+    return root
+
+
+def _count(store_path: Path) -> int:
+    store = open_store(store_path)
+    try:
+        return len(store)
+    finally:
+        store.close()
+
+
+def test_build_loads_every_graph(built_store):
+    store = open_store(built_store)
+    try:
+        graphs = set(store.named_graphs())
+        assert {"https://w3id.org/ssikg/graph/ontology", "https://w3id.org/ssikg/graph/stated",
+                "https://w3id.org/ssikg/graph/provenance"} <= graphs
+        assert not list(store.quads(""))  # nothing in the default graph
+        assert len(store) == StoreMeta.read(built_store).quads > 500
+    finally:
+        store.close()
+
+
+def test_build_is_idempotent(sources, tmp_path):
+    path = tmp_path / "store"
+    first = build_store(path, sources)
+    dump_1 = sorted(str(q) for q in ox.Store.read_only(str(path / "db")))
+    second = build_store(path, sources)
+    dump_2 = sorted(str(q) for q in ox.Store.read_only(str(path / "db")))
+    assert first.inputs_hash == second.inputs_hash
+    assert first.quads == second.quads and dump_1 == dump_2
+    # the previous build folder is removed, only the current one remains
+    assert len(list((tmp_path / ".store-builds").iterdir())) == 1
+
+
+def test_broken_data_file_leaves_previous_store_and_names_file_and_line(sources, tmp_path):
+    path = tmp_path / "store"
+    build_store(path, sources)
+    before = _count(path)
+    target = sources / "data" / "stated.trig"
+    lines = target.read_text(encoding="utf-8").splitlines()
+    lines.insert(len(lines) // 2, 'GRAPH <https://w3id.org/ssikg/graph/stated> { <a:b> <a:c> "broken . }')
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(StoreError) as caught:
+        build_store(path, sources)
+    message = str(caught.value)
+    assert "data/stated.trig" in message and "line" in message
+    assert _count(path) == before
+    assert store_status(path, sources) == "stale"
+
+
+def test_default_graph_triples_are_refused(sources, tmp_path):
+    (sources / "data" / "zz-stray.trig").write_text("<http://a> <http://b> <http://c> .\n")
+    with pytest.raises(StoreError, match="zz-stray.trig.*outside any named graph"):
+        build_store(tmp_path / "store", sources)
+
+
+def test_status_tracks_inputs_and_writes(sources, tmp_path):
+    path = tmp_path / "store"
+    assert store_status(path, sources) == "missing"
+    build_store(path, sources)
+    assert store_status(path, sources) == "current"
+    store = open_store(path)
+    store.update("INSERT DATA { GRAPH <https://w3id.org/ssikg/graph/external> "
+                 "{ <https://w3id.org/ssikg/id/x> <http://www.w3.org/2000/01/rdf-schema#label> 'x' } }")
+    store.close()
+    assert store_status(path, sources) == "unexported"
+    with pytest.raises(UnexportedWritesError):
+        build_store(path, sources)
+    build_store(path, sources, force=True)
+    assert store_status(path, sources) == "current"
+
+
+def test_settings_reject_unknown_and_malformed_values():
+    with pytest.raises(SettingsError, match="unknown setting"):
+        load_settings({"no_such_thing": 1})
+    with pytest.raises(SettingsError, match="SSIKG_IN_MEMORY"):
+        load_settings(environ={"SSIKG_IN_MEMORY": "perhaps"})
+    assert load_settings(environ={"SSIKG_IN_MEMORY": "yes"}).in_memory is True
+
+
+def test_in_memory_copy_answers_like_disk(built_store):
+    disk, memory = open_store(built_store, read_only=True), open_store(built_store, in_memory=True)
+    try:
+        assert len(disk) == len(memory)
+        q = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+        assert next(iter(disk.query(q)))["n"] == next(iter(memory.query(q)))["n"]
+    finally:
+        disk.close()
+        memory.close()
+
+
+# --- the real command line -------------------------------------------------
+
+
+def test_cli_build_then_query_reporting_chain_with_labels(sources, tmp_path):
+    store = tmp_path / "store"
+    built = run_cli("build", "--store", str(store), env={"SSIKG_SOURCE_DIR": str(sources)})
+    assert built.returncode == 0, built.stderr
+    assert "quads" in built.stderr
+    query_file = tmp_path / "chain.rq"
+    query_file.write_text(CHAIN_ABOVE_DCIS)
+    answered = run_cli("query", "--store", str(store), f"@{query_file}")
+    assert answered.returncode == 0, answered.stderr
+    out = answered.stdout
+    for label in ("directeur général de la police nationale", "directeur général de la gendarmerie nationale",
+                  "police nationale", "gendarmerie nationale"):
+        assert label in out
+    assert "ministère" not in out  # no higher parent is stated
+    assert "(4 rows)" in out
+
+
+def test_cli_query_json_and_errors(built_store, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(built_store.resolve(), store)
+    as_json = run_cli("query", "--store", str(store), "--format", "json",
+                      "ASK { GRAPH ?g { ?s <http://www.w3.org/ns/org#heldBy> ?o } }")
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout) == {"head": {}, "boolean": False}
+    bad = run_cli("query", "--store", str(store), "SELECT * WHERE { ?s ?p }")
+    assert bad.returncode == 1 and "malformed query" in bad.stderr and "1:" in bad.stderr
+    usage = run_cli("query", "--store", str(store), "--format", "nope", "ASK {}")
+    assert usage.returncode == 2
+    missing = run_cli("query", "--store", str(store), "@/no/such/file.rq")
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_cli_build_error_exit_code_names_file(sources, tmp_path):
+    (sources / "data" / "stated.trig").write_text("GRAPH <urn:g> { <a:b> <a:c> }\n")
+    result = run_cli("build", "--store", str(tmp_path / "store"), env={"SSIKG_SOURCE_DIR": str(sources)})
+    assert result.returncode == 1
+    assert "data/stated.trig" in result.stderr and "line 1" in result.stderr
+
+
+def test_cli_export_round_trips_and_clears_unexported(sources, tmp_path):
+    store = tmp_path / "store"
+    build_store(store, sources)
+    graph_store = open_store(store)
+    graph_store.update("INSERT DATA { GRAPH <https://w3id.org/ssikg/graph/external> "
+                       "{ <https://w3id.org/ssikg/id/x> <http://www.w3.org/2000/01/rdf-schema#label> 'é' } }")
+    total = len(graph_store)
+    graph_store.close()
+    out = tmp_path / "dump.trig"
+    result = run_cli("export", "--store", str(store), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    reparsed = list(ox.parse(path=str(out), format=ox.RdfFormat.TRIG))
+    assert len(reparsed) == total
+    assert any(q.object == ox.Literal("é") for q in reparsed)
+    assert StoreMeta.read(store).unexported_writes == 0
+    assert store_status(store, sources) == "current"  # 'ssikg build' may now replace it
+    nquads = run_cli("export", "--store", str(store), "--format", "nquads")
+    assert len(list(ox.parse(nquads.stdout.encode(), format=ox.RdfFormat.N_QUADS))) == total
+
+
+def test_cli_help_teaches():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("build", "serve", "query", "export"):
+        assert command in result.stdout
