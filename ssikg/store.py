@@ -164,6 +164,7 @@ def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
     folder = builds / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     try:
+        folder.mkdir(parents=True)
         store = ox.Store(str(folder / DB_DIR))
         total_bytes = 0
         for source in files:
@@ -371,7 +372,7 @@ class EmbeddedStore(GraphStore):
         return len(self._store)
 
     def close(self):
-        if not self.in_memory:
+        if self.writable and not self.in_memory:
             self._store.flush()
         del self._store
 
