@@ -1037,7 +1037,7 @@ def section_ranges(page: str) -> dict[str, tuple[int, int]]:
         ("footer", page.index("JPEG")),
     ]
     ranges = {PAGE_ID: (0, len(page))}
-    for (key, start), (_k, end) in zip(starts, starts[1:]):
+    for (key, start), (_k, end) in zip(starts, starts[1:], strict=False):
         ranges[SEC[key]] = (start, end)
     return ranges
 
@@ -1053,15 +1053,14 @@ def sentence_of(page: str, quote: str, rng: tuple[int, int]) -> str:
     line_end = page.find("\n", pos)
     line = page[line_start:line_end]
     rel = pos - line_start
-    start = 0
+    start, end = 0, len(line)
     for m in SENTENCE_BREAK.finditer(line):
         if m.start() >= rel + len(quote):
-            return line[start : m.start()].strip()
+            end = m.start()
+            break
         if m.end() <= rel:
             start = m.end()
-    sentence = line[start:].strip()
-    sentence = re.sub(r"^-\s+", "", sentence)
-    return sentence
+    return re.sub(r"^-\s+", "", line[start:end].strip())  # drop a bullet dash
 
 
 # --------------------------------------------------------------------------
