@@ -1,5 +1,609 @@
-"""Placeholder blueprint for the resources views (being written)."""
+"""Linked-data routes for people and machines (blueprint ``resources``).
 
-from flask import Blueprint
+* ``/`` the home page; ``/query`` the query UI (also what ``/sparql`` shows a
+  browser, through :func:`query_ui`); ``/org-chart`` and ``/org-chart.svg``.
+* ``/id/<slug>`` — entity IRIs (slash IRIs) follow the "303 See Other" practice
+  of *Cool URIs for the Semantic Web*: the IRI names the thing, so it answers
+  ``303`` to a document about it chosen by ``Accept`` (or ``format=``):
+  ``/id/<slug>.html``, ``.ttl``, ``.jsonld``, ``.nt`` or ``.rdf``.
+* ``/ontology`` — hash IRIs (``…/ontology#Term``) name terms of one document, so
+  that document is served directly by content negotiation with ``Vary: Accept``
+  and ``Content-Location`` naming the variant (``/ontology.ttl`` …).  The named
+  graphs ``/graph/<name>`` are documents too and follow the same rule.
+
+HTML links to IRIs of the dataset go to this server, under the ``public_base``
+setting when it names another deployment; RDF always carries the canonical
+IRIs, so data from every deployment merges.  Page language: ``?lang=`` then
+``Accept-Language``; French by default.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from urllib.parse import quote, urlencode
+
+from flask import Blueprint, Response, render_template, request
+
+from .. import linked_data as ld
+from .. import orgchart
+from ..app import get_settings, get_store
+from ..errors import SsikgError
+from ..namespaces import BASE, GRAPH_NAMES, GRAPHS, ID, ONTOLOGY, PREFIXES, SSIKG
 
 bp = Blueprint("resources", __name__)
+
+# (format suffix, media type) in server preference order: browsers get HTML.
+OFFERED = (
+    ("html", "text/html"), ("html", "application/xhtml+xml"),
+    ("ttl", "text/turtle"), ("jsonld", "application/ld+json"), ("nt", "application/n-triples"),
+    ("rdf", "application/rdf+xml"), ("ttl", "application/x-turtle"), ("jsonld", "application/json"),
+    ("nt", "text/plain"),
+)
+DOCUMENT_SUFFIXES = ("html", "ttl", "jsonld", "nt", "rdf")
+UI_LANGS = ("fr", "en")
+
+TEXT = {
+    "fr": {
+        "skip": "Aller au contenu", "home": "Accueil", "query": "Requêtes SPARQL",
+        "ontology": "Ontologie", "orgchart": "Organigramme", "endpoint": "Point d’accès SPARQL",
+        "language": "Langue", "iri": "IRI", "types": "Types", "alt_labels": "Autres noms",
+        "outgoing": "Relations", "incoming": "Relations entrantes", "provenance": "Provenance",
+        "sources": "Sources : ce que dit la page", "fact": "Énoncé", "section": "Section",
+        "page": "Page source", "published": "publiée le", "raw": "Données brutes",
+        "reproduce": "Requête SPARQL qui reproduit cette page", "no_facts": "aucun énoncé source",
+        "fallback": "pas de libellé dans cette langue ; libellé affiché en",
+        "stated": "énoncé", "derived": "déduit", "external": "externe", "editorial": "éditorial",
+        "vocabularies": "vocabulaire", "ontology_graph": "ontologie", "interpretation": "interprétation",
+        "not_found": "Ressource introuvable", "quote_of": "Citation de la page",
+        "verbatim": "texte de la page", "part_chart": "Sa place dans l’organigramme",
+        "chart_text": "Version texte de l’organigramme", "legend": "Légende",
+        "dataset": "Le graphe de connaissances", "counts": "Chiffres", "triples": "triplets",
+        "organisations": "Organisations", "posts": "Postes", "themes": "Thèmes",
+        "stored_queries": "Requêtes enregistrées", "entry_points": "Points d’entrée",
+        "source": "Source", "graphs": "Graphes nommés", "facts": "énoncés sources",
+        "classes": "Classes", "object_properties": "Propriétés d’objet",
+        "datatype_properties": "Propriétés de données", "annotation_properties": "Propriétés d’annotation",
+        "other_terms": "Autres termes", "examples": "Exemples (requêtes enregistrées)",
+        "run": "Exécuter", "query_label": "Requête", "no_js": "Sans JavaScript, ce formulaire envoie la requête au point d’accès.",
+        "open_example": "Ouvrir", "graph": "Graphe", "download": "Télécharger",
+        "unit": "unité", "post": "poste", "in_unit": "dans", "property": "Propriété",
+        "value": "Valeur", "subject": "Sujet",
+        "intro": "Le réseau français de coopération internationale de sécurité intérieure (DCIS, SSI Belgique), "
+                 "décrit en RDF d’après une page publique, avec pour chaque fait la citation qui le fonde.",
+    },
+    "en": {
+        "skip": "Skip to content", "home": "Home", "query": "SPARQL queries",
+        "ontology": "Ontology", "orgchart": "Organisation chart", "endpoint": "SPARQL endpoint",
+        "language": "Language", "iri": "IRI", "types": "Types", "alt_labels": "Other names",
+        "outgoing": "Relations", "incoming": "Incoming relations", "provenance": "Provenance",
+        "sources": "Sources: what the page says", "fact": "Statement", "section": "Section",
+        "page": "Source page", "published": "published", "raw": "Raw data",
+        "reproduce": "SPARQL query reproducing this page", "no_facts": "no source statement",
+        "fallback": "no label in this language; showing the label in",
+        "stated": "stated", "derived": "derived", "external": "external", "editorial": "editorial",
+        "vocabularies": "vocabulary", "ontology_graph": "ontology", "interpretation": "interpretation",
+        "not_found": "Resource not found", "quote_of": "Quotation from the page",
+        "verbatim": "page text", "part_chart": "Its part of the organisation chart",
+        "chart_text": "Text version of the chart", "legend": "Legend",
+        "dataset": "The knowledge graph", "counts": "Figures", "triples": "triples",
+        "organisations": "Organisations", "posts": "Posts", "themes": "Themes",
+        "stored_queries": "Stored queries", "entry_points": "Entry points",
+        "source": "Source", "graphs": "Named graphs", "facts": "source statements",
+        "classes": "Classes", "object_properties": "Object properties",
+        "datatype_properties": "Datatype properties", "annotation_properties": "Annotation properties",
+        "other_terms": "Other terms", "examples": "Examples (stored queries)",
+        "run": "Run", "query_label": "Query", "no_js": "Without JavaScript this form sends the query to the endpoint.",
+        "open_example": "Open", "graph": "Graph", "download": "Download",
+        "unit": "unit", "post": "post", "in_unit": "in", "property": "Property",
+        "value": "Value", "subject": "Subject",
+        "intro": "France's international internal-security cooperation network (DCIS, SSI Belgium) "
+                 "described in RDF from one public page, each fact with the quotation it rests on.",
+    },
+}
+
+
+# ---------------------------------------------------------------------------
+# Request helpers
+
+
+def current_lang() -> str:
+    """Label language: ``?lang=`` when valid, else Accept-Language, else French."""
+    asked = request.args.get("lang", "").strip().lower()
+    if asked in ld.LANGS:
+        return asked
+    return request.accept_languages.best_match(ld.LANGS, default=ld.DEFAULT_LANG)
+
+
+def ui_lang(lang: str) -> str:
+    return lang if lang in UI_LANGS else "en"
+
+
+def link_base() -> str:
+    """Where links to dataset IRIs point: this server when the public base is the canonical
+    one (w3id redirects to us), else the configured public base."""
+    base = get_settings().public_base
+    base = base if base.endswith("/") else base + "/"
+    return request.script_root + "/" if base == BASE else base
+
+
+def link(iri: str, suffix: str = "") -> str:
+    """The href for a dataset IRI (keeping an explicit ?lang=), or the IRI itself elsewhere."""
+    path = ld.local_path(iri)
+    if path is None:
+        return iri
+    path, hash_sign, fragment = path.partition("#")
+    href = link_base() + quote(path, safe="/:@!$&'()*+,;=-._~") + suffix
+    if request.args.get("lang") in ld.LANGS:
+        href += "?" + urlencode({"lang": request.args["lang"]})
+    return href + hash_sign + fragment
+
+
+def lang_url(lang: str) -> str:
+    args = request.args.to_dict()
+    args["lang"] = lang
+    return request.path + "?" + urlencode(args)
+
+
+def negotiate_format(default: str = "html") -> str:
+    """A document suffix from ``format=`` (which wins) or Accept; 406 when nothing fits."""
+    asked = request.args.get("format")
+    if asked is not None:
+        suffix = ld.FORMAT_ALIASES.get(asked.strip().lower())
+        if suffix is None:
+            choices = ", ".join(sorted(set(ld.FORMAT_ALIASES)))
+            raise SsikgError(400, f"unknown format '{asked}'; use one of: {choices}")
+        return suffix
+    accept = request.accept_mimetypes
+    if not accept or not request.headers.get("Accept"):
+        return default
+    best = accept.best_match([media for _suffix, media in OFFERED])
+    if best is None:
+        offered = sorted({media for _suffix, media in OFFERED})
+        raise SsikgError(406, "no acceptable representation; offered: " + ", ".join(offered),
+                         headers={"Vary": "Accept"}, extra={"offered": offered})
+    return next(suffix for suffix, media in OFFERED if media == best)
+
+
+def page(template: str, status: int = 200, **context) -> Response:
+    lang = context.pop("lang", None) or current_lang()
+    texts = TEXT[ui_lang(lang)]
+    body = render_template(
+        template, lang=lang, ui_lang=ui_lang(lang), t=texts, link=link, lang_url=lang_url,
+        langs=ld.LANGS, graph_word=lambda name: texts.get("ontology_graph" if name == "ontology" else name, name),
+        **context)
+    response = Response(body, status=status, mimetype="text/html")
+    response.headers["Content-Language"] = ui_lang(lang)
+    response.vary.add("Accept-Language")
+    return response
+
+
+def _rdf_response(graph, suffix: str, status: int = 200) -> Response:
+    media_type = ld.RDF_FORMATS[suffix][0]
+    response = Response(ld.serialise(graph, suffix), status=status,
+                        content_type=f"{media_type}; charset=utf-8")
+    return response
+
+
+def _not_found(suffix: str, iri: str) -> Response:
+    message = f"no resource <{iri}> in this dataset"
+    if suffix in ld.RDF_FORMATS:
+        media_type = ld.RDF_FORMATS[suffix][0]
+        response = Response(ld.empty_document(suffix, "404 Not Found: " + message), status=404,
+                            content_type=f"{media_type}; charset=utf-8")
+    else:
+        response = page("not_found.html", status=404, iri=iri, message=message)
+    response.vary.add("Accept")
+    return response
+
+
+def _alternates(href_base: str) -> str:
+    return ", ".join(f'<{href_base}.{suffix}>; rel="alternate"; type="{ld.RDF_FORMATS[suffix][0]}"'
+                     for suffix in ld.RDF_FORMATS)
+
+
+def _conditional(response: Response, *parts: str) -> Response:
+    response.set_etag(f"{get_store().version}-" + "-".join(parts))
+    response.headers.setdefault("Cache-Control", "public, no-cache")
+    return response.make_conditional(request)
+
+
+# ---------------------------------------------------------------------------
+# Entities: /id/<slug> (303) and its documents /id/<slug>.<suffix>
+
+
+def _split_suffix(path: str) -> tuple[str, str | None]:
+    stem, dot, suffix = path.rpartition(".")
+    if dot and stem and suffix in DOCUMENT_SUFFIXES:
+        return stem, suffix
+    return path, None
+
+
+def _valid_iri(iri: str) -> bool:
+    try:
+        ld.iri_ref(iri)
+    except ValueError:
+        return False
+    return True
+
+
+@bp.get("/id/<path:slug>")
+def entity(slug: str):
+    store = get_store()
+    stem, suffix = _split_suffix(slug)
+    # a suffix names a document, unless the whole path is itself an entity's IRI
+    if suffix and not (_valid_iri(ID + slug) and ld.exists(store, ID + slug)):
+        return entity_document(stem, suffix)
+    iri = ID + slug
+    wanted = negotiate_format()
+    if not _valid_iri(iri) or not ld.exists(store, iri):
+        return _not_found(wanted, iri)
+    location = request.script_root + "/id/" + quote(slug, safe="/:@!$&'()*+,;=-._~") + "." + wanted
+    args = {k: v for k, v in request.args.items() if k == "lang"}
+    if args:
+        location += "?" + urlencode(args)
+    response = Response(f"303 See Other: {location}\n", status=303, mimetype="text/plain")
+    response.headers["Location"] = location
+    response.vary.add("Accept")
+    return response
+
+
+def entity_document(slug: str, suffix: str) -> Response:
+    iri = ID + slug
+    store = get_store()
+    if not _valid_iri(iri):
+        return _not_found(suffix, iri)
+    href_base = request.script_root + "/id/" + quote(slug, safe="/:@!$&'()*+,;=-._~")
+    if suffix == "html":
+        lang = current_lang()
+        described = ld.describe(store, iri, lang)
+        if described is None:
+            return _not_found("html", iri)
+        chart = None
+        if described.is_organisation:
+            chart = _chart_fragment(store, lang, focus=iri)
+        response = page("entity.html", lang=lang, entity=described, chart=chart,
+                        page_query=ld.page_query(iri), sparql_url=_sparql_link(ld.page_query(iri)),
+                        query_url=_query_ui_link(ld.page_query(iri)), doc_base=href_base)
+        response.headers["Link"] = _alternates(href_base)
+        return _conditional(response, "html", lang, request.args.get("lang", ""))
+    graph = ld.to_rdflib(ld.description_triples(store, iri))
+    if len(graph) == 0:
+        return _not_found(suffix, iri)
+    response = _rdf_response(graph, suffix)
+    response.headers["Link"] = f'<{iri}>; rel="describes", ' + _alternates(href_base)
+    return _conditional(response, suffix)
+
+
+def _sparql_link(query: str) -> str:
+    return request.script_root + "/sparql?" + urlencode({"query": query})
+
+
+def _query_ui_link(query: str) -> str:
+    return request.script_root + "/query?" + urlencode({"query": query})
+
+
+CHART_CACHE_SIZE = 64
+_chart_lock = threading.Lock()
+
+
+def _chart(store, lang: str, focus: str | None) -> tuple[orgchart.ChartData, bytes | None]:
+    """The chart's data and SVG (None when ``focus`` is not a unit), cached per store
+    version, language, focus and link base: running ``dot`` is most of a page's time."""
+    from flask import current_app
+
+    cache = current_app.extensions.setdefault("ssikg.resources.charts", {})
+    key = (store.version, lang, focus, link_base())
+    if key not in cache:
+        data = orgchart.load_chart(store, lang)
+        svg = None
+        if focus is None or focus in data.units:
+            svg = orgchart.build_graph(data, lang, link_base(), focus).pipe(format="svg")
+        with _chart_lock:
+            if len(cache) >= CHART_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = (data, svg)
+        return data, svg
+    return cache[key]
+
+
+def _chart_fragment(store, lang: str, focus: str | None = None) -> dict | None:
+    """The inline SVG (and a text version) of the chart, or None when Graphviz is missing."""
+    try:
+        data, svg = _chart(store, lang, focus)
+    except orgchart.graphviz.ExecutableNotFound:
+        return None
+    if svg is None:
+        return None
+    return {"svg": orgchart.inline_svg(svg), "units": _chart_outline(data, lang, focus)}
+
+
+def _chart_outline(data: orgchart.ChartData, lang: str, focus: str | None) -> list[dict]:
+    units = sorted(data.units, key=lambda u: data.labels.pick(u, lang).text.lower())
+    if focus:
+        units = [u for u in units if u == focus]
+    return [{"iri": unit, "label": data.labels.pick(unit, lang),
+             "posts": [{"iri": p, "label": data.labels.pick(p, lang)}
+                       for p in sorted(p for p, u in data.unit_of.items() if u == unit)]}
+            for unit in units]
+
+
+# ---------------------------------------------------------------------------
+# Ontology and graphs: direct content negotiation (hash IRIs, documents)
+
+
+@bp.get("/ontology")
+def ontology():
+    return ontology_document(negotiate_format(), negotiated=True)
+
+
+@bp.get("/ontology.<suffix>")
+def ontology_suffix(suffix: str):
+    if suffix not in DOCUMENT_SUFFIXES:
+        raise SsikgError(404, f"no ontology document with suffix .{suffix}; use one of: "
+                         + ", ".join(DOCUMENT_SUFFIXES))
+    return ontology_document(suffix, negotiated=False)
+
+
+def ontology_document(suffix: str, negotiated: bool) -> Response:
+    store = get_store()
+    if suffix == "html":
+        lang = current_lang()
+        response = page("ontology.html", lang=lang, **_ontology_context(store, lang))
+    else:
+        graph = ld.to_rdflib(ld.ontology_triples(store))
+        response = _rdf_response(graph, suffix)
+    if negotiated:
+        response.headers["Content-Location"] = request.script_root + "/ontology." + suffix
+        response.vary.add("Accept")
+    response.headers["Link"] = _alternates(request.script_root + "/ontology")
+    return _conditional(response, "ontology", suffix, current_lang())
+
+
+_TERM_KINDS = (
+    ("classes", ("owl:Class", "rdfs:Class")),
+    ("object_properties", ("owl:ObjectProperty",)),
+    ("datatype_properties", ("owl:DatatypeProperty",)),
+    ("annotation_properties", ("owl:AnnotationProperty",)),
+    ("other_terms", ("rdf:Property", "owl:NamedIndividual")),
+)
+
+
+def _expand(prefixed: str) -> str:
+    prefix, _, local = prefixed.partition(":")
+    return PREFIXES[prefix] + local
+
+
+def _ontology_context(store, lang: str) -> dict:
+    rows = ld.select(store, f"""SELECT ?s ?p ?o WHERE {{ GRAPH <{GRAPHS['ontology']}> {{ ?s ?p ?o }}
+        FILTER(isIRI(?s)) }}""")
+    about: dict[str, list] = {}
+    for row in rows:
+        about.setdefault(row["s"].value, []).append((row["p"].value, row["o"]))
+    rdf_type = ld.RDF_TYPE
+    header = next((iri for iri, pairs in about.items()
+                   if (rdf_type, PREFIXES["owl"] + "Ontology") in [(p, getattr(o, "value", None)) for p, o in pairs]),
+                  ONTOLOGY)
+    mentioned = set(about) | {o.value for pairs in about.values() for _p, o in pairs if ld.is_iri(o)}
+    mentioned |= {p for pairs in about.values() for p, _o in pairs}
+    labels = ld.Labels().load(store, mentioned)
+    placed: set[str] = {header}
+    sections = []
+    for key, kinds in _TERM_KINDS:
+        kind_iris = {_expand(k) for k in kinds}
+        terms = sorted((iri for iri, pairs in about.items() if iri not in placed and any(
+            p == rdf_type and ld.is_iri(o) and o.value in kind_iris for p, o in pairs)),
+            key=lambda i: _fragment(i).lower())
+        placed.update(terms)
+        if terms:
+            sections.append({"key": key, "terms": [_term(i, about[i], labels, lang) for i in terms]})
+    return {"header": _term(header, about.get(header, []), labels, lang), "sections": sections,
+            "labels": labels}
+
+
+def _fragment(iri: str) -> str:
+    return iri[len(SSIKG):] if iri.startswith(SSIKG) else ld.compact_iri(iri)
+
+
+def _term(iri: str, pairs, labels: ld.Labels, lang: str) -> dict:
+    label_props = {PREFIXES["skos"] + "prefLabel", PREFIXES["rdfs"] + "label"}
+    # of texts given in several languages (definitions, comments), show the page's one
+    tagged: dict[str, set] = {}
+    for predicate, obj in pairs:
+        if getattr(obj, "language", None):
+            tagged.setdefault(predicate, set()).add(obj.language)
+    rows = []
+    for predicate, obj in sorted(pairs, key=lambda po: (po[0], str(po[1]))):
+        if predicate in label_props:
+            continue
+        language = getattr(obj, "language", None)
+        if language and lang in tagged[predicate] and language != lang:
+            continue
+        value = ld._value(obj)
+        if value.iri:
+            value.label = labels.pick(value.iri, lang)
+        rows.append((predicate, labels.pick(predicate, lang), value))
+    return {"iri": iri, "anchor": _fragment(iri) if iri.startswith(SSIKG) else None,
+            "label": labels.pick(iri, lang), "rows": rows,
+            "all_labels": labels.all_of(iri, PREFIXES["skos"] + "prefLabel")
+            + labels.all_of(iri, PREFIXES["rdfs"] + "label")}
+
+
+@bp.get("/graph/<name>")
+def named_graph(name: str):
+    stem, suffix = _split_suffix(name)
+    negotiated = suffix is None
+    if negotiated:
+        suffix = negotiate_format()
+    if stem not in GRAPH_NAMES:
+        return _not_found(suffix, GRAPHS.get(stem, BASE + "graph/" + stem))
+    iri = GRAPHS[stem]
+    store = get_store()
+    if suffix == "html":
+        count = ld.select(store, f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}")
+        described = ld.describe(store, iri, current_lang())
+        response = page("graph.html", name=stem, iri=iri, size=int(count[0]["n"].value),
+                        entity=described, store_url=request.script_root + "/store?" + urlencode({"graph": iri}))
+    else:
+        response = _rdf_response(ld.to_rdflib(ld.graph_triples(store, iri)), suffix)
+    if negotiated:
+        response.headers["Content-Location"] = f"{request.script_root}/graph/{stem}.{suffix}"
+        response.vary.add("Accept")
+    return _conditional(response, "graph", stem, suffix, current_lang())
+
+
+# ---------------------------------------------------------------------------
+# Home page
+
+
+@bp.get("/")
+def home():
+    store = get_store()
+    lang = current_lang()
+    return _conditional(page("home.html", lang=lang, **_home_context(store, lang)),
+                        "home", lang, request.args.get("lang", ""))
+
+
+def _home_context(store, lang: str) -> dict:
+    graph_sizes = {row["g"].value: int(row["n"].value) for row in ld.select(
+        store, "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")}
+    org_types = ("org:Organization", "org:OrganizationalUnit", "org:FormalOrganization",
+                 "cv:PublicOrganisation")
+    organisations = [r["x"].value for r in ld.select(store, f"""SELECT DISTINCT ?x WHERE {{
+        {ld.values_block('t', [_expand(t) for t in org_types])} ?x a ?t }}""")]
+    posts = [r["x"].value for r in ld.select(store, "SELECT DISTINCT ?x WHERE { ?x a org:Post }")]
+    themes = [r["x"].value for r in ld.select(store, f"""SELECT DISTINCT ?x WHERE {{
+        ?x skos:inScheme <{ID}scheme/themes> }}""")]
+    facts = ld.select(store, "SELECT (COUNT(DISTINCT ?f) AS ?n) WHERE { ?f a ssikg:SourceStatement }")
+    source = ld.select(store, f"""SELECT ?title ?issued ?identifier WHERE {{
+        OPTIONAL {{ <{ID}page> dct:title ?title }} OPTIONAL {{ <{ID}page> dct:issued ?issued }}
+        OPTIONAL {{ <{ID}page> dct:identifier ?identifier }} }} LIMIT 1""")
+    labels = ld.Labels().load(store, organisations + posts + themes)
+
+    def listing(iris):
+        items = [{"iri": i, "label": labels.pick(i, lang)} for i in iris]
+        return sorted(items, key=lambda item: item["label"].text.lower())
+
+    first = source[0] if source else {}
+    return {
+        "graph_sizes": sorted(((ld.graph_short_name(g), g, n) for g, n in graph_sizes.items()),
+                              key=lambda x: x[0]),
+        "total": sum(graph_sizes.values()), "facts": int(facts[0]["n"].value) if facts else 0,
+        "organisations": listing(organisations), "posts": listing(posts), "themes": listing(themes),
+        "source": {k: (first.get(k).value if first.get(k) is not None else None)
+                   for k in ("title", "issued", "identifier")},
+        "source_iri": ID + "page", "stored": _stored_queries(lang),
+    }
+
+
+def _stored_queries(lang: str) -> list[dict]:
+    """The project's stored queries (name, title, page url, runnable text), from the
+    stored-query API of the running app, else read from the queries/ folder; an
+    empty list when neither is there."""
+    try:
+        from .. import stored_queries
+    except ImportError:
+        return []
+    queries = _app_or_folder_queries(stored_queries)
+    links = []
+    try:
+        links = stored_queries.list_for_links(ui_lang(lang))
+    except Exception:  # noqa: BLE001 - the page must not fail because of another module
+        links = []
+    if not links:
+        links = [(name, query.localized("title", ui_lang(lang)),
+                  f"{request.script_root}/api/queries/{quote(name)}") for name, query in queries.items()]
+    result = []
+    for name, title, url in links:
+        query = queries.get(name)
+        text = _runnable_text(stored_queries, query) if query is not None else None
+        result.append({"name": name, "title": title, "url": url, "text": text})
+    return result
+
+
+def _app_or_folder_queries(stored_queries) -> dict:
+    try:
+        queries = stored_queries.app_queries()
+    except Exception:  # noqa: BLE001
+        queries = {}
+    if queries:
+        return queries
+    from flask import current_app
+
+    cache = current_app.extensions.setdefault("ssikg.resources.queries", {})
+    if "queries" not in cache:
+        try:
+            cache["queries"] = stored_queries.load_all(get_settings().source_dir / "queries")
+        except Exception:  # noqa: BLE001 - broken files are reported by 'ssikg queries check'
+            cache["queries"] = {}
+    return cache["queries"]
+
+
+def _runnable_text(stored_queries, query) -> str:
+    """The stored query's text with its example parameters bound in a VALUES block."""
+    try:
+        substitutions, _used = query.bind(query.sample_values())
+        if substitutions:
+            return stored_queries.with_values(query.text, substitutions)
+    except Exception:  # noqa: BLE001 - fall back to the bare text
+        pass
+    return query.text
+
+
+# ---------------------------------------------------------------------------
+# Query UI and org chart
+
+
+def query_ui() -> Response:
+    """The query page (YASGUI over this server's /sparql; a plain form without JavaScript)."""
+    lang = current_lang()
+    stored = _stored_queries(lang)
+    initial = request.args.get("query") or (
+        "PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+        "PREFIX org: <http://www.w3.org/ns/org#>\n\n"
+        "SELECT ?post ?label ?unit WHERE {\n  ?post a org:Post ; skos:prefLabel ?label .\n"
+        "  OPTIONAL { ?post org:postIn ?unit }\n  FILTER(lang(?label) = \"" + (lang if lang != "nl" else "fr")
+        + "\")\n}\nORDER BY ?label")
+    examples = [{"name": q["name"], "title": q["title"], "query": q["text"]} for q in stored if q["text"]]
+    config = {"endpoint": request.script_root + "/sparql", "examples": examples}
+    response = page("query_ui.html", lang=lang, initial=initial, stored=stored,
+                    endpoint=request.script_root + "/sparql",
+                    config_json=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"))
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/query")
+def query_page():
+    return query_ui()
+
+
+@bp.get("/org-chart.svg")
+def org_chart_svg():
+    store = get_store()
+    lang = current_lang()
+    focus = request.args.get("focus")
+    if focus is not None and not _valid_iri(focus):
+        raise SsikgError(400, f"focus must be the IRI of a unit, got {focus!r}")
+    try:
+        _data, svg = _chart(store, lang, focus)
+    except orgchart.graphviz.ExecutableNotFound:
+        raise SsikgError(503, "Graphviz 'dot' is not installed on this server") from None
+    if svg is None:
+        raise SsikgError(404, f"<{focus}> is not a unit of the organisation chart")
+    response = Response(svg, content_type="image/svg+xml; charset=utf-8")
+    response.vary.add("Accept-Language")
+    return _conditional(response, "chart", lang, focus or "", request.args.get("lang", ""))
+
+
+@bp.get("/org-chart")
+def org_chart_page():
+    store = get_store()
+    lang = current_lang()
+    chart = _chart_fragment(store, lang)
+    words = ui_lang(lang)
+    legend = [(kind.name, kind.words[words], kind.style) for kind in orgchart.EDGE_KINDS]
+    legend.append(("joint", orgchart.JOINT_WORDS[words], orgchart.JOINT_STYLE))
+    return _conditional(page("org_chart.html", lang=lang, chart=chart, legend=legend,
+                             svg_url=request.script_root + "/org-chart.svg?" + urlencode({"lang": lang})),
+                        "chart-page", lang, request.args.get("lang", ""))

@@ -1,0 +1,554 @@
+"""Describing resources for people and machines: labels by language, relations,
+provenance per triple, quantities with their bound semantics, RDF documents.
+
+Everything here reads the graph through :meth:`GraphStore.query` only (SELECT
+and CONSTRUCT), so it works the same over the embedded store and a remote
+SPARQL backend.  IRIs reach query text only as validated IRI references
+(``<…>`` built by pyoxigraph's ``NamedNode``, which refuses spaces, ``>``,
+braces and quotes), inside ``VALUES`` blocks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pyoxigraph as ox
+import rdflib
+
+from .namespaces import BASE, GRAPH, GRAPHS, ID, ONTOLOGY_GRAPH, PREFIXES, SSIKG, sparql_prefixes
+
+LANGS = ("fr", "en", "nl")
+DEFAULT_LANG = "fr"
+
+RDF_TYPE = PREFIXES["rdf"] + "type"
+SKOS = PREFIXES["skos"]
+RDFS = PREFIXES["rdfs"]
+DCT = PREFIXES["dct"]
+PROVENANCE_GRAPH = GRAPHS["provenance"]
+
+# Label properties in order of preference: a prefLabel in the wanted language
+# beats an rdfs:label in it, which beats a title.
+LABEL_PROPERTIES = (SKOS + "prefLabel", RDFS + "label", DCT + "title", SKOS + "altLabel",
+                    PREFIXES["vcard"] + "organization-name")
+
+QUANTITY_CLASS = SSIKG + "BoundedQuantity"
+QUANTITY_PROPERTIES = ("exclusiveLowerBound", "inclusiveLowerBound", "exclusiveUpperBound",
+                       "inclusiveUpperBound", "exactValue", "isExact", "verbatim")
+
+# RDF document formats: suffix -> (media type, rdflib format name)
+RDF_FORMATS = {
+    "ttl": ("text/turtle", "turtle"),
+    "jsonld": ("application/ld+json", "json-ld"),
+    "nt": ("application/n-triples", "nt"),
+    "rdf": ("application/rdf+xml", "xml"),
+}
+FORMAT_ALIASES = {
+    "ttl": "ttl", "turtle": "ttl", "jsonld": "jsonld", "json-ld": "jsonld", "json": "jsonld",
+    "nt": "nt", "ntriples": "nt", "n-triples": "nt", "rdf": "rdf", "xml": "rdf", "rdfxml": "rdf",
+    "rdf+xml": "rdf", "html": "html",
+}
+
+
+# ---------------------------------------------------------------------------
+# Terms in query text
+
+
+def iri_ref(iri: str) -> str:
+    """``<iri>`` for query text; raises ValueError for anything that is not an IRI."""
+    return str(ox.NamedNode(iri))
+
+
+def values_block(variable: str, iris) -> str:
+    refs = " ".join(iri_ref(i) for i in dict.fromkeys(iris))
+    return f"VALUES ?{variable} {{ {refs} }}"
+
+
+def select(store, sparql: str) -> list[dict]:
+    """Run a SELECT and return its rows as dicts of variable name -> term (or None)."""
+    solutions = store.query(sparql_prefixes() + sparql)
+    names = [v.value for v in solutions.variables]
+    return [{name: row[name] for name in names} for row in solutions]
+
+
+def is_iri(term) -> bool:
+    return isinstance(term, ox.NamedNode)
+
+
+# ---------------------------------------------------------------------------
+# Labels
+
+
+@dataclass(frozen=True)
+class Label:
+    text: str
+    lang: str | None  # the label's own language
+    fallback: bool  # True when it is not in the language asked for
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# Prefixes used only to show IRIs of other vocabularies shortly on pages.
+DISPLAY_PREFIXES = {**PREFIXES, "vann": "http://purl.org/vocab/vann/",
+                    "sh": "http://www.w3.org/ns/shacl#", "void": "http://rdfs.org/ns/void#",
+                    "dcat": "http://www.w3.org/ns/dcat#", "sd": "http://www.w3.org/ns/sparql-service-description#"}
+
+
+def compact_iri(iri: str) -> str:
+    """A prefixed name where a known prefix fits, else the IRI."""
+    best = None
+    for prefix, ns in DISPLAY_PREFIXES.items():
+        if iri.startswith(ns) and (best is None or len(ns) > len(DISPLAY_PREFIXES[best])):
+            best = prefix
+    if best is None:
+        return iri
+    return f"{best}:{iri[len(DISPLAY_PREFIXES[best]):]}"
+
+
+class Labels:
+    """Every label known for a set of IRIs, picked per language with a visible fallback."""
+
+    def __init__(self):
+        self._by_iri: dict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
+
+    def add(self, iri: str, prop: str, literal) -> None:
+        rank = LABEL_PROPERTIES.index(prop) if prop in LABEL_PROPERTIES else len(LABEL_PROPERTIES)
+        self._by_iri[iri].append((rank, literal.language, literal.value))
+
+    def load(self, store, iris) -> Labels:
+        iris = [i for i in dict.fromkeys(iris) if i and i not in self._by_iri]
+        for chunk_start in range(0, len(iris), 400):
+            chunk = iris[chunk_start:chunk_start + 400]
+            rows = select(store, f"""SELECT ?x ?p ?label WHERE {{
+                {values_block('x', chunk)}
+                {values_block('p', LABEL_PROPERTIES)}
+                ?x ?p ?label . FILTER(isLiteral(?label)) }}""")
+            for row in rows:
+                self.add(row["x"].value, row["p"].value, row["label"])
+        return self
+
+    def pick(self, iri: str, lang: str) -> Label:
+        candidates = self._by_iri.get(iri)
+        if not candidates:
+            return Label(compact_iri(iri), None, False)
+        order = [lang] + [x for x in LANGS if x != lang]
+
+        def key(candidate):
+            rank, label_lang, text = candidate
+            lang_rank = order.index(label_lang) if label_lang in order else len(order)
+            # Language first (a French prefLabel beats an English title when French is asked),
+            # then the property's rank; language-less literals count as a match.
+            if label_lang is None:
+                lang_rank = 0
+            return (lang_rank, rank, text)
+
+        _rank, label_lang, text = min(candidates, key=key)
+        return Label(text, label_lang, label_lang is not None and label_lang != lang)
+
+    def all_of(self, iri: str, prop: str) -> list[tuple[str | None, str]]:
+        rank = LABEL_PROPERTIES.index(prop)
+        return sorted({(lang, text) for r, lang, text in self._by_iri.get(iri, []) if r == rank},
+                      key=lambda lt: (lt[0] or "", lt[1]))
+
+
+# ---------------------------------------------------------------------------
+# Links (public-base rewrite)
+
+
+def local_path(iri: str) -> str | None:
+    """The server path (without leading slash) that dereferences ``iri``, or None if it is
+    not under the base.  Hash IRIs resolve to their document with the fragment kept."""
+    if not iri.startswith(BASE):
+        return None
+    return iri[len(BASE):]
+
+
+def href_for(iri: str, link_base: str) -> str:
+    """Where a person follows ``iri``: under ``link_base`` for IRIs of this dataset,
+    the IRI itself elsewhere."""
+    path = local_path(iri)
+    return iri if path is None else link_base + path
+
+
+# ---------------------------------------------------------------------------
+# Quantities
+
+
+@dataclass(frozen=True)
+class Quantity:
+    text: str  # e.g. "more than 300"
+    verbatim: str | None  # the page's words, e.g. "plus de 300"
+    exact: bool
+
+
+_BOUND_WORDS = {
+    "fr": {"exclusiveLowerBound": "plus de {}", "inclusiveLowerBound": "au moins {}",
+           "exclusiveUpperBound": "moins de {}", "inclusiveUpperBound": "au plus {}",
+           "exactValue": "{}", "unknown": "quantité non précisée"},
+    "en": {"exclusiveLowerBound": "more than {}", "inclusiveLowerBound": "at least {}",
+           "exclusiveUpperBound": "fewer than {}", "inclusiveUpperBound": "at most {}",
+           "exactValue": "{}", "unknown": "unspecified quantity"},
+}
+
+
+def describe_quantity(props: dict[str, list], lang: str) -> Quantity:
+    """Render a bounded quantity by its strongest stated bound: an exclusive lower bound
+    of 300 is "more than 300", never "300"."""
+    words = _BOUND_WORDS.get(lang, _BOUND_WORDS["en"])
+    parts = []
+    for name in ("exactValue", "exclusiveLowerBound", "inclusiveLowerBound",
+                 "exclusiveUpperBound", "inclusiveUpperBound"):
+        if props.get(name):
+            parts.append(words[name].format(props[name][0].value))
+            if name == "exactValue":
+                break
+            if name == "exclusiveLowerBound":
+                # the inclusive bound (301) is derived from it; say the stated one only
+                props = {k: v for k, v in props.items() if k != "inclusiveLowerBound"}
+            if name == "exclusiveUpperBound":
+                props = {k: v for k, v in props.items() if k != "inclusiveUpperBound"}
+    text = " ; ".join(parts) if lang == "fr" else "; ".join(parts)
+    verbatim = props.get("verbatim", [None])[0]
+    exact = bool(props.get("isExact")) and props["isExact"][0].value == "true"
+    return Quantity(text or words["unknown"], verbatim.value if verbatim is not None else None, exact)
+
+
+# ---------------------------------------------------------------------------
+# Entity description for pages
+
+
+@dataclass
+class FactRef:
+    iri: str
+    fact_id: str | None = None
+    quote: str | None = None
+    quote_lang: str | None = None
+    section: str | None = None
+    section_title: str | None = None
+    page: str | None = None
+    issued: str | None = None
+    interpretation: str | None = None
+    note: str | None = None  # why a derived triple follows (on its rdf:Statement)
+    note_lang: str | None = None
+
+
+@dataclass
+class Value:
+    """The other end of a relation: a resource (iri) or a literal."""
+
+    term: object
+    iri: str | None = None
+    label: Label | None = None
+    literal: str | None = None
+    lang: str | None = None
+    datatype: str | None = None
+    quantity: Quantity | None = None
+    blank: bool = False
+
+
+@dataclass
+class Relation:
+    predicate: str
+    value: Value
+    graphs: list[str] = field(default_factory=list)  # short names: stated, derived, …
+    facts: list[FactRef] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[tuple[str | None, str]]:
+        """(language, text) of each distinct justification of this triple."""
+        return list(dict.fromkeys((f.note_lang, f.note) for f in self.facts if f.note))
+
+    @property
+    def status(self) -> str:
+        for name in ("stated", "derived", "external", "editorial", "vocabularies", "ontology"):
+            if name in self.graphs:
+                return name
+        return self.graphs[0] if self.graphs else "unknown"
+
+
+@dataclass
+class Entity:
+    iri: str
+    lang: str
+    label: Label
+    types: list[Value]
+    alt_labels: list[tuple[str | None, str]]
+    outgoing: list[Relation]
+    incoming: list[Relation]
+    labels: Labels
+    quote: FactRef | None = None  # when the entity is itself a source statement
+
+    def predicate_label(self, predicate: str) -> Label:
+        return self.labels.pick(predicate, self.lang)
+
+    def grouped(self, relations: list[Relation]) -> list[tuple[str, list[Relation]]]:
+        groups: dict[str, list[Relation]] = {}
+        for relation in relations:
+            groups.setdefault(relation.predicate, []).append(relation)
+        return list(groups.items())
+
+    @property
+    def facts(self) -> list[FactRef]:
+        """Each source statement behind the page's relations, once, in fact order."""
+        unique: dict[str, FactRef] = {}
+        for relation in self.outgoing + self.incoming:
+            for fact in relation.facts:
+                unique.setdefault(fact.iri, fact)
+        return sorted(unique.values(), key=lambda f: _fact_order(f.fact_id))
+
+    @property
+    def is_post(self) -> bool:
+        return any(t.iri == PREFIXES["org"] + "Post" for t in self.types)
+
+    @property
+    def is_organisation(self) -> bool:
+        org = PREFIXES["org"]
+        kinds = {org + "Organization", org + "OrganizationalUnit", org + "FormalOrganization",
+                 PREFIXES["cv"] + "PublicOrganisation"}
+        return any(t.iri in kinds for t in self.types)
+
+
+def graph_short_name(graph_iri: str) -> str:
+    return graph_iri[len(GRAPH):] if graph_iri.startswith(GRAPH) else graph_iri
+
+
+def exists(store, iri: str) -> bool:
+    ref = iri_ref(iri)
+    result = store.query(f"ASK {{ {{ {ref} ?p ?o }} UNION {{ ?s ?p {ref} }} }}")
+    return bool(result)
+
+
+def describe(store, iri: str, lang: str = DEFAULT_LANG) -> Entity | None:
+    """Everything a page shows about ``iri``; None when the graph does not mention it."""
+    ref = iri_ref(iri)
+    outgoing_rows = select(store, f"SELECT ?g ?p ?o WHERE {{ GRAPH ?g {{ {ref} ?p ?o }} }}")
+    incoming_rows = select(store, f"""SELECT ?g ?s ?p WHERE {{ GRAPH ?g {{ ?s ?p {ref} }}
+        FILTER(?p NOT IN (rdf:subject, rdf:object)) }}""")
+    # a resource named only by reification nodes still exists (e.g. an object value)
+    if not outgoing_rows and not incoming_rows and not exists(store, iri):
+        return None
+    facts = _provenance(store, iri)
+    outgoing = _relations(outgoing_rows, "o", facts, lambda row: (iri, row["p"].value, row["o"]))
+    incoming = _relations(incoming_rows, "s", facts, lambda row: (row["s"], row["p"].value, iri))
+
+    mentioned = {iri}
+    for relation in outgoing + incoming:
+        mentioned.add(relation.predicate)
+        if relation.value.iri:
+            mentioned.add(relation.value.iri)
+    labels = Labels().load(store, mentioned)
+    quantities = _quantities(store, [r.value.iri for r in outgoing if r.value.iri])
+    for relation in outgoing + incoming:
+        value = relation.value
+        if value.iri:
+            value.label = labels.pick(value.iri, lang)
+            if value.iri in quantities:
+                value.quantity = describe_quantity(quantities[value.iri], lang)
+    types = _unique_values(r.value for r in outgoing if r.predicate == RDF_TYPE)
+    label_props = {SKOS + "prefLabel", RDFS + "label"}
+    visible_out = [r for r in outgoing if r.predicate != RDF_TYPE and not (
+        r.predicate in label_props and r.value.literal is not None)]
+    entity = Entity(iri=iri, lang=lang, label=labels.pick(iri, lang), types=types,
+                    alt_labels=labels.all_of(iri, SKOS + "altLabel"), outgoing=visible_out,
+                    incoming=incoming, labels=labels)
+    entity.quote = _own_quote(store, iri)
+    return entity
+
+
+def _unique_values(values) -> list[Value]:
+    seen, result = set(), []
+    for value in values:
+        if value.iri not in seen:
+            seen.add(value.iri)
+            result.append(value)
+    return result
+
+
+def _value(term) -> Value:
+    if isinstance(term, ox.NamedNode):
+        return Value(term, iri=term.value)
+    if isinstance(term, ox.Literal):
+        datatype = term.datatype.value if term.datatype is not None else None
+        return Value(term, literal=term.value, lang=term.language, datatype=datatype)
+    return Value(term, literal=str(term), blank=True)
+
+
+def _term_key(term) -> tuple:
+    if isinstance(term, str):
+        return ("iri", term)
+    return (type(term).__name__, str(term))
+
+
+def _relations(rows, other_var, facts, triple_of) -> list[Relation]:
+    by_triple: dict[tuple, Relation] = {}
+    for row in rows:
+        subject, predicate, obj = triple_of(row)
+        key = (_term_key(subject), predicate, _term_key(obj))
+        relation = by_triple.get(key)
+        if relation is None:
+            relation = Relation(predicate, _value(row[other_var]))
+            relation.facts = facts.get(key, [])
+            by_triple[key] = relation
+        relation.graphs.append(graph_short_name(row["g"].value))
+    return sorted(by_triple.values(), key=lambda r: (r.predicate, r.value.iri or r.value.literal or ""))
+
+
+def _fact_from_row(row) -> FactRef:
+    def text(name):
+        term = row.get(name)
+        return term.value if term is not None else None
+
+    quote, note = row.get("quote"), row.get("why")
+    return FactRef(iri=row["fact"].value, fact_id=text("factId"), quote=text("quote"),
+                   quote_lang=quote.language if quote is not None else None,
+                   section=text("section"), section_title=text("sectionTitle"), page=text("page"),
+                   issued=text("issued"), interpretation=text("interp"), note=text("why"),
+                   note_lang=note.language if note is not None else None)
+
+
+_FACT_DETAILS = """
+    OPTIONAL { ?fact ssikg:factId ?factId }
+    OPTIONAL { ?fact prov:value ?quote }
+    OPTIONAL { ?fact dct:isPartOf ?section . OPTIONAL { ?section dct:title ?sectionTitle } }
+    OPTIONAL { ?fact prov:wasQuotedFrom ?page . OPTIONAL { ?page dct:issued ?issued } }"""
+
+
+def _provenance(store, iri: str) -> dict[tuple, list[FactRef]]:
+    """Facts behind every triple that has ``iri`` as subject or object, keyed by triple."""
+    ref, prov = iri_ref(iri), iri_ref(PROVENANCE_GRAPH)
+    rows = select(store, f"""SELECT ?s ?p ?o ?fact ?factId ?quote ?section ?sectionTitle ?page ?issued ?interp ?why
+        WHERE {{
+          {{ GRAPH {prov} {{ ?st rdf:subject {ref} ; rdf:predicate ?p ; rdf:object ?o ;
+                               prov:wasDerivedFrom ?fact . BIND({ref} AS ?s)
+                            OPTIONAL {{ ?st ssikg:interpretation ?interp }}
+                            OPTIONAL {{ ?st skos:editorialNote ?why }} }} }}
+          UNION
+          {{ GRAPH {prov} {{ ?st rdf:object {ref} ; rdf:predicate ?p ; rdf:subject ?s ;
+                               prov:wasDerivedFrom ?fact . BIND({ref} AS ?o)
+                            OPTIONAL {{ ?st ssikg:interpretation ?interp }}
+                            OPTIONAL {{ ?st skos:editorialNote ?why }} }} }}
+          {_FACT_DETAILS}
+        }}""")
+    facts: dict[tuple, list[FactRef]] = defaultdict(list)
+    seen = set()
+    for row in rows:
+        key = (_term_key(row["s"] if row["s"].value != iri else iri), row["p"].value,
+               _term_key(row["o"] if not (is_iri(row["o"]) and row["o"].value == iri) else iri))
+        if (key, row["fact"].value) in seen:
+            continue
+        seen.add((key, row["fact"].value))
+        facts[key].append(_fact_from_row(row))
+    for refs in facts.values():
+        refs.sort(key=lambda f: _fact_order(f.fact_id))
+    return facts
+
+
+def _fact_order(fact_id: str | None) -> tuple:
+    digits = "".join(c for c in (fact_id or "") if c.isdigit())
+    return (int(digits) if digits else 10**9, fact_id or "")
+
+
+def _own_quote(store, iri: str) -> FactRef | None:
+    rows = select(store, f"""SELECT ?fact ?factId ?quote ?section ?sectionTitle ?page ?issued ?interp
+        WHERE {{ {values_block('fact', [iri])} ?fact prov:value ?quote . {_FACT_DETAILS} }} LIMIT 1""")
+    return _fact_from_row(rows[0]) if rows else None
+
+
+def _quantities(store, iris) -> dict[str, dict[str, list]]:
+    iris = [i for i in dict.fromkeys(iris) if i]
+    if not iris:
+        return {}
+    props = [SSIKG + name for name in QUANTITY_PROPERTIES]
+    rows = select(store, f"""SELECT ?q ?p ?v WHERE {{ {values_block('q', iris)}
+        ?q a ssikg:BoundedQuantity . {values_block('p', props)} ?q ?p ?v }}""")
+    result: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        result[row["q"].value][row["p"].value[len(SSIKG):]].append(row["v"])
+    return result
+
+
+def page_query(iri: str) -> str:
+    """A SPARQL query that reproduces an entity page: each triple, its graph and its facts."""
+    ref = iri_ref(iri)
+    return f"""PREFIX rdf: <{PREFIXES['rdf']}>
+PREFIX prov: <{PREFIXES['prov']}>
+PREFIX dct: <{PREFIXES['dct']}>
+# Every triple about {ref}, the graph holding it, and the source statements behind it.
+SELECT ?direction ?predicate ?value ?graph ?fact ?quote ?issued WHERE {{
+  {{ GRAPH ?graph {{ {ref} ?predicate ?value }} BIND("out" AS ?direction)
+     OPTIONAL {{ GRAPH <{PROVENANCE_GRAPH}> {{ ?st rdf:subject {ref} ; rdf:predicate ?predicate ;
+                  rdf:object ?value ; prov:wasDerivedFrom ?fact }} }} }}
+  UNION
+  {{ GRAPH ?graph {{ ?value ?predicate {ref} }} BIND("in" AS ?direction)
+     FILTER(?predicate NOT IN (rdf:subject, rdf:object))
+     OPTIONAL {{ GRAPH <{PROVENANCE_GRAPH}> {{ ?st rdf:subject ?value ; rdf:predicate ?predicate ;
+                  rdf:object {ref} ; prov:wasDerivedFrom ?fact }} }} }}
+  OPTIONAL {{ ?fact prov:value ?quote . OPTIONAL {{ ?fact prov:wasQuotedFrom/dct:issued ?issued }} }}
+}}
+ORDER BY ?direction ?predicate ?value ?fact"""
+
+
+# ---------------------------------------------------------------------------
+# RDF documents
+
+
+def description_triples(store, iri: str):
+    """The RDF document about ``iri``: its outgoing and incoming triples and the
+    reification statements that give the provenance of its outgoing ones."""
+    ref, prov = iri_ref(iri), iri_ref(PROVENANCE_GRAPH)
+    return store.query(sparql_prefixes() + f"""CONSTRUCT {{ {ref} ?p ?o . ?s ?q {ref} . ?st ?sp ?so }}
+        WHERE {{
+          {{ {ref} ?p ?o }}
+          UNION {{ ?s ?q {ref} FILTER(?q NOT IN (rdf:subject, rdf:object)) }}
+          UNION {{ GRAPH {prov} {{ ?st rdf:subject {ref} ; a rdf:Statement ; ?sp ?so }} }}
+        }}""")
+
+
+def graph_triples(store, graph_iri: str):
+    return store.query(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {iri_ref(graph_iri)} {{ ?s ?p ?o }} }}")
+
+
+def ontology_triples(store):
+    return graph_triples(store, ONTOLOGY_GRAPH)
+
+
+def to_rdflib(triples) -> rdflib.Graph:
+    graph = rdflib.Graph()
+    for prefix, ns in PREFIXES.items():
+        graph.bind(prefix, ns, override=True, replace=True)
+    data = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
+    if data:
+        graph.parse(data=data.decode("utf-8"), format="nt")
+    return graph
+
+
+def serialise(graph: rdflib.Graph, suffix: str) -> bytes:
+    media_type, rdflib_format = RDF_FORMATS[suffix]
+    if suffix == "jsonld":
+        used = {p: ns for p, ns in PREFIXES.items()}
+        text = graph.serialize(format="json-ld", context=used, auto_compact=True)
+    else:
+        text = graph.serialize(format=rdflib_format)
+    return text.encode("utf-8") if isinstance(text, str) else text
+
+
+def empty_document(suffix: str, message: str) -> bytes:
+    """A valid, empty document in ``suffix``'s format carrying ``message`` (for 404s)."""
+    safe = " ".join(message.split())  # one line: a newline would end a Turtle comment
+    if suffix in ("ttl", "nt"):
+        return f"# {safe}\n".encode()
+    if suffix == "jsonld":
+        import json
+
+        # "error" is not mapped by the context, so RDF processors ignore it: an empty graph
+        return (json.dumps({"@context": {}, "@graph": [], "error": safe},
+                           ensure_ascii=False) + "\n").encode()
+    escaped = safe.replace("--", "- -").replace("&", "&amp;").replace("<", "&lt;")
+    return ('<?xml version="1.0" encoding="utf-8"?>\n'
+            f'<!-- {escaped} -->\n'
+            f'<rdf:RDF xmlns:rdf="{PREFIXES["rdf"]}"/>\n').encode()
+
+
+def entity_iri(slug: str) -> str:
+    return ID + slug

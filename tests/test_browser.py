@@ -1,0 +1,153 @@
+"""The pages in a real headless Chromium (Playwright, system /usr/bin/chromium):
+home, an organisation with its provenance quote, a post, a stored query run in
+YASGUI against /sparql, and the org chart with a click through to a page.
+
+Every request the pages make is recorded: none may leave 127.0.0.1, and no
+page may log a console error.  Screenshots go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import require_tool
+
+from ssikg.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_tool(CHROMIUM.exists(), "Chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                             headless=True)
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A browser page whose requests and console errors are recorded."""
+
+    def __init__(self, browser, lang: str = "fr-FR"):
+        self.context = browser.new_context(locale=lang, viewport={"width": 1280, "height": 900})
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.context.on("request", lambda request: self.requests.append(request.url))
+        self.page = self.context.new_page()
+        self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.set_default_timeout(WAIT_MS)
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def check_clean(self) -> None:
+        foreign = [u for u in self.requests
+                   if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+                   and urlsplit(u).hostname != "127.0.0.1"]
+        assert not foreign, f"requests left the test server: {foreign}"
+        assert not self.errors, f"console errors: {self.errors}"
+        assert self.requests, "no request recorded"
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def watched(browser):
+    session = Watched(browser)
+    yield session
+    session.close()
+
+
+def test_home_page(watched, live_server):
+    page = watched.page
+    page.goto(live_server.url + "/")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert "ssikg" in page.locator("h1").inner_text()
+    assert page.locator("ul.organisations li").count() >= 5
+    assert page.locator("ul.posts li").count() >= 5
+    assert page.locator("ul.stored-queries li").count() >= 5
+    # the skip link is the first focusable element and targets the content
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "#content"
+    watched.screenshot("home")
+    watched.check_clean()
+
+
+def test_organisation_page_shows_its_provenance_quote(watched, live_server):
+    page = watched.page
+    page.goto(live_server.url + "/id/dcis")  # 303 to the HTML document
+    assert page.url.endswith("/id/dcis.html")
+    assert page.locator("h1").inner_text() == "direction de la coopération internationale de sécurité"
+    quote = page.locator("blockquote.quote", has_text="relève de l’autorité conjointe des deux directeurs")
+    assert quote.count() >= 1 and quote.first.is_visible()
+    assert page.locator("time[datetime='2024-02-08']").count() >= 1
+    assert page.locator("figure.org-chart svg").count() == 1
+    page.get_by_role("link", name="en", exact=True).click()
+    page.wait_for_url("**lang=en")
+    assert page.locator("h1").inner_text() == "Directorate for International Security Cooperation"
+    watched.screenshot("organisation-dcis")
+    watched.check_clean()
+
+
+def test_post_page(watched, live_server):
+    page = watched.page
+    page.goto(live_server.url + "/id/post-asi-be")
+    assert page.locator("h1").inner_text() == "attaché de sécurité intérieure"
+    assert page.locator("table.relations").first.is_visible()
+    assert page.get_by_text("L’attaché de sécurité intérieure dispose du statut diplomatique").count() >= 1
+    # its unit is a link to the unit's page
+    page.locator("a[href='/id/ssi-be']").first.click()
+    page.wait_for_url("**/id/ssi-be.html")
+    assert "sécurité intérieure" in page.locator("h1").inner_text()
+    watched.screenshot("post-asi-be")
+    watched.check_clean()
+
+
+def test_stored_query_runs_in_yasgui_and_shows_its_rows(watched, live_server):
+    page = watched.page
+    page.goto(live_server.url + "/query")
+    page.wait_for_selector("#yasgui .CodeMirror")
+    assert page.locator("#plain-form").is_hidden()
+    example = page.locator("button.example[data-name='cq05-who-assists-the-asi']")
+    example.click()
+    rows = page.locator(".tabPanel.active .yasr table tbody tr")
+    rows.first.wait_for()
+    text = page.locator(".tabPanel.active .yasr table").inner_text()
+    assert "officier de liaison" in text and "Volontaire international en administration" in text
+    assert rows.count() == 2
+    sparql_calls = [u for u in watched.requests if urlsplit(u).path == "/sparql"]
+    assert sparql_calls, "YASGUI did not query this server's /sparql"
+    watched.screenshot("query-ui")
+    watched.check_clean()
+
+
+def test_org_chart_renders_and_a_click_opens_the_page(watched, live_server):
+    page = watched.page
+    page.goto(live_server.url + "/org-chart")
+    chart = page.locator("figure.org-chart svg")
+    assert chart.is_visible()
+    box = chart.bounding_box()
+    assert box["width"] > 300 and box["height"] > 100
+    assert page.locator("figure.org-chart g.cluster").count() >= 5
+    watched.screenshot("org-chart")
+    node = page.locator("figure.org-chart g.node.post", has_text="ambassadeur").locator("a").first
+    node.click()
+    page.wait_for_url("**/id/post-ambassadeur-be.html")
+    assert page.locator("h1").inner_text() == "ambassadeur"
+    watched.screenshot("org-chart-click")
+    watched.check_clean()

@@ -1,0 +1,355 @@
+"""Dereferencing, RDF documents, 404s, the public base and language negotiation,
+over real HTTP (requests against a loopback server)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import rdflib
+import requests
+from conftest import free_port, wait_for_http
+from rdflib import Literal, URIRef
+from rdflib.namespace import OWL, RDF, SKOS
+
+from ssikg.linked_data import empty_document
+from ssikg.namespaces import BASE, GRAPHS, ID, SSIKG
+
+ORG = rdflib.Namespace("http://www.w3.org/ns/org#")
+PROV = rdflib.Namespace("http://www.w3.org/ns/prov#")
+DCIS = URIRef(ID + "dcis")
+TIMEOUT = 30
+
+FORMATS = {  # suffix: (media type, rdflib parser)
+    "ttl": ("text/turtle", "turtle"),
+    "jsonld": ("application/ld+json", "json-ld"),
+    "nt": ("application/n-triples", "nt"),
+    "rdf": ("application/rdf+xml", "xml"),
+}
+
+
+def get(url, accept=None, **kwargs):
+    headers = kwargs.pop("headers", {})
+    if accept:
+        headers["Accept"] = accept
+    return requests.get(url, headers=headers, timeout=TIMEOUT, **kwargs)
+
+
+def parse(response, parser) -> rdflib.Graph:
+    graph = rdflib.Graph()
+    graph.parse(data=response.content, format=parser)
+    return graph
+
+
+def stated_triples_about(app, iri: str) -> list[tuple]:
+    """What the store states about ``iri`` (read through the GraphStore, as rdflib terms)."""
+    store = app.extensions["ssikg.store"]
+    rows = store.query(f"SELECT ?p ?o WHERE {{ GRAPH <{GRAPHS['stated']}> {{ <{iri}> ?p ?o }} }}")
+    triples = []
+    for row in rows:
+        obj = row["o"]
+        if hasattr(obj, "language") and obj.__class__.__name__ == "Literal":
+            term = Literal(obj.value, lang=obj.language) if obj.language else Literal(
+                obj.value, datatype=URIRef(obj.datatype.value))
+        else:
+            term = URIRef(obj.value)
+        triples.append((URIRef(iri), URIRef(row["p"].value), term))
+    return triples
+
+
+# ---------------------------------------------------------------------------
+# Dereferencing: 303 from the thing to a document
+
+
+@pytest.mark.parametrize("accept,suffix", [
+    ("text/html", "html"),
+    ("text/html,application/xhtml+xml;q=0.9,*/*;q=0.8", "html"),
+    ("text/turtle", "ttl"),
+    ("application/ld+json", "jsonld"),
+    ("application/n-triples", "nt"),
+    ("application/rdf+xml", "rdf"),
+    ("application/rdf+xml;q=0.5, text/turtle;q=0.9", "ttl"),
+])
+def test_entity_iri_answers_303_to_the_negotiated_document(live_server, accept, suffix):
+    response = get(f"{live_server.url}/id/dcis", accept, allow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/id/dcis.{suffix}")
+    assert "Accept" in response.headers["Vary"]
+
+
+@pytest.mark.parametrize("suffix", sorted(FORMATS))
+def test_each_rdf_format_parses_back_with_the_entity_triples(live_server, shared_app, suffix):
+    media_type, parser = FORMATS[suffix]
+    response = get(f"{live_server.url}/id/dcis", media_type)  # follows the 303
+    assert response.status_code == 200
+    assert response.url.endswith(f"/id/dcis.{suffix}")
+    assert response.headers["Content-Type"].startswith(media_type)
+    graph = parse(response, parser)
+    expected = stated_triples_about(shared_app, ID + "dcis")
+    assert len(expected) > 10
+    missing = [t for t in expected if t not in graph]
+    assert not missing, f"{suffix} document lacks stated triples: {missing[:3]}"
+    # incoming relations and the provenance of outgoing ones travel with it
+    assert (URIRef(ID + "police-nationale"), ORG.hasSubOrganization, DCIS) in graph
+    statements = set(graph.subjects(RDF.subject, DCIS))
+    assert statements
+    assert all((s, RDF.type, RDF.Statement) in graph for s in statements)
+    assert any((s, PROV.wasDerivedFrom, URIRef(ID + "fact/F34")) in graph for s in statements)
+    # canonical IRIs, whatever host served the document
+    assert all(not str(s).startswith("http://127.0.0.1") for s in graph.subjects())
+
+
+def test_a_linked_data_client_follows_the_iri(live_server):
+    """rdflib dereferences the IRI itself: its own Accept header, the 303, the document."""
+    graph = rdflib.Graph()
+    graph.parse(f"{live_server.url}/id/post-asi-be")
+    assert (URIRef(ID + "post-asi-be"), ORG.postIn, URIRef(ID + "ssi-be")) in graph
+    assert (URIRef(ID + "post-asi-be"), SKOS.prefLabel,
+            Literal("attaché de sécurité intérieure", lang="fr")) in graph
+
+
+def test_suffix_and_format_parameter_select_a_document(live_server):
+    direct = get(f"{live_server.url}/id/post-asi-be.ttl")
+    assert direct.status_code == 200 and direct.headers["Content-Type"].startswith("text/turtle")
+    graph = parse(direct, "turtle")
+    assert (URIRef(ID + "post-asi-be"), ORG.postIn, URIRef(ID + "ssi-be")) in graph
+
+    redirected = get(f"{live_server.url}/id/post-asi-be?format=jsonld", "text/html", allow_redirects=False)
+    assert redirected.status_code == 303
+    assert redirected.headers["Location"].endswith("/id/post-asi-be.jsonld")
+
+    bad = get(f"{live_server.url}/id/post-asi-be?format=yaml", "application/json")
+    assert bad.status_code == 400
+    assert "unknown format 'yaml'" in bad.json()["message"]
+
+
+def test_unacceptable_media_type_is_406_listing_what_is_offered(live_server):
+    response = get(f"{live_server.url}/id/dcis", "image/png")
+    assert response.status_code == 406
+    assert "text/turtle" in response.text
+
+
+def test_head_and_conditional_get(live_server):
+    url = f"{live_server.url}/id/dcis.ttl"
+    head = requests.head(url, timeout=TIMEOUT)
+    assert head.status_code == 200 and head.headers["ETag"]
+    again = get(url, headers={"If-None-Match": head.headers["ETag"]})
+    assert again.status_code == 304
+
+
+# ---------------------------------------------------------------------------
+# 404 in the client's format
+
+
+@pytest.mark.parametrize("suffix", sorted(FORMATS))
+def test_unknown_iri_is_404_in_the_clients_rdf_format(live_server, suffix):
+    media_type, parser = FORMATS[suffix]
+    for response in (get(f"{live_server.url}/id/no-such-thing", media_type),
+                     get(f"{live_server.url}/id/no-such-thing.{suffix}")):
+        assert response.status_code == 404
+        assert response.headers["Content-Type"].startswith(media_type)
+        assert len(parse(response, parser)) == 0
+        assert "no-such-thing" in response.text
+
+
+def test_unknown_iri_is_404_page_for_browsers_and_json_for_scripts(live_server):
+    page = get(f"{live_server.url}/id/no-such-thing", "text/html")
+    assert page.status_code == 404 and page.headers["Content-Type"].startswith("text/html")
+    assert "https://w3id.org/ssikg/id/no-such-thing" in page.text and "<h1>" in page.text
+    malformed = get(f"{live_server.url}/id/a%20b%3Ec", "text/html")
+    assert malformed.status_code == 404
+    # whatever the missing IRI holds, the 404 body stays an empty graph
+    for suffix, (_media, parser) in FORMATS.items():
+        body = empty_document(suffix, "missing <x>\n<s> <p> <o> . --> <rdf:Description/>")
+        assert len(rdflib.Graph().parse(data=body, format=parser)) == 0, suffix
+    graph_missing = get(f"{live_server.url}/graph/nope", "text/turtle")
+    assert graph_missing.status_code == 404 and len(parse(graph_missing, "turtle")) == 0
+
+
+# ---------------------------------------------------------------------------
+# Ontology (hash IRIs) and graphs: direct content negotiation
+
+
+def test_ontology_is_served_by_content_negotiation(live_server):
+    turtle = get(f"{live_server.url}/ontology", "text/turtle")
+    assert turtle.status_code == 200
+    assert "Accept" in turtle.headers["Vary"]
+    assert turtle.headers["Content-Location"].endswith("/ontology.ttl")
+    graph = parse(turtle, "turtle")
+    assert (URIRef(BASE + "ontology"), RDF.type, OWL.Ontology) in graph
+    assert (URIRef(SSIKG + "JointAuthority"), RDF.type, OWL.Class) in graph
+
+    for suffix, (media_type, parser) in FORMATS.items():
+        document = get(f"{live_server.url}/ontology.{suffix}")
+        assert document.headers["Content-Type"].startswith(media_type)
+        assert len(parse(document, parser)) == len(graph)
+
+    # a hash IRI: the browser drops the fragment and finds the term's anchor in the page
+    html = get(f"{live_server.url}/ontology#JointAuthority", "text/html")
+    assert html.headers["Content-Location"].endswith("/ontology.html")
+    assert 'id="JointAuthority"' in html.text
+    assert 'id="BoundedQuantity"' in html.text
+
+
+def test_named_graph_iri_dereferences(live_server, shared_app):
+    store = shared_app.extensions["ssikg.store"]
+    size = len(list(store.quads(GRAPHS["stated"])))
+    turtle = get(f"{live_server.url}/graph/stated", "text/turtle")
+    assert turtle.status_code == 200 and turtle.headers["Content-Location"].endswith("/graph/stated.ttl")
+    assert len(parse(turtle, "turtle")) == size
+    page = get(f"{live_server.url}/graph/stated", "text/html")
+    assert f"<strong>{size}</strong>" in page.text
+
+
+# ---------------------------------------------------------------------------
+# Entity pages: labels by language, provenance, quantities
+
+
+def h1(html: str) -> str:
+    match = re.search(r"<h1>(.*?)</h1>", html, re.S)
+    assert match, html[:500]
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip()
+
+
+def test_language_negotiation_french_by_default_english_and_fallback(live_server):
+    url = f"{live_server.url}/id/dcis.html"
+    french = get(url)
+    assert '<html lang="fr">' in french.text
+    assert h1(french.text) == "direction de la coopération internationale de sécurité"
+    assert "Accept-Language" in french.headers["Vary"]
+
+    english = get(url, headers={"Accept-Language": "en-GB,en;q=0.9,fr;q=0.5"})
+    assert '<html lang="en">' in english.text
+    assert h1(english.text) == "Directorate for International Security Cooperation"
+    assert english.headers["Content-Language"] == "en"
+
+    # ?lang= beats Accept-Language; the switcher links to every language
+    switched = get(url + "?lang=en", headers={"Accept-Language": "fr"})
+    assert h1(switched.text) == "Directorate for International Security Cooperation"
+    assert 'href="/id/dcis.html?lang=fr"' in switched.text and "?lang=nl" in switched.text
+
+    # no Dutch label: the French one is shown and marked as a fallback
+    dutch = get(url + "?lang=nl")
+    assert h1(dutch.text).startswith("direction de la coopération internationale de sécurité")
+    assert 'class="fallback"' in re.search(r"<h1>.*?</h1>", dutch.text, re.S).group(0)
+
+    # a section title exists only in French: English pages say so visibly
+    section = get(f"{live_server.url}/id/page/section-1.html?lang=en")
+    assert "1/ Le service de sécurité intérieure (SSI) de BELGIQUE" in h1(section.text)
+    assert "(fr)" in h1(section.text)
+
+
+def test_organisation_page_shows_relations_provenance_and_links(live_server):
+    page = get(f"{live_server.url}/id/dcis.html?lang=en").text
+    # outgoing and incoming relations, with labels and links
+    assert 'href="/id/post-dg-pn?lang=en"' in page
+    assert "Director General of the National Police" in page
+    assert "Incoming relations" in page and 'href="/id/auth-dcis?lang=en"' in page
+    # provenance: the verbatim quote, the section, the page and its date, the status
+    assert "A ce titre, elle relève de l’autorité conjointe des deux directeurs généraux." in page
+    assert '<time datetime="2024-02-08">' in page
+    assert 'class="badge badge-stated"' in page and 'class="badge badge-derived"' in page
+    # a derived triple says why it follows
+    post = get(f"{live_server.url}/id/post-ol-benelux.html?lang=en").text
+    assert "materialised here for org-chart use only" in post
+    # raw RDF and the query reproducing the page
+    for suffix in FORMATS:
+        assert f'href="/id/dcis.{suffix}"' in page
+    query_link = re.search(r'href="(/sparql\?query=[^"]+)"', page).group(1)
+    rows = get(live_server.url + query_link.replace("&amp;", "&"), "application/sparql-results+json")
+    assert rows.status_code == 200
+    bindings = rows.json()["results"]["bindings"]
+    assert any(b.get("quote", {}).get("value", "").startswith("A ce titre") for b in bindings)
+
+
+def test_quantities_keep_their_bound_semantics(live_server):
+    english = get(f"{live_server.url}/id/reseau-ssi.html?lang=en").text
+    assert "more than 300" in english and "plus de 300" in english
+    assert ">300<" not in english
+    french = get(f"{live_server.url}/id/reseau-ssi.html").text
+    assert "plus de 300" in french and "plus de 152" in french
+
+
+def test_fact_page_shows_its_quote(live_server):
+    page = get(f"{live_server.url}/id/fact/F55.html").text
+    assert "composé de plus de 300 policiers et gendarmes" in page
+    assert '<blockquote class="quote" lang="fr"' in page
+
+
+def test_home_page_describes_the_dataset(live_server, shared_app):
+    page = get(live_server.url + "/", headers={"Accept-Language": "en"}).text
+    assert '<html lang="en">' in page
+    assert "2024-02-08" in page and "Le service de sécurité intérieure" in page
+    total = len(shared_app.extensions["ssikg.store"])
+    assert f"{total:,}".replace(",", " ") in page
+    for href in ('href="/id/dcis"', 'href="/id/post-asi-be"', 'href="/query"', 'href="/ontology"',
+                 'href="/org-chart"'):
+        assert href in page, href
+    assert "Stored queries" in page and "cq05-who-assists-the-asi" in page
+
+
+# ---------------------------------------------------------------------------
+# Public base: a deployment elsewhere answers for the canonical IRIs
+
+
+def test_custom_public_base_rewrites_html_links_only(make_app, serve_app):
+    server = serve_app(make_app(public_base="https://kg.example.org/ssikg/"))
+    page = get(f"{server.url}/id/dcis.html").text
+    assert 'href="https://kg.example.org/ssikg/id/post-dg-pn"' in page
+    assert 'href="/id/post-dg-pn"' not in page
+    graph = parse(get(f"{server.url}/id/dcis.ttl"), "turtle")
+    assert (DCIS, ORG.reportsTo, URIRef(ID + "post-dg-pn")) in graph
+
+
+def test_served_deployment_at_its_own_address_answers_for_canonical_iris(store_copy, tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, "SSIKG_PUBLIC_BASE": base}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ssikg", "serve", "--store", str(store_copy), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("w"))
+    try:
+        wait_for_http(base + "health", timeout=60, process=process)
+        # the canonical IRI https://w3id.org/ssikg/id/dcis, asked at this host
+        page = get(base + "id/dcis", "text/html")
+        assert page.status_code == 200 and page.url == base + "id/dcis.html"
+        links = re.findall(r'href="(http://127\.0\.0\.1:\d+/id/[^"?#]+)"', page.text)
+        assert base + "id/post-dg-pn" in links
+        # every dataset link on the page resolves on this deployment
+        for href in sorted(set(links))[:8]:
+            assert get(href, "text/html").status_code == 200, href
+        document = parse(get(base + "id/dcis", "text/turtle"), "turtle")
+        assert (DCIS, SKOS.prefLabel, Literal("direction de la coopération internationale de sécurité",
+                                              lang="fr")) in document
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# ---------------------------------------------------------------------------
+# Query UI: vendored, offline
+
+
+def test_query_ui_is_vendored_and_offline(live_server, project_root):
+    vendor = project_root / "ssikg" / "static" / "vendor" / "yasgui"
+    assert "4.6.2" in (vendor / "VERSION").read_text()
+    assert "MIT License" in (vendor / "LICENSE").read_text()
+    for path in ("/query", "/sparql"):
+        page = get(live_server.url + path, "text/html")
+        assert page.status_code == 200 and "yasgui.min.js" in page.text, path
+        external = re.findall(r'(?:src|href)="(https?://[^"]+)"', page.text)
+        assert not [u for u in external if not u.startswith(live_server.url)], external
+    for asset in ("vendor/yasgui/yasgui.min.js", "vendor/yasgui/yasgui.min.css", "query-ui.js"):
+        assert get(f"{live_server.url}/static/{asset}").status_code == 200
+    script = get(f"{live_server.url}/static/query-ui.js").text
+    assert '["prefixes", "variables"]' in script and "prefixCcApi: null" in script
+    # without JavaScript the page is a working form posting to /sparql
+    page = get(live_server.url + "/query", "text/html").text
+    assert 'method="post" action="/sparql"' in page and 'name="query"' in page

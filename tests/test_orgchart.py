@@ -1,0 +1,130 @@
+"""The organisation chart: SVG from the graph over HTTP and from ``ssikg chart``."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+
+import requests
+from conftest import require_tool, run_cli
+
+from ssikg.namespaces import ID
+
+SVG = "{http://www.w3.org/2000/svg}"
+XLINK = "{http://www.w3.org/1999/xlink}href"
+TIMEOUT = 30
+
+
+def needs_dot():
+    require_tool(shutil.which("dot") is not None, "Graphviz dot")
+
+
+def parse_svg(data: bytes) -> ET.Element:
+    root = ET.fromstring(data)
+    assert root.tag == SVG + "svg"
+    return root
+
+
+def groups(root: ET.Element, css_class: str) -> list[ET.Element]:
+    return [g for g in root.iter(SVG + "g") if css_class in (g.get("class") or "").split()]
+
+
+def edge_look(group: ET.Element) -> tuple:
+    path = next(group.iter(SVG + "path"))
+    return (path.get("stroke"), path.get("stroke-dasharray"))
+
+
+def text_of(group: ET.Element) -> str:
+    return " ".join("".join(t.itertext()) for t in group.iter(SVG + "text"))
+
+
+def test_svg_has_units_as_clusters_posts_as_linked_nodes(live_server):
+    needs_dot()
+    response = requests.get(f"{live_server.url}/org-chart.svg?lang=en", timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("image/svg+xml")
+    root = parse_svg(response.content)
+    clusters = groups(root, "cluster")
+    assert len(clusters) >= 5
+    unit_text = " ".join(text_of(g) for g in groups(root, "unit-node"))
+    assert "Directorate for International Security Cooperation" in unit_text.replace("\n", " ") \
+        or "International Security" in unit_text
+    posts = groups(root, "post")
+    assert len(posts) >= 6
+    # every unit and post node links to its entity page, and the page exists
+    for node in groups(root, "post") + groups(root, "unit-node"):
+        anchor = node.find(f"{SVG}g/{SVG}a")
+        assert anchor is not None and anchor.get(XLINK, "").startswith("/id/"), ET.tostring(node)[:200]
+    href = groups(root, "post")[0].find(f"{SVG}g/{SVG}a").get(XLINK)
+    page = requests.get(live_server.url + href, headers={"Accept": "text/html"}, timeout=TIMEOUT)
+    assert page.status_code == 200 and "<h1>" in page.text
+
+
+def test_edges_of_each_kind_look_different_and_joint_authority_is_drawn(live_server):
+    needs_dot()
+    root = parse_svg(requests.get(f"{live_server.url}/org-chart.svg", timeout=TIMEOUT).content)
+    looks = {}
+    for kind in ("edge-reports", "edge-assists", "edge-advises", "edge-joint"):
+        found = [g for g in groups(root, kind) if "derived" not in (g.get("class") or "")]
+        assert found, f"no {kind} edge"
+        looks[kind] = edge_look(found[0])
+    assert len(set(looks.values())) == 4, looks  # colour and dash pattern differ for each kind
+    assert looks["edge-assists"][1] and looks["edge-advises"][1]  # dashed / dotted
+    assert looks["edge-reports"][1] is None  # solid
+    joint = groups(root, "joint-authority")
+    assert len(joint) == 1
+    assert "autorité conjointe" in text_of(joint[0])
+    assert len(groups(root, "edge-joint")) == 3  # DCIS to the authority, the authority to 2 holders
+    # the legend shows each kind of line with the words for it, drawn as in the chart
+    assert "Légende" in text_of(groups(root, "legend")[0])
+    legend_words = " ".join(text_of(g) for g in groups(root, "legend-item"))
+    for words in ("rend compte à", "seconde", "conseille", "autorité conjointe"):
+        assert words in legend_words
+    for kind in ("reports", "assists", "advises", "joint"):
+        assert edge_look(groups(root, f"legend-{kind}")[0]) == looks[f"edge-{kind}"]
+
+
+def test_labels_follow_the_language(live_server):
+    needs_dot()
+    french = text_of(parse_svg(requests.get(f"{live_server.url}/org-chart.svg", timeout=TIMEOUT).content))
+    english = text_of(parse_svg(requests.get(f"{live_server.url}/org-chart.svg",
+                                             headers={"Accept-Language": "en"}, timeout=TIMEOUT).content))
+    assert "ambassadeur" in french and "Legend" not in french
+    assert "Ambassador" in english and "Legend" in english
+    assert "ambassadeur" not in english
+
+
+def test_focus_draws_one_units_part_and_organisation_pages_embed_it(live_server):
+    needs_dot()
+    focus = f"{live_server.url}/org-chart.svg?" + "focus=" + requests.utils.quote(ID + "ssi-be", safe="")
+    root = parse_svg(requests.get(focus, timeout=TIMEOUT).content)
+    texts = " ".join(text_of(g) for g in groups(root, "post"))
+    assert "attaché" in texts and "directeur général" not in texts
+    bad = requests.get(f"{live_server.url}/org-chart.svg?focus=" + requests.utils.quote(ID + "nope"),
+                       headers={"Accept": "application/json"}, timeout=TIMEOUT)
+    assert bad.status_code == 404 and "not a unit" in bad.json()["message"]
+    page = requests.get(f"{live_server.url}/id/ssi-be.html", timeout=TIMEOUT).text
+    assert '<figure class="org-chart"' in page and 'class="node post"' in page
+
+
+def test_chart_page_embeds_the_svg_with_a_text_version(live_server):
+    needs_dot()
+    page = requests.get(f"{live_server.url}/org-chart?lang=en", timeout=TIMEOUT).text
+    assert "<svg" in page and 'class="chart-outline"' in page
+    assert 'href="/id/post-asi-be?lang=en"' in page
+
+
+def test_cli_chart_writes_svg_with_canonical_links(store_copy, tmp_path):
+    needs_dot()
+    output = tmp_path / "chart.svg"
+    result = run_cli("chart", "-o", str(output), "--lang", "en", "--store", str(store_copy))
+    assert result.returncode == 0, result.stderr
+    root = parse_svg(output.read_bytes())
+    assert len(groups(root, "cluster")) >= 5
+    links = {a.get(XLINK) for a in root.iter(SVG + "a")}
+    assert ID + "post-asi-be" in links
+    assert "Internal Security Attaché" in output.read_text()
+    dot = run_cli("chart", "--format", "dot", "--store", str(store_copy))
+    assert dot.returncode == 0 and dot.stdout.startswith("digraph")
+    bad = run_cli("chart", "--lang", "de", "--store", str(store_copy))
+    assert bad.returncode == 2 and "de" in bad.stderr
