@@ -1,5 +1,233 @@
-"""Placeholder blueprint for the validation views (being written)."""
+"""The validation service: ``GET /validate`` checks the current store against the
+SHACL shapes, ``POST /validate`` checks the RDF in the request body (any RDF
+syntax, by Content-Type), alone or merged with the store (``merge=store``).
 
-from flask import Blueprint
+The answer is the ``sh:ValidationReport`` graph by content negotiation
+(Turtle, JSON-LD, N-Triples, RDF/XML; Turtle for ``*/*``, as Fuseki's SHACL
+service does) or a summary as JSON, HTML or plain text.  ``format=`` overrides
+Accept; ``lang=fr|en`` (else Accept-Language) chooses the language of messages
+and labels.  A non-conforming report is still a 200: the validation ran.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, json, request
+
+from .. import linked_data as ld
+from ..app import get_settings, get_store
+from ..errors import SsikgError
+from ..namespaces import GRAPHS
+from ..validation import (
+    MEDIA_TYPES,
+    ValidationInputError,
+    ValidationReport,
+    parse_rdf,
+    quads_from_store,
+    validate_quads,
+)
 
 bp = Blueprint("validation", __name__)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+LANGS = ("fr", "en")
+SITE_LANGS = ld.LANGS  # the page frame offers these; messages exist in fr and en
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    media_type: str
+    kind: str  # "rdf" (rdflib serializer name in `rdflib`), "json", "html" or "text"
+    rdflib: str | None = None
+
+
+# Preference order for */*: the report graph in Turtle first.
+REPORT_FORMATS = (
+    ReportFormat("text/turtle", "rdf", "turtle"),
+    ReportFormat("application/ld+json", "rdf", "json-ld"),
+    ReportFormat("application/n-triples", "rdf", "nt"),
+    ReportFormat("application/rdf+xml", "rdf", "xml"),
+    ReportFormat("application/json", "json"),
+    ReportFormat("text/html", "html"),
+    ReportFormat("text/plain", "text"),
+)
+FORMAT_PARAMETER = {
+    "ttl": "text/turtle", "turtle": "text/turtle", "jsonld": "application/ld+json",
+    "json-ld": "application/ld+json", "nt": "application/n-triples", "ntriples": "application/n-triples",
+    "n-triples": "application/n-triples", "rdf": "application/rdf+xml", "xml": "application/rdf+xml",
+    "json": "application/json", "html": "text/html", "text": "text/plain", "txt": "text/plain",
+}
+
+
+# ---------------------------------------------------------------------------
+# Routes
+
+
+@bp.get("/validate")
+def validate_store_route() -> Response:
+    """Validate the current store (cached until the store changes)."""
+    report = _store_report()
+    return _answer(report)
+
+
+@bp.post("/validate")
+def validate_body_route() -> Response:
+    """Validate the RDF in the body, alone or merged with the store (``merge=store``)."""
+    merge = request.args.get("merge", "").strip().lower()
+    if merge not in ("", "none", "store"):
+        raise SsikgError(400, f"unknown merge '{merge}'; use merge=store to validate the body "
+                              "together with the store's content, or leave it out")
+    graph = _target_graph(request.args.get("graph"))
+    fmt = _body_format()
+    body = _body()
+    try:
+        quads = parse_rdf(body, fmt, graph=graph, source="request body", base_iri=get_settings().public_base)
+        if merge == "store":
+            quads = list(quads_from_store(get_store().quads())) + quads
+        report = validate_quads(quads, source_dir=get_settings().source_dir)
+    except ValidationInputError as exc:
+        raise SsikgError(400, str(exc), title="Unreadable RDF") from None
+    return _answer(report)
+
+
+# ---------------------------------------------------------------------------
+# Inputs
+
+
+def _body_format() -> str:
+    mimetype = (request.mimetype or "").lower()
+    if not mimetype:
+        raise SsikgError(415, "POST /validate needs a Content-Type naming an RDF syntax; accepted: "
+                         + ", ".join(sorted(MEDIA_TYPES)), extra={"accepted": sorted(MEDIA_TYPES)})
+    fmt = MEDIA_TYPES.get(mimetype)
+    if fmt is None:
+        raise SsikgError(415, f"cannot validate a {mimetype} body; accepted: " + ", ".join(sorted(MEDIA_TYPES)),
+                         extra={"accepted": sorted(MEDIA_TYPES)})
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
+        raise SsikgError(415, f"RDF bodies must be UTF-8, not {charset}")
+    return fmt
+
+
+def _body() -> bytes:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise SsikgError(413, f"the body is {length:,} bytes; POST /validate accepts at most "
+                              f"{MAX_BODY_BYTES:,} bytes")
+    body = request.get_data(cache=False)
+    if len(body) > MAX_BODY_BYTES:
+        raise SsikgError(413, f"the body exceeds {MAX_BODY_BYTES:,} bytes")
+    if not body.strip():
+        raise SsikgError(400, "the body is empty: send the RDF to validate")
+    return body
+
+
+def _target_graph(value: str | None) -> str | None:
+    """``graph=`` puts a triple-format body into a named graph (``stated`` etc. are accepted as short names)."""
+    if value is None or value == "":
+        return None
+    if value in GRAPHS:
+        return GRAPHS[value]
+    if not value.startswith(("http://", "https://", "urn:")) or any(c in value for c in ' <>"{}|\\^`'):
+        raise SsikgError(400, f"graph= must be an absolute IRI or one of {', '.join(GRAPHS)}; got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# The store's report, cached by store version
+
+
+_cache_lock = threading.Lock()
+
+
+def _store_report() -> ValidationReport:
+    store = get_store()
+    key = str(store.version)
+    cache = current_app.extensions.setdefault("ssikg.validation", {})
+    with _cache_lock:
+        if cache.get("version") == key:
+            return cache["report"]
+    report = validate_quads(quads_from_store(store.quads()), source_dir=get_settings().source_dir)
+    with _cache_lock:
+        cache.update(version=key, report=report)
+    return report
+
+
+# ---------------------------------------------------------------------------
+# Answers
+
+
+def _lang() -> str:
+    """fr or en: ``lang=`` (the site's other languages fall back to English), else Accept-Language."""
+    asked = request.args.get("lang", "").strip().lower()
+    if asked:
+        if asked in LANGS:
+            return asked
+        if asked in SITE_LANGS:
+            return "en"
+        raise SsikgError(400, f"unknown lang '{asked}'; use fr or en")
+    return request.accept_languages.best_match(LANGS, default="fr")
+
+
+def _negotiate() -> ReportFormat:
+    asked = request.args.get("format")
+    by_type = {f.media_type: f for f in REPORT_FORMATS}
+    if asked is not None:
+        media = FORMAT_PARAMETER.get(asked.strip().lower())
+        if media is None:
+            raise SsikgError(400, f"unknown format '{asked}'; use one of: {', '.join(sorted(FORMAT_PARAMETER))}")
+        return by_type[media]
+    accept = request.accept_mimetypes
+    if not request.headers.get("Accept"):
+        return REPORT_FORMATS[0]
+    best = accept.best_match([f.media_type for f in REPORT_FORMATS])
+    if best is None:
+        offered = [f.media_type for f in REPORT_FORMATS]
+        raise SsikgError(406, "no acceptable representation of the validation report; offered: "
+                         + ", ".join(offered), extra={"offered": offered})
+    return by_type[best]
+
+
+def _answer(report: ValidationReport) -> Response:
+    fmt = _negotiate()
+    lang = _lang()
+    if fmt.kind == "rdf":
+        response = Response(report.serialize(fmt.rdflib), mimetype=fmt.media_type)
+    elif fmt.kind == "json":
+        response = Response(json.dumps(report.as_dict(lang), ensure_ascii=False) + "\n",
+                            mimetype="application/json")
+    elif fmt.kind == "text":
+        response = Response(report.text(lang), mimetype="text/plain")
+    else:
+        response = _html(report, lang)
+    if fmt.kind in ("rdf", "text") and fmt.media_type.startswith("text/"):
+        response.charset = "utf-8"
+    response.headers["Content-Language"] = lang
+    response.headers["X-SSIKG-Conforms"] = "true" if report.conforms else "false"
+    response.headers["Cache-Control"] = "no-cache"
+    response.vary.add("Accept")
+    response.vary.add("Accept-Language")
+    return response
+
+
+_HTML_TEXT = {
+    "fr": {"title": "Validation SHACL", "conforms": "Les données sont conformes aux formes.",
+           "fails": "Les données ne sont pas conformes.", "focus": "Nœud", "path": "Chemin",
+           "value": "Valeur", "message": "Message", "shape": "Forme", "severity": "Gravité",
+           "download": "Rapport sh:ValidationReport", "none": "Aucun résultat."},
+    "en": {"title": "SHACL validation", "conforms": "The data conforms to the shapes.",
+           "fails": "The data does not conform.", "focus": "Focus node", "path": "Path",
+           "value": "Value", "message": "Message", "shape": "Shape", "severity": "Severity",
+           "download": "sh:ValidationReport", "none": "No results."},
+}
+
+
+def _html(report: ValidationReport, lang: str) -> Response:
+    from .resources import page  # the site's page frame (header, language switch)
+
+    groups = [{"focus": r[0].as_dict(lang), "results": [x.as_dict(lang) for x in r]}
+              for _focus, r in ((f, rs) for f, rs in report.grouped())]
+    return page("validation.html", lang=lang, report=report.as_dict(lang), groups=groups,
+                v=_HTML_TEXT[lang], self_url=request.path)

@@ -1,0 +1,243 @@
+"""The validation service over real HTTP (loopback servers): GET /validate on the
+store, POST /validate with RDF bodies, content negotiation of the report, and
+validate-on-write through the SPARQL Update and Graph Store routes — a refused
+write answers 422 with the report and leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import rdflib
+import requests
+from rdflib.namespace import SH
+
+TOKEN = "validation-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+STATED = "https://w3id.org/ssikg/graph/stated"
+DERIVED = "https://w3id.org/ssikg/graph/derived"
+PREFIXES = ("PREFIX org: <http://www.w3.org/ns/org#>\nPREFIX id: <https://w3id.org/ssikg/id/>\n"
+            "PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n")
+TIMEOUT = 120
+
+BROKEN_POST_TTL = """@prefix org: <http://www.w3.org/ns/org#> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+<https://w3id.org/ssikg/id/post-test> a org:Post ;
+    skos:prefLabel "poste d’essai"@fr ;
+    org:postIn <https://w3id.org/ssikg/id/ssi-be>, <https://w3id.org/ssikg/id/dcis> .
+"""
+
+
+def _report_graph(response) -> rdflib.Graph:
+    fmt = {"text/turtle": "turtle", "application/ld+json": "json-ld",
+           "application/n-triples": "nt"}[response.headers["Content-Type"].split(";")[0]]
+    return rdflib.Graph().parse(data=response.content, format=fmt)
+
+
+def _conforms(graph: rdflib.Graph) -> bool:
+    report = next(graph.subjects(rdflib.RDF.type, SH.ValidationReport))
+    return bool(graph.value(report, SH.conforms).toPython())
+
+
+# ---------------------------------------------------------------------------
+# GET /validate
+
+
+@pytest.mark.parametrize("accept", ["text/turtle", "application/ld+json", "application/n-triples"])
+def test_get_validate_answers_the_report_graph_by_conneg(live_server, accept):
+    response = requests.get(f"{live_server.url}/validate", headers={"Accept": accept}, timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith(accept)
+    graph = _report_graph(response)
+    assert _conforms(graph) is True
+    assert not list(graph.subjects(rdflib.RDF.type, SH.ValidationResult))
+    assert response.headers["X-SSIKG-Conforms"] == "true"
+    assert "Accept" in response.headers["Vary"]
+
+
+def test_get_validate_defaults_to_turtle_and_offers_summaries(live_server):
+    plain = requests.get(f"{live_server.url}/validate", timeout=TIMEOUT)
+    assert plain.headers["Content-Type"].startswith("text/turtle")
+    summary = requests.get(f"{live_server.url}/validate?lang=fr", headers={"Accept": "application/json"},
+                           timeout=TIMEOUT).json()
+    assert summary["conforms"] is True and summary["results"] == [] and summary["triples"] > 1000
+    assert summary["summary"].startswith("conforme")
+    english = requests.get(f"{live_server.url}/validate?format=json&lang=en", timeout=TIMEOUT).json()
+    assert english["summary"].startswith("conforms")
+    page = requests.get(f"{live_server.url}/validate", headers={"Accept": "text/html"}, timeout=TIMEOUT)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "<h1>" in page.text and "sh:ValidationReport" in page.text
+
+
+def test_get_validate_refuses_bad_parameters_with_clear_4xx(live_server):
+    assert requests.get(f"{live_server.url}/validate?lang=nl&format=json", timeout=TIMEOUT).json()["lang"] == "en"
+    for query, status in (("format=yaml", 400), ("lang=de", 400)):
+        response = requests.get(f"{live_server.url}/validate?{query}", timeout=TIMEOUT)
+        assert response.status_code == status
+        assert response.headers["Content-Type"].startswith("application/json")
+        assert response.json()["message"]
+    response = requests.get(f"{live_server.url}/validate", headers={"Accept": "image/png"}, timeout=TIMEOUT)
+    assert response.status_code == 406
+    assert "text/turtle" in response.json()["offered"]
+
+
+# ---------------------------------------------------------------------------
+# POST /validate
+
+
+def test_post_validate_reports_violations_in_the_body(live_server):
+    response = requests.post(f"{live_server.url}/validate?lang=en", data=BROKEN_POST_TTL.encode(),
+                             headers={"Content-Type": "text/turtle", "Accept": "application/json"},
+                             timeout=TIMEOUT)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["conforms"] is False
+    rules = {(r["focus"], r["shape_name"]) for r in body["results"]}
+    # Alone, the post's units are undeclared (they live in the store): dangling references.
+    assert ("https://w3id.org/ssikg/id/post-test", "ssikgsh:Post-oneUnit") in rules
+    assert ("https://w3id.org/ssikg/id/post-test", "ssikgsh:Post-unitDeclared") in rules
+    assert all(r["message"] and r["messages"]["fr"] != r["messages"]["en"] for r in body["results"])
+
+
+def test_post_validate_merged_with_the_store(live_server):
+    response = requests.post(f"{live_server.url}/validate?merge=store", data=BROKEN_POST_TTL.encode(),
+                             headers={"Content-Type": "text/turtle", "Accept": "text/turtle"},
+                             timeout=TIMEOUT)
+    assert response.status_code == 200
+    graph = _report_graph(response)
+    assert _conforms(graph) is False
+    # With the store, the units are declared organisations: only the two-units rules are left.
+    shapes = {str(o) for o in graph.objects(None, SH.sourceShape)}
+    assert shapes == {"https://w3id.org/ssikg/shapes#Post-oneUnit", "https://w3id.org/ssikg/shapes#Post-inverseUnit"}
+    focus = {str(o) for o in graph.objects(None, SH.focusNode)}
+    assert focus == {"https://w3id.org/ssikg/id/post-test"}
+    assert {m.language for m in graph.objects(None, SH.resultMessage)} == {"fr", "en"}
+
+
+def test_post_validate_keeps_named_graphs_and_accepts_many_syntaxes(live_server):
+    # A stated triple without provenance is caught only when the body's graph names are kept.
+    trig = ('<https://w3id.org/ssikg/graph/stated> { <https://w3id.org/ssikg/id/dcis> '
+            '<http://www.w3.org/ns/org#purpose> <https://w3id.org/ssikg/id/concept/securite> . }')
+    nquads = ('<https://w3id.org/ssikg/id/dcis> <http://www.w3.org/ns/org#purpose> '
+              '<https://w3id.org/ssikg/id/concept/securite> <https://w3id.org/ssikg/graph/stated> .\n')
+    jsonld = json.dumps({"@context": {"org": "http://www.w3.org/ns/org#"},
+                         "@id": "https://w3id.org/ssikg/graph/stated",
+                         "@graph": [{"@id": "https://w3id.org/ssikg/id/dcis",
+                                     "org:purpose": {"@id": "https://w3id.org/ssikg/id/concept/securite"}}]})
+    for content_type, body in (("application/trig", trig), ("application/n-quads", nquads),
+                               ("application/ld+json", jsonld)):
+        response = requests.post(f"{live_server.url}/validate?merge=store&format=json", data=body.encode(),
+                                 headers={"Content-Type": content_type}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        rules = {(r["focus"], r["shape_name"]) for r in response.json()["results"]}
+        assert rules == {("https://w3id.org/ssikg/id/dcis", "ssikgsh:StatedTriple-hasProvenance")}, content_type
+    # The same triple as Turtle lands in the default graph, which needs no provenance...
+    turtle = requests.post(f"{live_server.url}/validate?merge=store&format=json", data=nquads.rsplit(" <", 1)[0] + " .",
+                           headers={"Content-Type": "application/n-triples"}, timeout=TIMEOUT)
+    assert turtle.json()["conforms"] is True
+    # ...unless graph= names the stated graph.
+    stated = requests.post(f"{live_server.url}/validate?merge=store&format=json&graph=stated",
+                           data=nquads.rsplit(" <", 1)[0] + " .",
+                           headers={"Content-Type": "application/n-triples"}, timeout=TIMEOUT)
+    assert stated.json()["conforms"] is False
+
+
+@pytest.mark.parametrize("content_type,body,status", [
+    ("text/turtle", b"this is not turtle", 400),
+    ("text/turtle", b"   ", 400),
+    ("image/png", b"\x89PNG", 415),
+    ("text/turtle; charset=latin-1", b"<a> <b> <c> .", 415),
+])
+def test_post_validate_refuses_bad_bodies_with_clear_4xx(live_server, content_type, body, status):
+    response = requests.post(f"{live_server.url}/validate", data=body, headers={"Content-Type": content_type},
+                             timeout=TIMEOUT)
+    assert response.status_code == status
+    assert response.json()["message"]
+
+
+def test_post_validate_refuses_an_unknown_merge(live_server):
+    response = requests.post(f"{live_server.url}/validate?merge=everything", data=BROKEN_POST_TTL.encode(),
+                             headers={"Content-Type": "text/turtle"}, timeout=TIMEOUT)
+    assert response.status_code == 400
+    assert "merge" in response.json()["message"]
+
+
+# ---------------------------------------------------------------------------
+# Validate-on-write
+
+
+@pytest.fixture
+def guarded_server(make_app, serve_app):
+    app = make_app(update_token=TOKEN, validate_on_write=True)
+    return serve_app(app)
+
+
+def _dump(server) -> str:
+    response = requests.get(f"{server.url}/sparql", params={"query": "CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }"},
+                            headers={"Accept": "application/n-triples"}, timeout=TIMEOUT)
+    assert response.status_code == 200
+    return "\n".join(sorted(response.text.splitlines()))
+
+
+def _count(server) -> int:
+    response = requests.get(f"{server.url}/sparql",
+                            params={"query": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"},
+                            headers={"Accept": "application/sparql-results+json"}, timeout=TIMEOUT)
+    return int(response.json()["results"]["bindings"][0]["n"]["value"])
+
+
+def test_an_update_that_breaks_a_shape_is_refused_and_changes_nothing(guarded_server):
+    before = _dump(guarded_server)
+    update = PREFIXES + f"INSERT DATA {{ GRAPH <{DERIVED}> {{ id:post-dg-pn org:reportsTo id:dcis }} }}"
+    response = requests.post(f"{guarded_server.url}/sparql", data={"update": update}, headers=AUTH,
+                             timeout=TIMEOUT)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["report"]["conforms"] is False
+    rules = {(r["focus"], r["shape_name"]) for r in body["report"]["results"]}
+    assert ("https://w3id.org/ssikg/id/dcis", "ssikgsh:ReportingLine-noCycle") in rules
+    assert _dump(guarded_server) == before
+
+
+def test_an_update_that_keeps_the_data_valid_is_committed(guarded_server):
+    before = _count(guarded_server)
+    update = PREFIXES + (f'INSERT DATA {{ GRAPH <{DERIVED}> {{ id:dcis skos:altLabel '
+                         f'"direction de la coopération internationale"@fr }} }}')
+    response = requests.post(f"{guarded_server.url}/sparql", data={"update": update}, headers=AUTH,
+                             timeout=TIMEOUT)
+    assert response.status_code == 204, response.text
+    assert _count(guarded_server) == before + 1
+
+
+def test_a_malformed_update_is_a_400_even_when_validating(guarded_server):
+    response = requests.post(f"{guarded_server.url}/sparql", data={"update": "INSERT DATA { oops"},
+                             headers=AUTH, timeout=TIMEOUT)
+    assert response.status_code == 400
+    assert response.json()["message"]
+
+
+def test_a_graph_store_write_that_breaks_a_shape_is_refused_and_changes_nothing(guarded_server):
+    before = _dump(guarded_server)
+    response = requests.post(f"{guarded_server.url}/store", params={"graph": DERIVED},
+                             data=BROKEN_POST_TTL.encode(), headers={**AUTH, "Content-Type": "text/turtle"},
+                             timeout=TIMEOUT)
+    assert response.status_code == 422, response.text
+    rules = {r["shape_name"] for r in response.json()["report"]["results"]}
+    assert "ssikgsh:Post-oneUnit" in rules
+    # Replacing the stated graph by nothing would strip every organisation of its type and label.
+    response = requests.delete(f"{guarded_server.url}/store", params={"graph": STATED}, headers=AUTH,
+                               timeout=TIMEOUT)
+    assert response.status_code == 422, response.text
+    assert _dump(guarded_server) == before
+
+
+def test_without_the_setting_the_same_update_is_committed(make_app, serve_app):
+    server = serve_app(make_app(update_token=TOKEN))
+    before = _count(server)
+    update = PREFIXES + f"INSERT DATA {{ GRAPH <{DERIVED}> {{ id:post-dg-pn org:reportsTo id:dcis }} }}"
+    response = requests.post(f"{server.url}/sparql", data={"update": update}, headers=AUTH, timeout=TIMEOUT)
+    assert response.status_code == 204
+    assert _count(server) == before + 1
+    report = requests.get(f"{server.url}/validate?format=json", timeout=TIMEOUT).json()
+    assert report["conforms"] is False  # GET /validate sees the new state, not a stale cached report
