@@ -7,6 +7,8 @@ serialises, so threads do run queries in parallel.
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -25,6 +27,7 @@ class _Gunicorn(BaseApplication):
     def load(self):
         from .app import create_app
 
+        configure_logging()
         return create_app(self._overrides)
 
 
@@ -36,8 +39,22 @@ def gunicorn_options(host: str, port: int, threads: int) -> dict[str, Any]:
         "threads": threads,
         "timeout": 0,  # queries have their own deadline; gunicorn must not kill a busy worker
         "keepalive": 5,
-        "accesslog": "-",
+        # No gunicorn access log: ssikg.http logs each request as one JSON line instead.
+        "accesslog": None,
     }
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send the ``ssikg`` loggers (JSON request lines included) to stderr, once."""
+    logger = logging.getLogger("ssikg")
+    if any(getattr(h, "_ssikg", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler._ssikg = True
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def run_gunicorn(overrides: dict[str, Any], *, host: str, port: int, threads: int) -> None:

@@ -314,7 +314,8 @@ class EmbeddedStore(GraphStore):
         kwargs: dict = {"base_iri": base_iri}
         if default_graphs is not None:
             kwargs["default_graph"] = [_graph_node(g) for g in default_graphs]
-        else:
+        elif not declares_dataset(sparql):
+            # The union would override the query's own FROM / FROM NAMED.
             kwargs["use_default_graph_as_union"] = True
         if named_graphs is not None:
             kwargs["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
@@ -375,6 +376,15 @@ class EmbeddedStore(GraphStore):
         if self.writable and not self.in_memory:
             self._store.flush()
         del self._store
+
+
+def declares_dataset(sparql: str) -> bool:
+    """Whether a query names its own dataset with a top-level FROM clause."""
+    if "from" not in sparql.lower():  # cheap exit for the common case
+        return False
+    from .protocol import tokenize
+
+    return any(token.depth == 0 and token.keyword("FROM") for token in tokenize(sparql))
 
 
 def _graph_node(graph: str):

@@ -203,3 +203,16 @@ def test_cli_help_teaches():
     assert result.returncode == 0
     for command in ("build", "serve", "query", "export"):
         assert command in result.stdout
+
+
+def test_query_from_clause_overrides_the_union_default_graph(built_store):
+    store = open_store(built_store, read_only=True)
+    try:
+        held = "ASK FROM <https://w3id.org/ssikg/graph/ontology> { ?s a <http://www.w3.org/ns/org#Post> }"
+        assert bool(store.query(held)) is False  # no post in the ontology graph
+        assert bool(store.query("ASK { ?s a <http://www.w3.org/ns/org#Post> }")) is True
+        stated = ("ASK FROM <https://w3id.org/ssikg/graph/stated> "
+                  "{ ?s a <http://www.w3.org/ns/org#Post> }")
+        assert bool(store.query(stated)) is True
+    finally:
+        store.close()

@@ -1,5 +1,227 @@
-"""Placeholder blueprint for the graph_store views (being written)."""
+"""The SPARQL 1.1 Graph Store HTTP Protocol at ``/store`` (blueprint ``graph_store``).
 
-from flask import Blueprint
+``?default`` names the store's own default graph, ``?graph=IRI`` a named
+graph (indirect identification); without either, GET returns the whole
+dataset (TriG / N-Quads) and POST creates a new graph (201 + Location).
+GET and HEAD read, PUT replaces, POST merges (also ``multipart/form-data``
+with several RDF parts), DELETE drops.
+
+Every write needs the update token (:mod:`ssikg.auth`) and is atomic: the
+upload is parsed completely before the store is touched, so a broken upload
+answers 400 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, request, url_for
+
+from .. import auth, http, protocol, streaming
+from ..app import get_settings, get_store
+from ..errors import SsikgError
+from ..namespaces import GRAPH, PREFIXES
 
 bp = Blueprint("graph_store", __name__)
+
+DATASET_FORMATS = tuple(f for f in protocol.GRAPH_FORMATS if f.short in ("trig", "nq"))
+QUAD_SYNTAXES = {ox.RdfFormat.TRIG, ox.RdfFormat.N_QUADS}
+UPLOAD_TYPES = {f.media_type: f.format for f in protocol.GRAPH_FORMATS} | {
+    "application/x-turtle": ox.RdfFormat.TURTLE, "text/n3": ox.RdfFormat.TURTLE,
+    "text/plain": ox.RdfFormat.N_TRIPLES, "application/json": ox.RdfFormat.JSON_LD,
+    "application/xml": ox.RdfFormat.RDF_XML, "text/xml": ox.RdfFormat.RDF_XML,
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request addresses: the default graph (``""``), a named graph, or the dataset (None)."""
+
+    graph: str | None
+
+    @property
+    def is_dataset(self) -> bool:
+        return self.graph is None
+
+    @property
+    def label(self) -> str:
+        return "the dataset" if self.graph is None else ("the default graph" if self.graph == ""
+                                                         else f"graph <{self.graph}>")
+
+
+def parse_target(args: list[tuple[str, str]], request_url: str) -> Target:
+    """``?default`` / ``?graph=IRI`` → Target (relative graph IRIs resolve against the request)."""
+    names = [k for k, _ in args]
+    graphs = [v for k, v in args if k == "graph"]
+    if "default" in names and graphs:
+        raise protocol.bad_request("use either ?default or ?graph=IRI, not both")
+    if len(graphs) > 1:
+        raise protocol.bad_request("exactly one ?graph parameter is allowed")
+    if "default" in names:
+        return Target("")
+    if graphs:
+        iri = urljoin(request_url, graphs[0].strip())
+        return Target(protocol.check_iri(iri, "graph"))
+    return Target(None)
+
+
+@bp.route("/store", methods=["GET", "PUT", "POST", "DELETE"])
+def graph_store():
+    target = parse_target(list(request.args.items(multi=True)), request.base_url)
+    if request.method in ("GET", "HEAD"):
+        return read(target)
+    settings = get_settings()
+    store = get_store()
+    auth.require_write(settings, request.headers.get("Authorization"), store=store)
+    if request.method == "DELETE":
+        return delete(target)
+    if request.method == "PUT":
+        if target.is_dataset:
+            raise protocol.bad_request("PUT needs ?default or ?graph=IRI")
+        return write(target, mode="replace")
+    if target.is_dataset:
+        new_graph = f"{GRAPH}uploads/{uuid.uuid4()}"
+        write(Target(new_graph), mode="add", creating=True)
+        response = Response(status=201)
+        response.headers["Location"] = url_for("graph_store.graph_store", graph=new_graph)
+        return response
+    return write(target, mode="add")
+
+
+# ---------------------------------------------------------------------------
+# Reading
+
+
+def _exists(store, target: Target) -> bool:
+    return target.graph in ("", None) or target.graph in set(store.named_graphs())
+
+
+def read(target: Target) -> Response:
+    store = get_store()
+    formats = DATASET_FORMATS if target.is_dataset else protocol.GRAPH_FORMATS
+    chosen = protocol.negotiate(request.headers.get("Accept"), formats, protocol.GRAPH_ALIASES)
+    if chosen is None:
+        raise SsikgError(406, f"{target.label} is offered as " + ", ".join(protocol.offered(formats)),
+                         extra={"offered": protocol.offered(formats)})
+    if not _exists(store, target):
+        raise SsikgError(404, f"there is no graph <{target.graph}> in the store")
+    etag = hashlib.sha256(f"{store.version}\0{target.graph}\0{chosen.media_type}".encode()).hexdigest()[:32]
+    headers = {"Vary": "Accept", "Cache-Control": "public, no-cache"}
+    if http.etag_matches(etag):
+        response = Response(status=304, headers=headers)
+        response.set_etag(etag)
+        return response
+    if request.method == "HEAD":
+        body = iter(())  # no Content-Length: 0 on HEAD (the GET body is streamed)
+    else:
+        keep_graph_names = chosen.format in QUAD_SYNTAXES
+        body = streaming.stream_quads(store, target.graph, chosen.format, dict(PREFIXES),
+                                      as_triples=not keep_graph_names)
+    response = Response(body, content_type=chosen.content_type, headers=headers)
+    response.set_etag(etag)
+    return response
+
+
+# ---------------------------------------------------------------------------
+# Writing
+
+
+def parse_upload(body: bytes, content_type: str | None, base_iri: str, *, what: str = "the upload"
+                 ) -> list[ox.Triple]:
+    """Every triple of an RDF document, or a 400/415 naming what is wrong. Nothing is stored."""
+    mimetype, params = protocol.split_media_type(content_type)
+    if not mimetype:
+        raise SsikgError(415, f"{what} needs a Content-Type: one of {', '.join(sorted(UPLOAD_TYPES))}")
+    fmt = UPLOAD_TYPES.get(mimetype)
+    if fmt is None:
+        raise SsikgError(415, f"unsupported media type {mimetype!r} for {what}; use one of "
+                         f"{', '.join(sorted(UPLOAD_TYPES))}", extra={"accepted": sorted(UPLOAD_TYPES)})
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise protocol.bad_request(f"{what} must be UTF-8 (got charset={charset})")
+    try:
+        quads = list(ox.parse(body, fmt, base_iri=base_iri))
+    except SyntaxError as exc:
+        raise protocol.bad_request(f"cannot parse {what} as {fmt.name}: {exc}; nothing was changed") from None
+    except (ValueError, OSError) as exc:
+        raise protocol.bad_request(f"cannot read {what} as {fmt.name}: {exc}; nothing was changed") from None
+    stray = next((q for q in quads if not isinstance(q.graph_name, ox.DefaultGraph)), None)
+    if stray is not None:
+        raise protocol.bad_request(f"{what} names graph {stray.graph_name}; a Graph Store upload holds "
+                                   "the triples of one graph (chosen by ?graph or ?default)")
+    return [q.triple for q in quads]
+
+
+def _uploaded_triples(base_iri: str) -> list[ox.Triple]:
+    mimetype, _ = protocol.split_media_type(request.headers.get("Content-Type"))
+    if mimetype == "multipart/form-data":
+        return _multipart_triples(base_iri)
+    return parse_upload(request.get_data(cache=False), request.headers.get("Content-Type"), base_iri)
+
+
+def _multipart_triples(base_iri: str) -> list[ox.Triple]:
+    """Each file part is an RDF document, typed by its Content-Type or its file extension."""
+    triples: list[ox.Triple] = []
+    parts = list(request.files.items(multi=True))
+    if not parts:
+        raise protocol.bad_request("the multipart/form-data body holds no file part")
+    for field_name, part in parts:
+        label = f"part {part.filename or field_name!r}"
+        content_type = part.content_type
+        mimetype, _ = protocol.split_media_type(content_type)
+        if mimetype in ("", "application/octet-stream"):
+            content_type = _type_from_filename(part.filename)
+        triples.extend(parse_upload(part.read(), content_type, base_iri, what=label))
+    return triples
+
+
+def _type_from_filename(filename: str | None) -> str | None:
+    if not filename or "." not in filename:
+        return None
+    try:
+        fmt = ox.RdfFormat.from_extension(filename.rsplit(".", 1)[-1].lower())
+    except ValueError:
+        return None
+    return fmt.media_type if fmt else None
+
+
+def write(target: Target, *, mode: str, creating: bool = False) -> Response:
+    store = get_store()
+    settings = get_settings()
+    graph = target.graph
+    base_iri = graph or settings.public_base
+    triples = _uploaded_triples(base_iri)  # fully parsed before anything is touched
+    existed = not creating and _exists(store, target)
+    if settings.get("validate_on_write"):
+        from .. import validation
+
+        validation.check_graph_write(store, graph, triples, mode)
+    if mode == "replace":
+        store.replace_graph(graph, triples)
+    elif triples:
+        store.add_triples(graph, triples)
+    if graph and not triples and not existed:
+        store.update(f"CREATE SILENT GRAPH {ox.NamedNode(graph)}")
+    http.count("graph_store_writes")
+    return Response(status=204 if existed else 201)
+
+
+def delete(target: Target) -> Response:
+    store = get_store()
+    settings = get_settings()
+    if target.is_dataset:
+        raise protocol.bad_request("DELETE needs ?default or ?graph=IRI; the whole dataset cannot be "
+                                   "dropped through the Graph Store Protocol")
+    if not _exists(store, target):
+        raise SsikgError(404, f"there is no graph <{target.graph}> in the store")
+    if settings.get("validate_on_write"):
+        from .. import validation
+
+        validation.check_graph_write(store, target.graph, [], "delete")
+    store.update("DROP DEFAULT" if target.graph == "" else f"DROP GRAPH {ox.NamedNode(target.graph)}")
+    http.count("graph_store_writes")
+    return Response(status=204)

@@ -1,0 +1,283 @@
+"""HTTP hygiene shared by every route: CORS for reads, gzip when asked,
+structured request logging, a request id, and the in-process metrics that
+``/metrics`` exposes in the Prometheus text format.
+
+Other modules count events with :func:`count` (e.g. ``count("timeouts")``,
+``count("refusals")``); :func:`install` hooks everything into an app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+
+from flask import Flask, Response, g, request
+
+access_log = logging.getLogger("ssikg.access")
+
+# ---------------------------------------------------------------------------
+# Metrics
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    """Thread-safe counters and a latency histogram per route."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.events: dict[str, int] = defaultdict(int)
+        self.latency_buckets: dict[str, list[int]] = {}
+        self.latency_sum: dict[str, float] = defaultdict(float)
+        self.latency_count: dict[str, int] = defaultdict(int)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self.requests[(route, method, status)] += 1
+            buckets = self.latency_buckets.setdefault(route, [0] * len(LATENCY_BUCKETS))
+            for i, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    buckets[i] += 1
+            self.latency_sum[route] += seconds
+            self.latency_count[route] += 1
+
+    def count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self.events[name] += amount
+
+    def snapshot(self):
+        with self._lock:
+            return (dict(self.requests), dict(self.events),
+                    {k: list(v) for k, v in self.latency_buckets.items()},
+                    dict(self.latency_sum), dict(self.latency_count))
+
+
+METRICS = Metrics()
+
+# Events every deployment reports, even at zero, so dashboards find them.
+KNOWN_EVENTS = {
+    "timeouts": "Queries stopped by the query time limit.",
+    "refusals": "Operations refused by safety rules (SERVICE, LOAD, limits).",
+    "updates": "SPARQL updates committed.",
+    "graph_store_writes": "Graph Store Protocol writes committed.",
+    "truncations": "Results cut at the configured row limit.",
+}
+
+
+def count(name: str, amount: int = 1) -> None:
+    """Increment the event counter ``name`` (exported as ssikg_<name>_total)."""
+    METRICS.count(name, amount)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+_sizes: dict[int, tuple[str, int]] = {}
+
+
+def store_size(store) -> int:
+    """Quads in ``store``, counted once per store version (counting walks the whole store)."""
+    version = store.version
+    cached = _sizes.get(id(store))
+    if cached and cached[0] == version:
+        return cached[1]
+    size = len(store)
+    _sizes[id(store)] = (version, size)
+    return size
+
+
+def prometheus_text(store=None) -> str:
+    requests_, events, buckets, sums, counts = METRICS.snapshot()
+    lines = ["# HELP ssikg_http_requests_total HTTP requests by route, method and status.",
+             "# TYPE ssikg_http_requests_total counter"]
+    for (route, method, status), value in sorted(requests_.items()):
+        lines.append(f'ssikg_http_requests_total{{route="{_escape(route)}",method="{method}",'
+                     f'status="{status}"}} {value}')
+    lines += ["# HELP ssikg_http_request_duration_seconds Time to produce the response headers.",
+              "# TYPE ssikg_http_request_duration_seconds histogram"]
+    for route in sorted(buckets):
+        label = f'route="{_escape(route)}"'
+        for bound, value in zip(LATENCY_BUCKETS, buckets[route], strict=True):
+            lines.append(f'ssikg_http_request_duration_seconds_bucket{{{label},le="{bound}"}} {value}')
+        lines.append(f'ssikg_http_request_duration_seconds_bucket{{{label},le="+Inf"}} {counts[route]}')
+        lines.append(f"ssikg_http_request_duration_seconds_sum{{{label}}} {sums[route]:.6f}")
+        lines.append(f"ssikg_http_request_duration_seconds_count{{{label}}} {counts[route]}")
+    for name in sorted(set(KNOWN_EVENTS) | set(events)):
+        metric = "ssikg_" + "".join(c if c.isalnum() else "_" for c in name) + "_total"
+        lines.append(f"# HELP {metric} {KNOWN_EVENTS.get(name, 'Events counted as ' + name + '.')}")
+        lines.append(f"# TYPE {metric} counter")
+        lines.append(f"{metric} {events.get(name, 0)}")
+    if store is not None:
+        lines += ["# HELP ssikg_store_quads Quads in the store.", "# TYPE ssikg_store_quads gauge",
+                  f"ssikg_store_quads {store_size(store)}",
+                  "# HELP ssikg_store_named_graphs Named graphs in the store.",
+                  "# TYPE ssikg_store_named_graphs gauge",
+                  f"ssikg_store_named_graphs {len(store.named_graphs())}"]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# gzip
+
+COMPRESSIBLE = ("text/", "application/json", "application/ld+json", "application/sparql-results",
+                "application/n-triples", "application/n-quads", "application/trig",
+                "application/rdf+xml", "application/xml", "application/javascript",
+                "image/svg+xml")
+
+
+def _compressible(response: Response) -> bool:
+    mimetype = response.mimetype or ""
+    return mimetype.startswith(COMPRESSIBLE) and "Content-Encoding" not in response.headers
+
+
+def gzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Compress a stream chunk by chunk (sync-flushed, so streaming survives)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    try:
+        for chunk in chunks:
+            if chunk:
+                data = compressor.compress(chunk) + compressor.flush(zlib.Z_SYNC_FLUSH)
+                if data:
+                    yield data
+        yield compressor.flush(zlib.Z_FINISH)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()
+
+
+def _apply_gzip(response: Response) -> None:
+    if request.method == "HEAD" or not 200 <= response.status_code < 300 or response.status_code in (204, 206):
+        return
+    if response.direct_passthrough or "Accept-Ranges" in response.headers:
+        return  # files served with byte ranges: compressing would break the ranges
+    if not _compressible(response):
+        return
+    accepted = request.accept_encodings
+    if not accepted or accepted["gzip"] <= 0:
+        _add_vary(response, "Accept-Encoding")
+        return
+    if response.is_streamed:
+        response.response = gzip_chunks(response.response)
+    else:
+        data = response.get_data()
+        if len(data) < 200:
+            _add_vary(response, "Accept-Encoding")
+            return
+        response.set_data(gzip_chunks_all(data))
+    response.headers["Content-Encoding"] = "gzip"
+    response.headers.pop("Content-Length", None)
+    _add_vary(response, "Accept-Encoding")
+    etag, weak = response.get_etag()
+    if etag and not weak:
+        response.set_etag(etag + "-gzip")
+
+
+def etag_matches(etag: str) -> bool:
+    """If-None-Match names this entity, plain or as its gzip variant (see _apply_gzip)."""
+    candidates = request.if_none_match
+    return candidates.contains(etag) or candidates.contains(etag + "-gzip")
+
+
+def _revalidate(response: Response) -> Response:
+    """Answer 304 for any GET whose ETag the client already holds (gzip variant included),
+    so every view that sets an ETag gets conditional requests right."""
+    if request.method not in ("GET", "HEAD") or response.status_code != 200:
+        return response
+    etag, _weak = response.get_etag()
+    if not etag or not request.if_none_match or not etag_matches(etag):
+        return response
+    close = getattr(response.response, "close", None)
+    if close:
+        close()
+    not_modified = Response(status=304)
+    for name in ("ETag", "Vary", "Cache-Control", "Content-Location", "Expires", "Last-Modified"):
+        if name in response.headers:
+            not_modified.headers[name] = response.headers[name]
+    return not_modified
+
+
+def gzip_chunks_all(data: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _add_vary(response: Response, header: str) -> None:
+    values = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+    if header.lower() not in {v.lower() for v in values}:
+        values.append(header)
+    response.headers["Vary"] = ", ".join(values)
+
+
+# ---------------------------------------------------------------------------
+# CORS
+
+READ_METHODS = "GET, HEAD, POST, OPTIONS"
+
+
+def _apply_cors(app: Flask, response: Response) -> None:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return
+    allowed = app.config["SSIKG"].get("cors_origins") or ()
+    if "*" in allowed:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin in allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        _add_vary(response, "Origin")
+    else:
+        return
+    response.headers["Access-Control-Expose-Headers"] = "ETag, Content-Type, Link, Location, X-Request-Id"
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = READ_METHODS
+        response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "Accept, Content-Type")
+        response.headers["Access-Control-Max-Age"] = "600"
+
+
+# ---------------------------------------------------------------------------
+# Hooks
+
+
+def _route_label() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else "(unmatched)"
+
+
+def install(app: Flask) -> None:
+    """Register the hooks on ``app`` (called once from create_app)."""
+
+    @app.before_request
+    def _start():
+        g.ssikg_started = time.perf_counter()
+        g.ssikg_request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+
+    @app.after_request
+    def _finish(response: Response):
+        response = _revalidate(response)
+        _apply_cors(app, response)
+        _apply_gzip(response)
+        request_id = getattr(g, "ssikg_request_id", None)
+        if request_id:
+            response.headers.setdefault("X-Request-Id", request_id)
+        started = getattr(g, "ssikg_started", None)
+        elapsed = time.perf_counter() - started if started else 0.0
+        route = _route_label()
+        METRICS.observe(route, request.method, response.status_code, elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(json.dumps({
+                "event": "request", "id": request_id, "method": request.method,
+                "path": request.path, "route": route, "status": response.status_code,
+                "ms": round(elapsed * 1000, 2), "type": response.mimetype,
+                "bytes": response.calculate_content_length(),
+                "remote": request.remote_addr, "agent": request.user_agent.string or None,
+            }, ensure_ascii=False))
+        return response

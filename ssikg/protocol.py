@@ -1,0 +1,570 @@
+"""The SPARQL 1.1 Protocol as pure functions: an HTTP request (method, media
+type, parameters, body) becomes a :class:`QueryOperation` or an
+:class:`UpdateOperation`, or a 4xx :class:`~ssikg.errors.SsikgError`; an
+``Accept`` header (or a ``format=`` parameter) becomes a serialisation format.
+
+Nothing here touches Flask's request globals, so every rule of the protocol
+(``default-graph-uri`` / ``named-graph-uri``, ``using-graph-uri`` /
+``using-named-graph-uri`` and their conflicts, UTF-8, one operation per
+request, the media types of POST) is testable without a server.
+
+Also here: the rewrite that applies ``using-graph-uri`` /
+``using-named-graph-uri`` to an update (pyoxigraph's ``update()`` takes no
+dataset arguments), done on tokens so that strings, IRIs and comments are
+never mistaken for keywords.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+import pyoxigraph as ox
+
+from .errors import SsikgError
+
+FORM = "application/x-www-form-urlencoded"
+SPARQL_QUERY = "application/sparql-query"
+SPARQL_UPDATE = "application/sparql-update"
+
+# ---------------------------------------------------------------------------
+# Operations
+
+
+@dataclass(frozen=True)
+class QueryOperation:
+    text: str
+    default_graphs: list[str] | None = None  # None: the union of all graphs (our default dataset)
+    named_graphs: list[str] | None = None  # None: every named graph of the store
+    via: str = "get"  # get, form or direct: how the query arrived
+    format: str | None = None  # format= / output= parameter, overriding Accept
+
+    @property
+    def has_dataset(self) -> bool:
+        return self.default_graphs is not None or self.named_graphs is not None
+
+
+@dataclass(frozen=True)
+class UpdateOperation:
+    text: str
+    using_graphs: list[str] = field(default_factory=list)
+    using_named_graphs: list[str] = field(default_factory=list)
+    via: str = "form"
+
+    def rewritten(self) -> str:
+        """The update text with the protocol's dataset applied as USING clauses."""
+        return apply_using(self.text, self.using_graphs, self.using_named_graphs)
+
+
+def bad_request(message: str, **extra) -> SsikgError:
+    return SsikgError(400, message, extra=extra)
+
+
+# ---------------------------------------------------------------------------
+# Request → operation
+
+
+def parse_request(method: str, content_type: str | None, args: Sequence[tuple[str, str]],
+                  body: bytes = b"") -> QueryOperation | UpdateOperation | None:
+    """Decode one protocol request.
+
+    ``args`` are the URL query parameters as (name, value) pairs in order;
+    ``content_type`` the raw Content-Type header.  Returns ``None`` when the
+    request carries no operation (GET /sparql alone: the service description).
+    """
+    method = method.upper()
+    if method in ("GET", "HEAD"):
+        return _from_params(list(args), [], via="get", allow_update=False)
+    if method != "POST":
+        raise SsikgError(405, f"{method} is not a SPARQL protocol method; use GET or POST",
+                         headers={"Allow": "GET, HEAD, POST, OPTIONS"})
+    mimetype, params = split_media_type(content_type)
+    if not mimetype:
+        raise SsikgError(415, "a POST to the SPARQL endpoint needs a Content-Type: "
+                         f"{FORM}, {SPARQL_QUERY} or {SPARQL_UPDATE}")
+    if mimetype == FORM:
+        text = decode_utf8(body, params, what="form body")
+        try:
+            form = parse_qsl(text, keep_blank_values=True, strict_parsing=False,
+                             encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise bad_request("the form body is not valid UTF-8 once percent-decoded") from None
+        return _from_params(list(args), form, via="form", allow_update=True)
+    if mimetype == SPARQL_QUERY:
+        text = decode_utf8(body, params, what="query")
+        _refuse_operation_params(args, ("query", "update"), "the query is the request body")
+        return QueryOperation(text, *_query_dataset(list(args)), via="direct",
+                              format=_format_param(list(args)))
+    if mimetype == SPARQL_UPDATE:
+        text = decode_utf8(body, params, what="update")
+        _refuse_operation_params(args, ("query", "update"), "the update is the request body")
+        using, using_named = _update_dataset(list(args))
+        _check_using_conflict(text, using, using_named)
+        return UpdateOperation(text, using, using_named, via="direct")
+    raise SsikgError(415, f"unsupported Content-Type {mimetype!r} for the SPARQL endpoint; use "
+                     f"{FORM}, {SPARQL_QUERY} or {SPARQL_UPDATE}")
+
+
+def parse_query_string(raw: bytes) -> list[tuple[str, str]]:
+    """URL parameters as (name, value) pairs, refusing percent-encoded bytes that are not UTF-8
+    (Werkzeug would silently replace them)."""
+    try:
+        text = raw.decode("utf-8")  # some clients send raw UTF-8 rather than %-escapes
+        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise bad_request("the URL's parameters are not valid UTF-8 once percent-decoded") from None
+
+
+def _from_params(url_args: list[tuple[str, str]], form: list[tuple[str, str]], *, via: str,
+                 allow_update: bool) -> QueryOperation | UpdateOperation | None:
+    everything = url_args + form
+    queries = [v for k, v in everything if k == "query"]
+    updates = [v for k, v in everything if k == "update"]
+    if updates and not allow_update:
+        raise bad_request("an update must be sent with POST (form field 'update' or "
+                          f"Content-Type {SPARQL_UPDATE}), never with GET")
+    if queries and updates:
+        raise bad_request("a request carries either 'query' or 'update', not both")
+    if len(queries) > 1:
+        raise bad_request(f"exactly one 'query' parameter is allowed; got {len(queries)}")
+    if len(updates) > 1:
+        raise bad_request(f"exactly one 'update' parameter is allowed; got {len(updates)}")
+    if queries:
+        return QueryOperation(queries[0], *_query_dataset(everything), via=via,
+                              format=_format_param(everything))
+    if updates:
+        using, using_named = _update_dataset(everything)
+        _check_using_conflict(updates[0], using, using_named)
+        return UpdateOperation(updates[0], using, using_named, via=via)
+    if via == "form":
+        raise bad_request("the form carries neither a 'query' nor an 'update' field")
+    return None
+
+
+def _format_param(params) -> str | None:
+    values = [v for k, v in params if k in ("format", "output") and v.strip()]
+    return values[-1] if values else None
+
+
+def _refuse_operation_params(args, names, why) -> None:
+    for key, _ in args:
+        if key in names:
+            raise bad_request(f"parameter {key!r} is not allowed here: {why}")
+
+
+def _iris(params: Iterable[tuple[str, str]], name: str) -> list[str]:
+    values = [v.strip() for k, v in params if k == name]
+    for value in values:
+        check_iri(value, name)
+    return values
+
+
+def check_iri(value: str, what: str) -> str:
+    try:
+        ox.NamedNode(value)
+    except ValueError as exc:
+        raise bad_request(f"{what} must be an absolute IRI; {value!r}: {exc}") from None
+    return value
+
+
+def _query_dataset(params) -> tuple[list[str] | None, list[str] | None]:
+    default = _iris(params, "default-graph-uri")
+    named = _iris(params, "named-graph-uri")
+    if not default and not named:
+        return None, None
+    # The protocol dataset replaces the query's whole dataset: naming only
+    # named graphs leaves an empty default graph, and vice versa.
+    return default, named
+
+
+def _update_dataset(params) -> tuple[list[str], list[str]]:
+    return _iris(params, "using-graph-uri"), _iris(params, "using-named-graph-uri")
+
+
+def _check_using_conflict(text: str, using: list[str], using_named: list[str]) -> None:
+    if not (using or using_named):
+        return
+    for operation in split_operations(tokenize(text)):
+        if operation.has_using or operation.has_with:
+            raise bad_request("using-graph-uri / using-named-graph-uri cannot be combined with an "
+                              "update that has its own USING or WITH clause (SPARQL 1.1 Protocol §2.2.3)")
+
+
+def split_media_type(value: str | None) -> tuple[str, dict[str, str]]:
+    if not value:
+        return "", {}
+    parts = [p.strip() for p in value.split(";")]
+    params = {}
+    for part in parts[1:]:
+        if "=" in part:
+            key, _, val = part.partition("=")
+            params[key.strip().lower()] = val.strip().strip('"')
+    return parts[0].lower(), params
+
+
+def decode_utf8(body: bytes, params: Mapping[str, str], *, what: str) -> str:
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise bad_request(f"the {what} must be encoded in UTF-8 (got charset={charset})")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_request(f"the {what} is not valid UTF-8 (byte {exc.start}: {exc.reason})") from None
+
+
+# ---------------------------------------------------------------------------
+# Content negotiation
+
+
+@dataclass(frozen=True)
+class MediaFormat:
+    media_type: str
+    format: ox.QueryResultsFormat | ox.RdfFormat
+    short: str
+
+    @property
+    def content_type(self) -> str:
+        textual = self.media_type.startswith("text/") or self.media_type.endswith(
+            ("json", "+xml", "trig", "n-triples", "n-quads"))
+        return f"{self.media_type}; charset=utf-8" if textual else self.media_type
+
+
+QRF, RF = ox.QueryResultsFormat, ox.RdfFormat
+
+# Offered formats, preferred first; aliases are accepted but answered with the canonical type.
+SOLUTIONS_FORMATS = (
+    MediaFormat("application/sparql-results+json", QRF.JSON, "json"),
+    MediaFormat("application/sparql-results+xml", QRF.XML, "xml"),
+    MediaFormat("text/csv", QRF.CSV, "csv"),
+    MediaFormat("text/tab-separated-values", QRF.TSV, "tsv"),
+)
+SOLUTIONS_ALIASES = {"application/json": "json", "text/javascript": "json",
+                     "application/javascript": "json", "application/xml": "xml", "text/xml": "xml"}
+GRAPH_FORMATS = (
+    MediaFormat("text/turtle", RF.TURTLE, "ttl"),
+    MediaFormat("application/n-triples", RF.N_TRIPLES, "nt"),
+    MediaFormat("application/n-quads", RF.N_QUADS, "nq"),
+    MediaFormat("application/trig", RF.TRIG, "trig"),
+    MediaFormat("application/ld+json", RF.JSON_LD, "jsonld"),
+    MediaFormat("application/rdf+xml", RF.RDF_XML, "rdf"),
+)
+GRAPH_ALIASES = {"application/x-turtle": "ttl", "text/n3": "ttl", "text/plain": "nt",
+                 "application/json": "jsonld", "application/xml": "rdf", "text/xml": "rdf"}
+
+# format= values (Fuseki's and ours): short name → (solutions short, graph short)
+FORMAT_PARAMETER = {
+    "json": ("json", "jsonld"), "srj": ("json", None), "xml": ("xml", "rdf"), "srx": ("xml", None),
+    "csv": ("csv", None), "tsv": ("tsv", None),
+    "ttl": (None, "ttl"), "turtle": (None, "ttl"), "nt": (None, "nt"), "ntriples": (None, "nt"),
+    "n-triples": (None, "nt"), "nq": (None, "nq"), "nquads": (None, "nq"), "n-quads": (None, "nq"),
+    "trig": (None, "trig"), "jsonld": (None, "jsonld"), "json-ld": (None, "jsonld"),
+    "rdf": (None, "rdf"), "rdfxml": (None, "rdf"), "rdf+xml": (None, "rdf"), "owl": (None, "rdf"),
+}
+
+
+def offered(formats: Sequence[MediaFormat]) -> list[str]:
+    return [f.media_type for f in formats]
+
+
+@dataclass(frozen=True)
+class AcceptRange:
+    type: str
+    subtype: str
+    q: float
+    order: int
+
+    def matches(self, media_type: str) -> int:
+        """Specificity of the match (3 exact, 2 type/*, 1 */*), 0 when it does not match."""
+        kind, _, sub = media_type.partition("/")
+        if self.type == "*" and self.subtype == "*":
+            return 1
+        if self.type == kind and self.subtype == "*":
+            return 2
+        if self.type == kind and self.subtype == sub:
+            return 3
+        return 0
+
+
+def parse_accept(header: str | None) -> list[AcceptRange]:
+    """Accept header → ranges; a missing or empty header means ``*/*``."""
+    if not header or not header.strip():
+        return [AcceptRange("*", "*", 1.0, 0)]
+    ranges = []
+    for order, item in enumerate(header.split(",")):
+        media, params = split_media_type(item)
+        if not media:
+            continue
+        kind, _, sub = media.partition("/")
+        if not sub:
+            kind, sub = (("*", "*") if kind == "*" else (kind, "*"))
+        try:
+            q = float(params.get("q", "1"))
+        except ValueError:
+            q = 0.0
+        ranges.append(AcceptRange(kind, sub, max(0.0, min(q, 1.0)), order))
+    return ranges
+
+
+def quality(ranges: Sequence[AcceptRange], media_type: str) -> tuple[float, int, int]:
+    """(q, specificity, -order) of the most specific range matching ``media_type``."""
+    best = (0.0, 0, 0)
+    best_specificity = 0
+    for rng in ranges:
+        specificity = rng.matches(media_type)
+        if specificity > best_specificity or (specificity == best_specificity and specificity
+                                              and rng.q > best[0]):
+            best_specificity = specificity
+            best = (rng.q, specificity, -rng.order)
+    return best
+
+
+def negotiate(accept: str | None, formats: Sequence[MediaFormat],
+              aliases: Mapping[str, str] | None = None) -> MediaFormat | None:
+    """The best offered format for an Accept header (highest q, then the more specific
+    and earlier range, then our preference order), or None when nothing is acceptable."""
+    ranges = parse_accept(accept)
+    by_short = {f.short: f for f in formats}
+    candidates: list[tuple[tuple[float, int, int], int, MediaFormat]] = []
+    for rank, fmt in enumerate(formats):
+        candidates.append((quality(ranges, fmt.media_type), -rank, fmt))
+    for rank, (alias, short) in enumerate((aliases or {}).items()):
+        if short in by_short:
+            q = quality(ranges, alias)
+            if q[1] == 3:  # an alias counts only when named explicitly, never through a wildcard
+                candidates.append((q, -len(formats) - rank, by_short[short]))
+    candidates = [c for c in candidates if c[0][0] > 0]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c[0][0], c[0][1], c[0][2], c[1]))[2]
+
+
+def negotiate_query_formats(accept: str | None, format_param: str | None
+                            ) -> tuple[MediaFormat | None, MediaFormat | None]:
+    """The format for a solutions/boolean result and the one for a graph result.
+
+    ``format_param`` (``format=`` or ``output=``) overrides Accept; it is a short
+    name (json, xml, csv, tsv, ttl, nt, nq, trig, jsonld, rdf) or a media type.
+    """
+    if format_param:
+        return format_from_parameter(format_param)
+    return (negotiate(accept, SOLUTIONS_FORMATS, SOLUTIONS_ALIASES),
+            negotiate(accept, GRAPH_FORMATS, GRAPH_ALIASES))
+
+
+def format_from_parameter(value: str) -> tuple[MediaFormat | None, MediaFormat | None]:
+    key = value.strip().lower()
+    if "/" in key:
+        return (negotiate(key, SOLUTIONS_FORMATS, SOLUTIONS_ALIASES),
+                negotiate(key, GRAPH_FORMATS, GRAPH_ALIASES))
+    if key not in FORMAT_PARAMETER:
+        raise bad_request(f"unknown format {value!r}; use one of json, xml, csv, tsv (results) or "
+                          "ttl, nt, nq, trig, jsonld, rdf (graphs), or a media type",
+                          formats=sorted(FORMAT_PARAMETER))
+    solutions, graph = FORMAT_PARAMETER[key]
+    return (next((f for f in SOLUTIONS_FORMATS if f.short == solutions), None),
+            next((f for f in GRAPH_FORMATS if f.short == graph), None))
+
+
+def offered_types() -> dict[str, list[str]]:
+    return {"solutions": offered(SOLUTIONS_FORMATS), "boolean": offered(SOLUTIONS_FORMATS),
+            "graph": offered(GRAPH_FORMATS)}
+
+
+def media_format_for(fmt) -> MediaFormat | None:
+    for media in (*SOLUTIONS_FORMATS, *GRAPH_FORMATS):
+        if media.format == fmt:
+            return media
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Tokens, operations, and the USING rewrite
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<comment>\#[^\n\r]*)
+  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
+              |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
+  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+  | (?P<var>[?$][\w\u00b7\u0300-\u036f\u203f-\u2040]+)
+  | (?P<name>(?:[A-Za-z\u00c0-\uffff_][\w.\-\u00b7\u00c0-\uffff]*)?:[\w.\-:%\\\u00b7\u00c0-\uffff]*
+             |[A-Za-z_\u00c0-\uffff][\w\-\u00b7\u00c0-\uffff]*)
+  | (?P<open>\{)
+  | (?P<close>\})
+  | (?P<semi>;)
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+
+
+@dataclass
+class Token:
+    kind: str
+    text: str
+    start: int
+    end: int
+    depth: int  # brace depth before this token
+
+    def keyword(self, *words: str) -> bool:
+        return self.kind == "name" and ":" not in self.text and self.text.upper() in words
+
+
+def tokenize(text: str) -> list[Token]:
+    """Significant tokens (no whitespace or comments) with their brace depth."""
+    tokens, depth = [], 0
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        if kind in ("ws", "comment"):
+            continue
+        if kind == "close":
+            depth = max(0, depth - 1)
+        tokens.append(Token(kind, match.group(), match.start(), match.end(), depth))
+        if kind == "open":
+            depth += 1
+    return tokens
+
+
+@dataclass
+class UpdateOp:
+    tokens: list[Token]
+
+    def _top(self):
+        return [t for t in self.tokens if t.depth == 0]
+
+    def _head(self) -> list[Token]:
+        """Top-level tokens after the prologue (PREFIX p: <iri> / BASE <iri>)."""
+        top = self._top()
+        i = 0
+        while i < len(top):
+            if top[i].keyword("PREFIX"):
+                i += 3
+            elif top[i].keyword("BASE"):
+                i += 2
+            else:
+                break
+        return top[i:]
+
+    @property
+    def has_with(self) -> bool:
+        head = self._head()
+        return bool(head) and head[0].keyword("WITH")
+
+    @property
+    def has_using(self) -> bool:
+        return any(t.keyword("USING") for t in self._top())
+
+    @property
+    def is_modify(self) -> bool:
+        head = self._head()
+        if head and head[0].keyword("WITH"):
+            head = head[2:]
+        if not head or not head[0].keyword("DELETE", "INSERT"):
+            return False
+        return len(head) > 1 and head[1].kind == "open"
+
+    @property
+    def is_delete_where(self) -> bool:
+        head = self._head()
+        return len(head) > 1 and head[0].keyword("DELETE") and head[1].keyword("WHERE")
+
+
+def split_operations(tokens: list[Token]) -> list[UpdateOp]:
+    ops, current = [], []
+    for token in tokens:
+        if token.kind == "semi" and token.depth == 0:
+            ops.append(UpdateOp(current))
+            current = []
+        else:
+            current.append(token)
+    if current:
+        ops.append(UpdateOp(current))
+    return ops
+
+
+def apply_using(text: str, using: Sequence[str], using_named: Sequence[str]) -> str:
+    """Insert ``USING <g>`` / ``USING NAMED <g>`` into every DELETE/INSERT … WHERE
+    operation of ``text`` (and turn ``DELETE WHERE { P }`` into the equivalent
+    ``DELETE { P } USING … WHERE { P }``).  Operations without a WHERE clause
+    (INSERT DATA, CLEAR, LOAD …) are left as they are: the protocol dataset only
+    governs pattern matching.  IRIs are validated, never pasted unchecked."""
+    if not using and not using_named:
+        return text
+    clauses = "".join(f" USING <{check_iri(g, 'using-graph-uri')}>" for g in using)
+    clauses += "".join(f" USING NAMED <{check_iri(g, 'using-named-graph-uri')}>" for g in using_named)
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement) on the original text
+    for op in split_operations(tokenize(text)):
+        if op.is_delete_where:
+            head = op._head()
+            where, body_open = head[1], head[2] if len(head) > 2 else None
+            if body_open is None or body_open.kind != "open":
+                continue  # malformed: leave it to the parser's message
+            body_close = _matching_close(op.tokens, body_open)
+            if body_close is None:
+                continue
+            pattern = text[body_open.start:body_close.end]
+            edits.append((where.start, where.end, f"{pattern}{clauses} WHERE"))
+        elif op.is_modify:
+            where = next((t for t in op._head() if t.keyword("WHERE")), None)
+            if where is not None:
+                edits.append((where.start, where.start, clauses.lstrip() + " "))
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _matching_close(tokens: list[Token], opening: Token) -> Token | None:
+    index = tokens.index(opening)
+    for token in tokens[index + 1:]:
+        if token.kind == "close" and token.depth == opening.depth:
+            return token
+    return None
+
+
+def declared_dataset(text: str) -> tuple[list[str], list[str]] | None:
+    """FROM / FROM NAMED IRIs declared by a query, or None when it declares none.
+
+    Needed because the store's union default graph would otherwise override
+    the query's own FROM clauses.  Prefixed names are resolved against the
+    query's PREFIX declarations; relative IRIs are left to the engine (None).
+    """
+    tokens = tokenize(text)
+    top = [t for t in tokens if t.depth == 0]
+    if not any(t.keyword("FROM") for t in top):
+        return None
+    prefixes: dict[str, str] = {}
+    default: list[str] = []
+    named: list[str] = []
+    i = 0
+    while i < len(top):
+        token = top[i]
+        if token.keyword("PREFIX") and i + 2 < len(top) and top[i + 2].kind == "iri":
+            prefixes[top[i + 1].text.rstrip(":")] = top[i + 2].text[1:-1]
+            i += 3
+            continue
+        if token.keyword("BASE"):
+            return None  # relative FROM IRIs would need resolving: let the engine do it
+        if token.keyword("FROM"):
+            is_named = i + 1 < len(top) and top[i + 1].keyword("NAMED")
+            target = top[i + 2] if is_named else (top[i + 1] if i + 1 < len(top) else None)
+            iri = _resolve(target, prefixes)
+            if iri is None:
+                return None
+            (named if is_named else default).append(iri)
+            i += 3 if is_named else 2
+            continue
+        i += 1
+    return default, named
+
+
+def _resolve(token: Token | None, prefixes: Mapping[str, str]) -> str | None:
+    if token is None:
+        return None
+    if token.kind == "iri":
+        iri = token.text[1:-1]
+        return iri if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", iri) else None
+    if token.kind == "name" and ":" in token.text:
+        prefix, _, local = token.text.partition(":")
+        if prefix in prefixes:
+            return prefixes[prefix] + local.replace("\\", "")
+    return None

@@ -1,0 +1,187 @@
+"""The SPARQL 1.1 Service Description of ``/sparql`` and the VoID statistics of
+its default dataset.
+
+The description says what the endpoint really does: its URL as requested
+(``sd:endpoint``), the languages (Update only when a token enables writes), the
+result and input formats, ``sd:UnionDefaultGraph`` (the default graph is the
+union of all named graphs; each graph is also queryable by name), and the
+default dataset with VoID counts per graph.  Statistics are computed by SPARQL
+on the store and cached per store version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+import pyoxigraph as ox
+from flask import Response, request
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCTERMS, RDF, RDFS, XSD
+
+from . import protocol
+from .namespaces import BASE
+
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+VOID = Namespace("http://rdfs.org/ns/void#")
+ENT = Namespace("http://www.w3.org/ns/entailment/")
+FORMATS = Namespace("http://www.w3.org/ns/formats/")
+
+# Service Description serialisations: media type → rdflib format
+SD_FORMATS = (
+    protocol.MediaFormat("text/turtle", ox.RdfFormat.TURTLE, "turtle"),
+    protocol.MediaFormat("application/ld+json", ox.RdfFormat.JSON_LD, "json-ld"),
+    protocol.MediaFormat("application/rdf+xml", ox.RdfFormat.RDF_XML, "xml"),
+    protocol.MediaFormat("application/n-triples", ox.RdfFormat.N_TRIPLES, "nt"),
+)
+SD_ALIASES = {"application/json": "json-ld", "text/plain": "nt", "application/xml": "xml",
+              "application/x-turtle": "turtle"}
+
+
+@dataclass(frozen=True)
+class DatasetStatistics:
+    triples: int
+    entities: int
+    classes: int
+    properties: int
+    distinct_subjects: int
+    distinct_objects: int
+    graphs: tuple[tuple[str, int], ...]  # (graph IRI, triples), default graph first as ""
+
+
+_cache: dict[int, tuple[str, DatasetStatistics]] = {}
+_cache_lock = threading.Lock()
+
+
+def statistics(store) -> DatasetStatistics:
+    """VoID counts of ``store``, recomputed only when its version changes."""
+    key = id(store)
+    version = store.version
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached and cached[0] == version:
+        return cached[1]
+    stats = _compute(store)
+    with _cache_lock:
+        _cache[key] = (version, stats)
+    return stats
+
+
+def _single(store, query: str) -> int:
+    for solution in store.query(query):
+        value = solution[0]
+        return int(value.value) if value is not None else 0
+    return 0
+
+
+def _compute(store) -> DatasetStatistics:
+    per_graph = {}
+    for solution in store.query("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"):
+        per_graph[solution["g"].value] = int(solution["n"].value)
+    for graph in store.named_graphs():
+        per_graph.setdefault(graph, 0)
+    default_count = sum(1 for _ in store.quads(""))
+    graphs = ((("", default_count),) if default_count else ()) + tuple(sorted(per_graph.items()))
+    return DatasetStatistics(
+        triples=_single(store, "SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o { ?s ?p ?o } }"),
+        entities=_single(store, "SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o FILTER isIRI(?s) }"),
+        classes=_single(store, "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?s a ?c }"),
+        properties=_single(store, "SELECT (COUNT(DISTINCT ?p) AS ?n) WHERE { ?s ?p ?o }"),
+        distinct_subjects=_single(store, "SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o }"),
+        distinct_objects=_single(store, "SELECT (COUNT(DISTINCT ?o) AS ?n) WHERE { ?s ?p ?o }"),
+        graphs=graphs,
+    )
+
+
+def format_iri(fmt) -> URIRef:
+    """The W3C format IRI (http://www.w3.org/ns/formats/…) of a pyoxigraph format."""
+    if fmt == ox.RdfFormat.JSON_LD:
+        return FORMATS["JSON-LD"]  # pyoxigraph answers a non-canonical IRI for this one
+    return URIRef(fmt.iri)
+
+
+def _int(value: int) -> Literal:
+    return Literal(value, datatype=XSD.integer)
+
+
+def describe(endpoint: str, store, *, writable: bool) -> Graph:
+    """The Service Description graph for ``endpoint`` (the URL as requested)."""
+    g = Graph()
+    for prefix, ns in (("sd", SD), ("void", VOID), ("ent", ENT), ("formats", FORMATS),
+                       ("dcterms", DCTERMS)):
+        g.bind(prefix, ns)
+    service = URIRef(endpoint)
+    g.add((service, RDF.type, SD.Service))
+    g.add((service, SD.endpoint, service))
+    g.add((service, RDFS.label, Literal("ssikg SPARQL endpoint", lang="en")))
+    g.add((service, SD.supportedLanguage, SD.SPARQL11Query))
+    if writable:
+        g.add((service, SD.supportedLanguage, SD.SPARQL11Update))
+    for fmt in protocol.SOLUTIONS_FORMATS + protocol.GRAPH_FORMATS:
+        g.add((service, SD.resultFormat, format_iri(fmt.format)))
+    if writable:
+        for fmt in protocol.GRAPH_FORMATS:
+            g.add((service, SD.inputFormat, format_iri(fmt.format)))
+    g.add((service, SD.feature, SD.UnionDefaultGraph))
+    if getattr(store, "kind", None) == "embedded":
+        g.add((service, SD.feature, SD.EmptyGraphs))  # Oxigraph records graphs created empty
+    g.add((service, SD.defaultEntailmentRegime, ENT.Simple))
+
+    stats = statistics(store)
+    dataset = BNode("defaultDataset")
+    g.add((service, SD.defaultDataset, dataset))
+    g.add((dataset, RDF.type, SD.Dataset))
+    g.add((dataset, RDF.type, VOID.Dataset))
+    g.add((dataset, DCTERMS.description, Literal(
+        "The default graph is the union of every graph of the store (sd:UnionDefaultGraph); "
+        "each named graph is also available by name to GRAPH and FROM NAMED. "
+        "default-graph-uri / named-graph-uri (or FROM / FROM NAMED) replace this dataset.", lang="en")))
+    g.add((dataset, VOID.uriSpace, Literal(BASE)))
+    g.add((dataset, VOID.sparqlEndpoint, service))
+    default_graph = BNode("defaultGraph")
+    g.add((dataset, SD.defaultGraph, default_graph))
+    g.add((default_graph, RDF.type, SD.Graph))
+    g.add((default_graph, DCTERMS.description,
+           Literal("Union of all named graphs of the store", lang="en")))
+    for predicate, value in ((VOID.triples, stats.triples), (VOID.entities, stats.entities),
+                             (VOID.classes, stats.classes), (VOID.properties, stats.properties),
+                             (VOID.distinctSubjects, stats.distinct_subjects),
+                             (VOID.distinctObjects, stats.distinct_objects)):
+        g.add((default_graph, predicate, _int(value)))
+    named = [(name, count) for name, count in stats.graphs if name]
+    for name, count in named:
+        node = BNode()
+        inner = BNode()
+        g.add((dataset, SD.namedGraph, node))
+        g.add((node, RDF.type, SD.NamedGraph))
+        g.add((node, SD.name, URIRef(name)))
+        g.add((node, SD.graph, inner))
+        g.add((inner, RDF.type, SD.Graph))
+        g.add((inner, VOID.triples, _int(count)))
+    return g
+
+
+def service_description_response() -> Response:
+    from . import auth
+    from .app import get_settings, get_store
+    from .errors import SsikgError
+
+    chosen = protocol.negotiate(request.headers.get("Accept"), SD_FORMATS, SD_ALIASES)
+    if chosen is None:
+        raise SsikgError(406, "the service description is offered as "
+                         + ", ".join(protocol.offered(SD_FORMATS)),
+                         extra={"offered": protocol.offered(SD_FORMATS)})
+    store = get_store()
+    try:
+        writable = auth.configured_token(get_settings()) is not None and getattr(store, "writable", True)
+    except SsikgError:
+        writable = False
+    graph = describe(request.base_url, store, writable=writable)
+    data = graph.serialize(format=chosen.short, encoding="utf-8")
+    response = Response(data, content_type=chosen.content_type)
+    response.headers["Vary"] = "Accept"
+    response.headers["Cache-Control"] = "public, no-cache"
+    key = f"{store.version}\0{chosen.short}\0{writable}\0{request.base_url}"
+    response.set_etag("sd-" + hashlib.sha256(key.encode()).hexdigest()[:24])
+    return response

@@ -1,0 +1,197 @@
+"""Streaming serialisation: run a pyoxigraph serialiser in a producer thread
+that writes into a bounded queue, and hand the HTTP layer a generator of
+chunks.
+
+Memory stays bounded by ``max_chunks × chunk_size`` whatever the result size:
+the producer blocks while the client is slow.  pyoxigraph releases the GIL
+while it evaluates and serialises, so the producer costs the server little.
+Closing the generator (the client went away, or the response ended) stops the
+producer at its next write.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+
+import pyoxigraph as ox
+
+log = logging.getLogger("ssikg")
+
+CHUNK_SIZE = 64 * 1024
+MAX_CHUNKS = 8
+
+
+class _Stopped(Exception):
+    """Raised inside the producer when the consumer has gone away."""
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_DONE = object()
+
+
+class _QueueSink:
+    """File-like object pyoxigraph writes into; full chunks go to the queue."""
+
+    def __init__(self, chunks: queue.Queue, stop: threading.Event, chunk_size: int):
+        self._chunks = chunks
+        self._stop = stop
+        self._chunk_size = chunk_size
+        self._buffer = bytearray()
+
+    def write(self, data) -> int:
+        self._buffer += data
+        if len(self._buffer) >= self._chunk_size:
+            self._emit()
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def announce(self, value) -> None:
+        """Tell the consumer something before the first byte (see :func:`start`)."""
+        self._put(Announcement(value))
+
+    def finish(self) -> None:
+        if self._buffer:
+            self._emit()
+
+    def _emit(self) -> None:
+        chunk = bytes(self._buffer)
+        self._buffer.clear()
+        self._put(chunk)
+
+    def _put(self, item) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped()
+            try:
+                self._chunks.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+
+class Announcement:
+    """What the producer says before its first byte (e.g. the kind of result)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def stream(serialise: Callable[[object], None], *, chunk_size: int = CHUNK_SIZE,
+           max_chunks: int = MAX_CHUNKS) -> Iterator[bytes]:
+    """Chunks written by ``serialise(sink)`` in a background thread.
+
+    ``serialise`` must create any pyoxigraph result object itself, inside the
+    thread: query results and quad iterators are bound to the thread that
+    made them (pyoxigraph aborts the process otherwise).  Use :func:`start`
+    to learn about early failures before answering.
+    """
+    return start(serialise, chunk_size=chunk_size, max_chunks=max_chunks).chunks
+
+
+class Started:
+    """A running producer: ``announced`` (what it said first, or None) and ``chunks``."""
+
+    def __init__(self, announced, chunks: Iterator[bytes]):
+        self.announced = announced
+        self.chunks = chunks
+
+
+def start(work: Callable[[object], None], *, chunk_size: int = CHUNK_SIZE,
+          max_chunks: int = MAX_CHUNKS) -> Started:
+    """Run ``work(sink)`` in a producer thread and wait for its first sign of life.
+
+    ``work`` may call ``sink.announce(value)`` before writing; the value comes
+    back as ``Started.announced``.  An exception raised before the first
+    announcement or chunk is re-raised here, in the caller's thread, so a view
+    can still answer 4xx/5xx (a syntax error, a refusal).  Later errors end the
+    stream early and are logged: the status line has gone by then.
+    """
+    chunks: queue.Queue = queue.Queue(maxsize=max_chunks)
+    stop = threading.Event()
+
+    def produce() -> None:
+        sink = _QueueSink(chunks, stop, chunk_size)
+        try:
+            work(sink)
+            sink.finish()
+            _put(chunks, stop, _DONE)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            if stop.is_set() or isinstance(exc.__context__, _Stopped):
+                return
+            _put(chunks, stop, _Failed(exc))
+
+    producer = threading.Thread(target=produce, name="ssikg-serialiser", daemon=True)
+    producer.start()
+    first = chunks.get()
+    if isinstance(first, _Failed):
+        producer.join(timeout=5)
+        raise first.error
+    announced = first.value if isinstance(first, Announcement) else None
+    pending = [] if isinstance(first, Announcement) else [first]
+
+    def consume() -> Iterator[bytes]:
+        try:
+            for item in pending:
+                if item is _DONE:
+                    return
+                yield item
+            while True:
+                item = chunks.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, _Failed):
+                    log.error("stream ended early: %s", item.error)
+                    return
+                if isinstance(item, Announcement):
+                    continue
+                yield item
+        finally:
+            stop.set()
+            _drain(chunks)
+            producer.join(timeout=5)
+
+    return Started(announced, consume())
+
+
+def _put(chunks: queue.Queue, stop: threading.Event, item) -> None:
+    while not stop.is_set():
+        try:
+            chunks.put(item, timeout=0.5)
+            return
+        except queue.Full:
+            continue
+
+
+def _drain(chunks: queue.Queue) -> None:
+    try:
+        while True:
+            chunks.get_nowait()
+    except queue.Empty:
+        pass
+
+
+_PREFIXABLE = {ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML}
+
+
+def stream_quads(store, graph: str | None, fmt: ox.RdfFormat, prefixes: dict[str, str] | None = None,
+                 *, as_triples: bool = False) -> Iterator[bytes]:
+    """One graph (or every quad, ``graph=None``) of a GraphStore as chunks."""
+    usable = prefixes if fmt in _PREFIXABLE else None
+
+    def work(sink):
+        quads = store.quads(graph)
+        items = (q.triple for q in quads) if as_triples else quads
+        ox.serialize(items, sink, fmt, prefixes=usable)
+
+    return start(work).chunks

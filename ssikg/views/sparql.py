@@ -1,0 +1,188 @@
+"""The ``/sparql`` endpoint (blueprint ``sparql``): SPARQL 1.1 queries and
+updates over GET and POST exactly as the W3C Protocol says, content
+negotiation, the Service Description on a bare GET, and the query UI for
+browsers.
+
+Decoding the request is :mod:`ssikg.protocol`'s job, running a query
+:mod:`ssikg.execution`'s, writing permission :mod:`ssikg.auth`'s; this module
+wires them to HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Response, request
+
+from .. import auth, execution, http, protocol
+from ..app import get_settings, get_store
+from ..errors import SsikgError
+from ..service_description import service_description_response
+from ..store import StoreError
+
+bp = Blueprint("sparql", __name__)
+
+READ_CACHE_CONTROL = "public, no-cache"  # cacheable, but always revalidated (ETag follows the store)
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+def endpoint():
+    body = request.get_data(cache=True) if request.method == "POST" else b""
+    operation = protocol.parse_request(request.method, request.headers.get("Content-Type"),
+                                       protocol.parse_query_string(request.query_string), body)
+    if operation is None:
+        return _no_operation()
+    if isinstance(operation, protocol.UpdateOperation):
+        return run_update(operation)
+    return run_query(operation)
+
+
+# ``sparql.home`` names the same URL (error pages link "Home" to it).
+bp.add_url_rule("/sparql", "home", endpoint, methods=["GET", "POST"])
+
+
+def _no_operation() -> Response:
+    """A browser (naming text/html explicitly) gets the query UI; anyone else the description."""
+    if wants_html(request.headers.get("Accept")):
+        return query_ui()
+    return service_description_response()
+
+
+def wants_html(accept: str | None) -> bool:
+    ranges = protocol.parse_accept(accept)
+    html_q, specificity, _ = protocol.quality(ranges, "text/html")
+    if specificity != 3 or html_q <= 0:
+        return False  # */* or text/* alone: a script, not a browser
+    return html_q >= protocol.quality(ranges, "text/turtle")[0]
+
+
+def query_ui() -> Response:
+    """The linked-data engineer's UI when present, else a plain form."""
+    try:
+        from . import resources
+    except ImportError:  # pragma: no cover - the module exists in the tree
+        resources = None
+    provider = getattr(resources, "query_ui", None)
+    if provider is not None:
+        return provider()
+    page = _PLAIN_UI.replace("{endpoint}", request.base_url.replace('"', "%22"))
+    return Response(page, mimetype="text/html")
+
+
+_PLAIN_UI = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ssikg · SPARQL</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><main><h1>ssikg SPARQL endpoint</h1>
+<p>The default graph is the union of every named graph; <code>GRAPH &lt;…&gt;</code> selects one.</p>
+<form method="post" action="{endpoint}">
+<label for="query">Query</label><br>
+<textarea id="query" name="query" rows="14" cols="90">SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 25</textarea><br>
+<label for="format">Results as</label>
+<select id="format" name="format"><option>json</option><option>xml</option><option>csv</option>
+<option>tsv</option><option>ttl</option><option>nt</option><option>jsonld</option></select>
+<button type="submit">Run</button></form></main></body></html>"""
+
+
+# ---------------------------------------------------------------------------
+# Queries
+
+
+def query_dataset(operation: protocol.QueryOperation):
+    """(default_graphs, named_graphs) for the store: the protocol's dataset, else the
+    query's FROM / FROM NAMED, else None/None (the union default graph)."""
+    if operation.has_dataset:
+        return operation.default_graphs or [], operation.named_graphs or []
+    declared = protocol.declared_dataset(operation.text)
+    if declared is not None:
+        return declared
+    return None, None
+
+
+def run_query(operation: protocol.QueryOperation) -> Response:
+    _check_operation(operation.text, "query")
+    solutions, graph = protocol.negotiate_query_formats(request.headers.get("Accept"),
+                                                        operation.format)
+    offered = protocol.offered_types()
+    if solutions is None and graph is None:
+        raise execution.NotAcceptable("query", offered["solutions"] + offered["graph"])
+    store = get_store()
+    settings = get_settings()
+    default_graphs, named_graphs = query_dataset(operation)
+    etag = None
+    if request.method in ("GET", "HEAD"):
+        etag = _etag(store.version, operation, default_graphs, named_graphs, solutions, graph)
+        if http.etag_matches(etag):
+            return _not_modified(etag)
+    try:
+        result = execution.run_query(
+            store, operation.text,
+            solutions_format=solutions.format if solutions else None,
+            graph_format=graph.format if graph else None,
+            offered=offered, base_iri=settings.public_base,
+            default_graphs=default_graphs, named_graphs=named_graphs,
+            timeout=settings.get("query_timeout"))
+    except SyntaxError as exc:
+        raise SsikgError(400, f"malformed query: {exc}", title="Malformed query") from None
+    media = protocol.media_format_for(result.format)
+    response = Response(result.chunks, mimetype=None,
+                        content_type=media.content_type if media else None)
+    response.headers.update(result.headers)
+    response.headers["Vary"] = "Accept"
+    if etag:
+        response.set_etag(etag)
+        response.headers["Cache-Control"] = READ_CACHE_CONTROL
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _etag(version, operation, default_graphs, named_graphs, solutions, graph) -> str:
+    digest = hashlib.sha256()
+    for part in (version, operation.text, repr(default_graphs), repr(named_graphs),
+                 solutions.media_type if solutions else "-", graph.media_type if graph else "-"):
+        digest.update(str(part).encode() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def _not_modified(etag: str) -> Response:
+    response = Response(status=304)
+    response.set_etag(etag)
+    response.headers["Vary"] = "Accept"
+    response.headers["Cache-Control"] = READ_CACHE_CONTROL
+    return response
+
+
+def _check_operation(text: str, kind: str) -> None:
+    """The safety engineer's hook (SERVICE/LOAD refusal, length limits) when present."""
+    check = getattr(execution, "check_operation", None)
+    if check is not None:
+        check(text, kind)
+
+
+# ---------------------------------------------------------------------------
+# Updates
+
+
+def run_update(operation: protocol.UpdateOperation) -> Response:
+    settings = get_settings()
+    store = get_store()
+    auth.require_write(settings, request.headers.get("Authorization"), store=store)
+    _check_operation(operation.text, "update")
+    text = operation.rewritten()
+    if settings.get("validate_on_write"):
+        from .. import validation
+
+        validation.check_update(store, text, settings.public_base)
+    try:
+        store.update(text, base_iri=settings.public_base)
+    except SyntaxError as exc:
+        raise SsikgError(400, f"malformed update: {exc}", title="Malformed update") from None
+    except StoreError as exc:
+        raise SsikgError(403, str(exc)) from None
+    except (OSError, RuntimeError, ValueError) as exc:
+        # e.g. CLEAR/DROP of a graph that does not exist (without SILENT)
+        raise SsikgError(400, f"the update failed and changed nothing: {exc}",
+                         title="Update failed") from None
+    http.count("updates")
+    response = Response(status=204)
+    response.headers["Cache-Control"] = "no-store"
+    return response

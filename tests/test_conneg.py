@@ -1,0 +1,178 @@
+"""Content negotiation on /sparql: every result format both ways (served, parsed
+back, compared), q-values and wildcards, ``format=``, 406 and ``Vary``."""
+
+from __future__ import annotations
+
+import io
+
+import pyoxigraph as ox
+import pytest
+import rdflib
+import requests
+
+from ssikg import protocol
+
+SELECT = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+SELECT ?s ?label WHERE { GRAPH ?g { ?s rdfs:label ?label } } ORDER BY ?s ?label LIMIT 40"""
+CONSTRUCT = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+CONSTRUCT { ?s rdfs:label ?label } WHERE { ?s rdfs:label ?label FILTER(isIRI(?s)) }
+ORDER BY ?s LIMIT 60"""
+
+
+def get(live_server, query, accept=None, **params):
+    headers = {"Accept": accept} if accept is not None else {}
+    return requests.get(f"{live_server.url}/sparql", params={"query": query, **params},
+                        headers=headers, timeout=60)
+
+
+def media(response) -> str:
+    return response.headers["Content-Type"].split(";")[0].strip()
+
+
+@pytest.fixture(scope="module")
+def reference_rows(live_server):
+    r = get(live_server, SELECT, "application/sparql-results+json")
+    rows = list(ox.parse_query_results(r.content, ox.QueryResultsFormat.JSON))
+    assert len(rows) == 40
+    return [tuple(row[v] for v in ("s", "label")) for row in rows]
+
+
+@pytest.mark.parametrize("accept,fmt", [
+    ("application/sparql-results+xml", ox.QueryResultsFormat.XML),
+    ("text/tab-separated-values", ox.QueryResultsFormat.TSV),
+    ("application/sparql-results+json", ox.QueryResultsFormat.JSON),
+])
+def test_select_formats_parse_back_to_the_same_rows(live_server, reference_rows, accept, fmt):
+    r = get(live_server, SELECT, accept)
+    assert r.status_code == 200 and media(r) == accept
+    assert r.headers["Vary"].startswith("Accept")
+    rows = [tuple(row[v] for v in ("s", "label"))
+            for row in ox.parse_query_results(r.content, fmt)]
+    assert rows == reference_rows
+
+
+def test_select_csv_parses_back_to_the_same_values(live_server, reference_rows):
+    import csv
+
+    r = get(live_server, SELECT, "text/csv")
+    assert media(r) == "text/csv"
+    table = list(csv.reader(io.StringIO(r.content.decode("utf-8"))))
+    assert table[0] == ["s", "label"]
+    assert [tuple(row) for row in table[1:]] == [(s.value, lbl.value) for s, lbl in reference_rows]
+
+
+@pytest.mark.parametrize("accept,fmt", [
+    ("application/sparql-results+json", ox.QueryResultsFormat.JSON),
+    ("application/sparql-results+xml", ox.QueryResultsFormat.XML),
+])
+def test_ask_formats(live_server, accept, fmt):
+    for query, expected in (("ASK { ?s ?p ?o }", True), ("ASK { <urn:nothing> ?p ?o }", False)):
+        r = get(live_server, query, accept)
+        assert media(r) == accept
+        assert bool(ox.parse_query_results(r.content, fmt)) is expected
+
+
+def _triples(data: bytes, fmt: ox.RdfFormat) -> set:
+    return {(q.subject, q.predicate, q.object) for q in ox.parse(data, fmt)}
+
+
+@pytest.fixture(scope="module")
+def reference_triples(live_server):
+    r = get(live_server, CONSTRUCT, "application/n-triples")
+    triples = _triples(r.content, ox.RdfFormat.N_TRIPLES)
+    assert len(triples) == 60
+    return triples
+
+
+@pytest.mark.parametrize("accept,fmt", [
+    ("text/turtle", ox.RdfFormat.TURTLE),
+    ("application/n-triples", ox.RdfFormat.N_TRIPLES),
+    ("application/n-quads", ox.RdfFormat.N_QUADS),
+    ("application/trig", ox.RdfFormat.TRIG),
+    ("application/ld+json", ox.RdfFormat.JSON_LD),
+    ("application/rdf+xml", ox.RdfFormat.RDF_XML),
+])
+def test_construct_formats_parse_back_to_the_same_graph(live_server, reference_triples, accept, fmt):
+    r = get(live_server, CONSTRUCT, accept)
+    assert r.status_code == 200 and media(r) == accept
+    assert _triples(r.content, fmt) == reference_triples
+
+
+def test_construct_turtle_also_parses_with_rdflib(live_server, reference_triples):
+    graph = rdflib.Graph().parse(data=get(live_server, CONSTRUCT, "text/turtle").text, format="turtle")
+    assert len(graph) == len(reference_triples)
+
+
+def test_defaults_without_accept(live_server):
+    assert media(get(live_server, SELECT, "")) == "application/sparql-results+json"
+    assert media(get(live_server, CONSTRUCT, "")) == "text/turtle"
+    assert media(get(live_server, SELECT, "*/*")) == "application/sparql-results+json"
+    assert media(get(live_server, CONSTRUCT, "*/*")) == "text/turtle"
+
+
+@pytest.mark.parametrize("query,accept,expected", [
+    (SELECT, "text/csv;q=0.5, application/sparql-results+xml", "application/sparql-results+xml"),
+    (SELECT, "application/sparql-results+json;q=0.1, text/tab-separated-values;q=0.9",
+     "text/tab-separated-values"),
+    (SELECT, "text/*", "text/csv"),
+    (SELECT, "application/sparql-results+json;q=0, */*;q=0.1", "application/sparql-results+xml"),
+    (SELECT, "application/json", "application/sparql-results+json"),
+    (SELECT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+     "application/sparql-results+xml"),
+    (CONSTRUCT, "application/rdf+xml;q=0.3, application/n-triples;q=0.6", "application/n-triples"),
+    (CONSTRUCT, "text/*;q=0.2, application/ld+json;q=0.1", "text/turtle"),
+    (CONSTRUCT, "application/json", "application/ld+json"),
+    (CONSTRUCT, "text/turtle;q=0, */*;q=0.5", "application/n-triples"),
+])
+def test_q_values_and_wildcards(live_server, query, accept, expected):
+    r = get(live_server, query, accept)
+    assert r.status_code == 200, r.text
+    assert media(r) == expected
+
+
+@pytest.mark.parametrize("value,query,expected", [
+    ("json", SELECT, "application/sparql-results+json"), ("xml", SELECT, "application/sparql-results+xml"),
+    ("csv", SELECT, "text/csv"), ("tsv", SELECT, "text/tab-separated-values"),
+    ("ttl", CONSTRUCT, "text/turtle"), ("nt", CONSTRUCT, "application/n-triples"),
+    ("nq", CONSTRUCT, "application/n-quads"), ("trig", CONSTRUCT, "application/trig"),
+    ("jsonld", CONSTRUCT, "application/ld+json"), ("rdf", CONSTRUCT, "application/rdf+xml"),
+    ("text/csv", SELECT, "text/csv"),
+])
+def test_format_parameter_overrides_accept(live_server, value, query, expected):
+    r = get(live_server, query, "application/sparql-results+xml, application/rdf+xml", format=value)
+    assert r.status_code == 200, r.text
+    assert media(r) == expected
+
+
+def test_format_parameter_in_a_form_post(live_server):
+    r = requests.post(f"{live_server.url}/sparql", data={"query": SELECT, "format": "tsv"}, timeout=60)
+    assert media(r) == "text/tab-separated-values"
+
+
+def test_unknown_format_parameter_is_400(live_server):
+    r = get(live_server, SELECT, None, format="yaml")
+    assert r.status_code == 400 and "unknown format" in r.json()["message"]
+
+
+def test_format_for_the_wrong_kind_is_406(live_server):
+    r = get(live_server, SELECT, None, format="ttl")
+    assert r.status_code == 406
+    assert "application/sparql-results+json" in r.json()["offered"]
+
+
+def test_nothing_acceptable_is_406_listing_offers(live_server):
+    r = get(live_server, SELECT, "image/png")
+    assert r.status_code == 406
+    body = r.json()
+    assert body["status"] == 406 and "text/csv" in body["message"]
+    assert set(protocol.offered(protocol.SOLUTIONS_FORMATS)) <= set(body["offered"])
+    r = get(live_server, CONSTRUCT, "application/sparql-results+json")
+    assert r.status_code == 406 and "text/turtle" in r.json()["offered"]
+
+
+def test_negotiate_prefers_our_order_on_ties():
+    chosen = protocol.negotiate("text/csv, application/sparql-results+json", protocol.SOLUTIONS_FORMATS)
+    assert chosen.short == "csv"  # client order breaks ties between equally weighted types
+    assert protocol.negotiate("*/*", protocol.GRAPH_FORMATS).short == "ttl"
+    assert protocol.negotiate("text/plain", protocol.GRAPH_FORMATS, protocol.GRAPH_ALIASES).short == "nt"
+    assert protocol.negotiate("text/plain", protocol.SOLUTIONS_FORMATS, protocol.SOLUTIONS_ALIASES) is None

@@ -1,0 +1,245 @@
+"""The W3C SPARQL 1.1 Graph Store HTTP Protocol test suite (rdf-tests
+``sparql/sparql11/http-rdf-update``), one test per case, against a real server
+on loopback; plus the dataset-level GET and the rules around uploads.
+
+The cases run in the suite's order on one writable server (a private copy of
+the built store): each GET checks the state left by the write before it.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import requests
+from rdflib import Graph
+from rdflib.compare import isomorphic
+
+from ssikg.app import create_app
+
+TOKEN = "gsp-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TURTLE = {"Content-Type": "text/turtle; charset=utf-8", **AUTH}
+PERSON1 = "http://www.example/graphstore/person/1.ttl"
+PERSON2 = "http://www.example/graphstore/person/2.ttl"
+PREFIXES = ("@prefix foaf: <http://xmlns.com/foaf/0.1/> .\n"
+            "@prefix v: <http://www.w3.org/2006/vcard/ns#> .\n")
+JANE = PREFIXES + """<http://www.example/graphstore/person/1> a foaf:Person;
+    foaf:businessCard [ a v:VCard; v:fn "John Doe" ] ."""
+JANE_REPLACED = PREFIXES + """<http://www.example/graphstore/person/1> a foaf:Person;
+    foaf:businessCard [ a v:VCard; v:fn "Jane Doe" ] ."""
+ALICE = PREFIXES + """[] a foaf:Person; foaf:businessCard [ a v:VCard; v:given-name "Alice" ] ."""
+JANE_NAMED = PREFIXES + """<http://www.example/graphstore/person/1> foaf:name "Jane Doe" ."""
+JANE_POSTED = PREFIXES + """<http://www.example/graphstore/person/1> a foaf:Person;
+    foaf:name "Jane Doe";
+    foaf:businessCard [ a v:VCard; v:fn "Jane Doe" ] ."""
+JANE_MULTIPART = PREFIXES + """<http://www.example/graphstore/person/1> a foaf:Person;
+    foaf:name "Jane Doe"; foaf:givenName "Jane"; foaf:familyName "Doe";
+    foaf:businessCard [ a v:VCard; v:fn "Jane Doe" ] ."""
+
+
+@pytest.fixture(scope="module")
+def server(built_store, tmp_path_factory):
+    from conftest import LiveServer
+
+    target = tmp_path_factory.mktemp("gsp") / "store"
+    shutil.copytree(built_store.resolve(), target)
+    app = create_app({"store": target, "auto_build": False, "update_token": TOKEN})
+    with LiveServer(app) as live:
+        live.created = None
+        yield live
+    app.extensions["ssikg.store"].close()
+
+
+def store_url(server, **params):
+    return requests.Request("GET", f"{server.url}/store", params=params).prepare().url
+
+
+def get_graph(server, url, accept="text/turtle"):
+    r = requests.get(url, headers={"Accept": accept}, timeout=30)
+    return r, (Graph().parse(data=r.text, format="turtle") if r.status_code == 200 else None)
+
+
+def same(turtle: str, graph: Graph) -> bool:
+    return isomorphic(Graph().parse(data=turtle, format="turtle"), graph)
+
+
+def test_w3c_put__initial_state(server):
+    r = requests.put(store_url(server, graph=PERSON1), data=JANE, headers=TURTLE, timeout=30)
+    assert r.status_code == 201, r.text
+
+
+def test_w3c_get_of_put__initial_state(server):
+    r, graph = get_graph(server, store_url(server, graph=PERSON1))
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/turtle")
+    assert same(JANE, graph)
+
+
+def test_w3c_put__graph_already_in_store(server):
+    r = requests.put(store_url(server, graph=PERSON1), data=JANE_REPLACED, headers=TURTLE, timeout=30)
+    assert r.status_code == 204
+
+
+def test_w3c_get_of_put__graph_already_in_store(server):
+    r, graph = get_graph(server, store_url(server, graph=PERSON1))
+    assert same(JANE_REPLACED, graph)  # replaced, not merged
+
+
+def test_w3c_put__default_graph(server):
+    r = requests.put(store_url(server, default=""), data=ALICE, headers=TURTLE, timeout=30)
+    assert r.status_code == 204  # the default graph always exists
+
+
+def test_w3c_get_of_put__default_graph(server):
+    r, graph = get_graph(server, f"{server.url}/store?default")
+    assert r.status_code == 200 and same(ALICE, graph)
+
+
+def test_w3c_put__mismatched_payload(server):
+    before, _ = get_graph(server, store_url(server, graph=PERSON1))
+    rdfxml = ('<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              '<rdf:Description rdf:about="http://a"/></rdf:RDF>')
+    r = requests.put(store_url(server, graph=PERSON1), data=rdfxml, headers=TURTLE, timeout=30)
+    assert r.status_code == 400
+    assert "cannot parse" in r.json()["message"] and "nothing was changed" in r.json()["message"]
+    after, _ = get_graph(server, store_url(server, graph=PERSON1))
+    assert after.content == before.content
+
+
+def test_w3c_delete__existing_graph(server):
+    requests.put(store_url(server, graph=PERSON2), data=JANE, headers=TURTLE, timeout=30)
+    r = requests.delete(store_url(server, graph=PERSON2), headers=AUTH, timeout=30)
+    assert r.status_code == 204
+
+
+def test_w3c_get_of_delete__existing_graph(server):
+    r = requests.get(store_url(server, graph=PERSON2), timeout=30)
+    assert r.status_code == 404 and PERSON2 in r.json()["message"]
+
+
+def test_w3c_delete__nonexistent_graph(server):
+    r = requests.delete(store_url(server, graph=PERSON2), headers=AUTH, timeout=30)
+    assert r.status_code == 404
+
+
+def test_w3c_post__existing_graph(server):
+    r = requests.post(store_url(server, graph=PERSON1), data=JANE_NAMED, headers=TURTLE, timeout=30)
+    assert r.status_code == 204
+
+
+def test_w3c_get_of_post__existing_graph(server):
+    r, graph = get_graph(server, store_url(server, graph=PERSON1))
+    assert same(JANE_POSTED, graph)  # merged
+
+
+def test_w3c_post__multipart_formdata(server):
+    files = [
+        ("lastName", ("lastName.ttl", PREFIXES + '<http://www.example/graphstore/person/1> '
+                      'foaf:familyName "Doe" .', "text/turtle")),
+        ("firstName", ("firstName.nt", '<http://www.example/graphstore/person/1> '
+                       '<http://xmlns.com/foaf/0.1/givenName> "Jane" .\n', None)),
+    ]
+    r = requests.post(store_url(server, graph=PERSON1), files=files, headers=AUTH, timeout=30)
+    assert r.status_code == 204, r.text
+
+
+def test_w3c_get_of_post__multipart_formdata(server):
+    r, graph = get_graph(server, store_url(server, graph=PERSON1))
+    assert same(JANE_MULTIPART, graph)
+
+
+def test_w3c_post__create__new_graph(server):
+    r = requests.post(f"{server.url}/store", data=ALICE, headers=TURTLE, timeout=30)
+    assert r.status_code == 201
+    server.created = r.headers["Location"]
+    assert "graph=" in server.created
+
+
+def test_w3c_get_of_post__create__new_graph(server):
+    r, graph = get_graph(server, requests.compat.urljoin(server.url, server.created))
+    assert r.status_code == 200 and same(ALICE, graph)
+
+
+def test_w3c_get_of_post__after_noop(server):
+    url = requests.compat.urljoin(server.url, server.created)
+    r = requests.post(url, data=b"", headers=TURTLE, timeout=30)
+    assert r.status_code == 204
+    r, graph = get_graph(server, url)
+    assert same(ALICE, graph)
+
+
+def test_w3c_head_on_an_existing_graph(server):
+    r = requests.head(store_url(server, graph=PERSON1), headers={"Accept": "text/turtle"}, timeout=30)
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["Content-Type"].startswith("text/turtle") and r.headers["ETag"]
+
+
+def test_w3c_head_on_a_nonexisting_graph(server):
+    r = requests.head(store_url(server, graph="http://www.example/graphstore/person/4.ttl"), timeout=30)
+    assert r.status_code == 404
+
+
+# ---------------------------------------------------------------------------
+# Beyond the suite
+
+
+def test_get_named_graph_in_quad_syntax_keeps_the_graph_name(server):
+    r = requests.get(store_url(server, graph=PERSON1), headers={"Accept": "application/n-quads"},
+                     timeout=30)
+    assert r.status_code == 200
+    assert all(line.endswith(f"<{PERSON1}> .") for line in r.text.splitlines() if line)
+
+
+def test_get_whole_dataset_as_trig(server):
+    import pyoxigraph as ox
+
+    r = requests.get(f"{server.url}/store", headers={"Accept": "application/trig"}, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/trig")
+    graphs = {q.graph_name.value for q in ox.parse(r.content, ox.RdfFormat.TRIG)
+              if isinstance(q.graph_name, ox.NamedNode)}
+    assert "https://w3id.org/ssikg/graph/stated" in graphs and PERSON1 in graphs
+    r = requests.get(f"{server.url}/store", headers={"Accept": "text/turtle"}, timeout=30)
+    assert r.status_code == 406 and "application/trig" in r.json()["offered"]
+
+
+def test_get_conditional_304(server):
+    r = requests.get(store_url(server, graph=PERSON1), timeout=30)
+    again = requests.get(store_url(server, graph=PERSON1), headers={"If-None-Match": r.headers["ETag"]},
+                         timeout=30)
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_upload_naming_another_graph_is_refused(server):
+    r = requests.put(store_url(server, graph=PERSON1), data="<http://g> { <http://a> <http://b> 1 }",
+                     headers={"Content-Type": "application/trig", **AUTH}, timeout=30)
+    assert r.status_code == 400 and "names graph" in r.json()["message"]
+
+
+def test_unsupported_upload_type_is_415(server):
+    r = requests.put(store_url(server, graph=PERSON1), data="a,b", headers={
+        "Content-Type": "text/csv", **AUTH}, timeout=30)
+    assert r.status_code == 415 and "text/turtle" in r.json()["message"]
+
+
+def test_broken_multipart_part_changes_nothing(server):
+    before = requests.get(store_url(server, graph=PERSON1), timeout=30).content
+    files = [("good", ("good.ttl", "<http://a> <http://b> <http://c> .", "text/turtle")),
+             ("bad", ("bad.ttl", "<http://a> <http://b> .", "text/turtle"))]
+    r = requests.post(store_url(server, graph=PERSON1), files=files, headers=AUTH, timeout=30)
+    assert r.status_code == 400 and "bad.ttl" in r.json()["message"]
+    assert requests.get(store_url(server, graph=PERSON1), timeout=30).content == before
+
+
+def test_default_and_graph_together_is_400(server):
+    r = requests.get(f"{server.url}/store?default&graph={PERSON1}", timeout=30)
+    assert r.status_code == 400
+
+
+def test_writes_need_the_token(server):
+    r = requests.put(store_url(server, graph=PERSON1), data=JANE, headers={"Content-Type": "text/turtle"},
+                     timeout=30)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = requests.delete(store_url(server, graph=PERSON1), headers={"Authorization": "Bearer nope"},
+                        timeout=30)
+    assert r.status_code == 403
+    assert requests.get(store_url(server, graph=PERSON1), timeout=30).status_code == 200

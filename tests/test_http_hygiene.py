@@ -1,0 +1,179 @@
+"""HTTP hygiene: ETag / 304 / Cache-Control, gzip, CORS, one error shape,
+structured request logs, /health, /metrics, and production serving with
+gunicorn (one process, threads) in a real subprocess."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import requests
+
+from ssikg import http
+
+QUERY = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 300"
+
+
+def get(url, **headers):
+    return requests.get(f"{url}/sparql", params={"query": QUERY}, headers=headers, timeout=60)
+
+
+def test_etag_and_304(live_server):
+    first = get(live_server.url)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "public, no-cache"
+    again = get(live_server.url, **{"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["ETag"].strip('"').startswith(etag.strip('"').removesuffix("-gzip"))
+    other_format = get(live_server.url, Accept="text/csv", **{"If-None-Match": etag})
+    assert other_format.status_code == 200  # another representation, another ETag
+    assert get(live_server.url, **{"If-None-Match": '"something-else"'}).status_code == 200
+
+
+def test_etag_follows_the_store_version(make_app, serve_app):
+    server = serve_app(make_app(update_token="t"))
+    before = get(server.url).headers["ETag"]
+    r = requests.post(f"{server.url}/sparql", data={"update": "INSERT DATA { GRAPH <http://e/g> "
+                                                    "{ <http://e/a> <http://e/b> 1 } }"},
+                      headers={"Authorization": "Bearer t"}, timeout=30)
+    assert r.status_code == 204
+    after = get(server.url, **{"If-None-Match": before})
+    assert after.status_code == 200 and after.headers["ETag"] != before
+
+
+def test_post_queries_are_not_cached(live_server):
+    r = requests.post(f"{live_server.url}/sparql", data={"query": QUERY}, timeout=60)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in r.headers
+
+
+def test_gzip_when_asked(live_server):
+    plain = get(live_server.url, **{"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
+    raw = requests.get(f"{live_server.url}/sparql", params={"query": QUERY}, timeout=60,
+                       headers={"Accept-Encoding": "gzip"}, stream=True)
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in raw.headers["Vary"]
+    compressed = raw.raw.read(decode_content=False)
+    assert len(compressed) < len(plain.content) / 3
+    assert gzip.decompress(compressed) == plain.content
+
+
+def test_cors_for_reads(live_server):
+    r = get(live_server.url, Origin="https://yasgui.example")
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert "ETag" in r.headers["Access-Control-Expose-Headers"]
+    preflight = requests.options(f"{live_server.url}/sparql", headers={
+        "Origin": "https://yasgui.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Content-Type"}, timeout=30)
+    assert preflight.status_code == 200
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def test_cors_configured_origins(make_app, serve_app):
+    server = serve_app(make_app(cors_origins="https://allowed.example, https://other.example"))
+    allowed = get(server.url, Origin="https://allowed.example")
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://allowed.example"
+    assert "Origin" in allowed.headers["Vary"]
+    refused = get(server.url, Origin="https://evil.example")
+    assert refused.status_code == 200 and "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_errors_share_one_json_shape(live_server):
+    cases = [requests.get(f"{live_server.url}/no-such-route", timeout=30),
+             requests.delete(f"{live_server.url}/sparql", timeout=30),
+             requests.get(f"{live_server.url}/sparql", params={"query": "SELEC"}, timeout=30),
+             requests.get(f"{live_server.url}/sparql", params={"query": QUERY}, timeout=30,
+                          headers={"Accept": "image/png"})]
+    for r in cases:
+        body = r.json()
+        assert r.headers["Content-Type"].startswith("application/json")
+        assert set(body) >= {"status", "title", "message"} and body["status"] == r.status_code
+        assert 400 <= r.status_code < 500
+        assert "Traceback" not in r.text
+
+
+def test_structured_request_log(shared_app, caplog):
+    client = shared_app.test_client()
+    with caplog.at_level(logging.INFO, logger="ssikg.access"):
+        r = client.get("/sparql", query_string={"query": "ASK {}"}, headers={"X-Request-Id": "abc123"})
+    assert r.headers["X-Request-Id"] == "abc123"
+    records = [json.loads(rec.getMessage()) for rec in caplog.records if rec.name == "ssikg.access"]
+    entry = records[-1]
+    assert entry["id"] == "abc123" and entry["method"] == "GET" and entry["route"] == "/sparql"
+    assert entry["status"] == 200 and entry["ms"] >= 0
+
+
+def test_health(live_server, shared_app):
+    r = requests.get(f"{live_server.url}/health", timeout=30)
+    body = r.json()
+    store = shared_app.extensions["ssikg.store"]
+    assert r.status_code == 200 and body["status"] == "ok"
+    assert body["store_version"] == store.version and body["triples"] == len(store) > 0
+
+
+def _metric(text: str, name: str, **labels) -> float | None:
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        match = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match.group(4))
+    return None
+
+
+def test_metrics(live_server, shared_app):
+    before = requests.get(f"{live_server.url}/metrics", timeout=30).text
+    n0 = _metric(before, "ssikg_http_requests_total", route="/sparql", method="GET", status="200") or 0
+    for _ in range(3):
+        get(live_server.url)
+    requests.get(f"{live_server.url}/sparql", params={"query": "SELEC"}, timeout=30)
+    http.count("timeouts")
+    r = requests.get(f"{live_server.url}/metrics", timeout=30)
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = r.text
+    assert _metric(text, "ssikg_http_requests_total", route="/sparql", method="GET", status="200") == n0 + 3
+    assert _metric(text, "ssikg_http_requests_total", route="/sparql", method="GET", status="400") >= 1
+    count = _metric(text, "ssikg_http_request_duration_seconds_count", route="/sparql")
+    assert _metric(text, "ssikg_http_request_duration_seconds_bucket", route="/sparql", le="+Inf") == count
+    assert _metric(text, "ssikg_timeouts_total") >= 1
+    assert _metric(text, "ssikg_refusals_total") is not None
+    assert _metric(text, "ssikg_store_quads") == len(shared_app.extensions["ssikg.store"])
+    assert "# TYPE ssikg_http_request_duration_seconds histogram" in text
+
+
+def test_production_server(store_copy, wait_until_up):
+    """``ssikg serve --production``: gunicorn, one process with threads, answers real requests."""
+    from conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--production", "--threads", "4",
+                             "--store", str(store_copy), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/health", proc)
+        r = requests.get(f"{url}/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60)
+        assert r.status_code == 200 and r.json()["boolean"] is True
+        assert "gunicorn" in r.headers.get("Server", "")
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            output = proc.communicate(timeout=30)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate(timeout=10)[0].decode(errors="replace")
+    assert "gthread" in output  # gunicorn announced its threaded worker
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"event": "request"')]
+    assert any(entry["route"] == "/sparql" and entry["status"] == 200 for entry in lines)
+

@@ -1,0 +1,132 @@
+"""The Service Description served on GET /sparql without a query: parsed with
+rdflib in every offered syntax, ``sd:endpoint`` equal to the URL requested,
+the default dataset and its VoID statistics checked against the store."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from rdflib import Graph, Namespace, URIRef
+from rdflib.compare import isomorphic
+from rdflib.namespace import RDF
+
+from ssikg import service_description
+
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+VOID = Namespace("http://rdfs.org/ns/void#")
+
+
+def fetch(url, accept="text/turtle", fmt="turtle", **headers) -> Graph:
+    r = requests.get(url, headers={"Accept": accept, **headers}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].split(";")[0] == accept
+    assert "Accept" in r.headers["Vary"]
+    return Graph().parse(data=r.content, format=fmt)
+
+
+@pytest.fixture(scope="module")
+def description(live_server) -> Graph:
+    return fetch(f"{live_server.url}/sparql")
+
+
+def service(graph: Graph) -> URIRef:
+    services = list(graph.subjects(RDF.type, SD.Service))
+    assert len(services) == 1
+    return services[0]
+
+
+def test_endpoint_is_the_url_requested(live_server, description):
+    endpoint = f"{live_server.url}/sparql"
+    assert description.value(service(description), SD.endpoint) == URIRef(endpoint)
+    # behind another name (a proxy, a DNS alias) the description follows the request
+    other = fetch(f"{live_server.url}/sparql", Host="sparql.example.org:8443")
+    assert other.value(service(other), SD.endpoint) == URIRef("http://sparql.example.org:8443/sparql")
+
+
+@pytest.mark.parametrize("accept,fmt", [("application/ld+json", "json-ld"),
+                                        ("application/rdf+xml", "xml"),
+                                        ("application/n-triples", "nt")])
+def test_every_syntax_says_the_same(live_server, description, accept, fmt):
+    assert isomorphic(fetch(f"{live_server.url}/sparql", accept, fmt), description)
+
+
+def test_languages_formats_and_features(description):
+    node = service(description)
+    assert set(description.objects(node, SD.supportedLanguage)) == {SD.SPARQL11Query}  # read-only
+    formats = {str(o) for o in description.objects(node, SD.resultFormat)}
+    for name in ("SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV",
+                 "SPARQL_Results_TSV", "Turtle", "N-Triples", "N-Quads", "TriG", "JSON-LD", "RDF_XML"):
+        assert f"http://www.w3.org/ns/formats/{name}" in formats
+    features = set(description.objects(node, SD.feature))
+    assert SD.UnionDefaultGraph in features
+    assert SD.BasicFederatedQuery not in features
+
+
+def test_default_dataset_matches_the_store(live_server, shared_app, description):
+    store = shared_app.extensions["ssikg.store"]
+    dataset = description.value(service(description), SD.defaultDataset)
+    default_graph = description.value(dataset, SD.defaultGraph)
+    assert "union" in str(description.value(default_graph, URIRef("http://purl.org/dc/terms/description"))).lower()
+    triples = int(description.value(default_graph, VOID.triples))
+    distinct = requests.get(f"{live_server.url}/sparql", params={
+        "query": "SELECT (COUNT(*) AS ?n) { SELECT DISTINCT ?s ?p ?o { ?s ?p ?o } }"}, timeout=60)
+    assert triples == int(distinct.json()["results"]["bindings"][0]["n"]["value"]) > 0
+    for prop in (VOID.entities, VOID.classes, VOID.properties):
+        assert int(description.value(default_graph, prop)) > 0
+    sizes = {}
+    for named in description.objects(dataset, SD.namedGraph):
+        name = str(description.value(named, SD.name))
+        sizes[name] = int(description.value(description.value(named, SD.graph), VOID.triples))
+    assert set(sizes) == set(store.named_graphs())
+    for name, size in sizes.items():
+        assert size == sum(1 for _ in store.quads(name)), name
+    assert "https://w3id.org/ssikg/graph/stated" in sizes
+
+
+def test_statistics_are_cached_per_store_version(make_app):
+    app = make_app(update_token="t")
+    store = app.extensions["ssikg.store"]
+    first = service_description.statistics(store)
+    assert service_description.statistics(store) is first  # same version: not recomputed
+    client = app.test_client()
+    r = client.post("/sparql", data={"update": "INSERT DATA { GRAPH <http://example.org/new> "
+                                     "{ <http://example.org/a> <http://example.org/b> 1 } }"},
+                    headers={"Authorization": "Bearer t"})
+    assert r.status_code == 204
+    second = service_description.statistics(store)
+    assert second is not first
+    assert ("http://example.org/new", 1) in second.graphs
+    # with a token the description also offers SPARQL Update and input formats
+    graph = Graph().parse(data=client.get("/sparql", headers={"Accept": "text/turtle"}).data,
+                          format="turtle")
+    node = service(graph)
+    assert SD.SPARQL11Update in set(graph.objects(node, SD.supportedLanguage))
+    assert set(graph.objects(node, SD.inputFormat))
+
+
+def test_browser_gets_the_query_ui(live_server):
+    r = requests.get(f"{live_server.url}/sparql", headers={
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}, timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert "<form" in r.text and 'name="query"' in r.text
+
+
+def test_wildcard_gets_the_description_not_the_ui(live_server):
+    for accept in ("*/*", "text/*", ""):
+        r = requests.get(f"{live_server.url}/sparql", headers={"Accept": accept}, timeout=30)
+        assert r.headers["Content-Type"].startswith("text/turtle"), accept
+    r = requests.get(f"{live_server.url}/sparql", headers={"Accept": "text/turtle, text/html;q=0.5"},
+                     timeout=30)
+    assert r.headers["Content-Type"].startswith("text/turtle")
+
+
+def test_unacceptable_description_is_406(live_server):
+    r = requests.get(f"{live_server.url}/sparql", headers={"Accept": "image/png"}, timeout=30)
+    assert r.status_code == 406 and "text/turtle" in r.json()["offered"]
+
+
+def test_description_is_conditional(live_server):
+    r = requests.get(f"{live_server.url}/sparql", headers={"Accept": "text/turtle"}, timeout=30)
+    again = requests.get(f"{live_server.url}/sparql", headers={
+        "Accept": "text/turtle", "If-None-Match": r.headers["ETag"]}, timeout=30)
+    assert again.status_code == 304

@@ -1,0 +1,155 @@
+"""Writes: read-only by default, the bearer-token rules (401 / 403), atomic
+updates and uploads (a failing write changes nothing), and the bookkeeping of
+writes not yet exported (``ssikg build`` refuses to drop them, ``ssikg
+export`` writes them back)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from ssikg.app import create_app
+
+TOKEN = "correct horse battery staple"
+INSERT = ("INSERT DATA { GRAPH <http://example.org/w> { <http://example.org/a> "
+          "<http://example.org/b> \"c\" } }")
+ASK_INSERTED = "ASK { GRAPH <http://example.org/w> { <http://example.org/a> ?p ?o } }"
+
+
+def ask(url, query=ASK_INSERTED) -> bool:
+    r = requests.get(f"{url}/sparql", params={"query": query}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["boolean"]
+
+
+def update(url, text, token=None, scheme="Bearer"):
+    headers = {"Content-Type": "application/sparql-update"}
+    if token is not None:
+        headers["Authorization"] = f"{scheme} {token}"
+    return requests.post(f"{url}/sparql", data=text.encode(), headers=headers, timeout=30)
+
+
+@pytest.fixture
+def writable(make_app, serve_app):
+    return serve_app(make_app(update_token=TOKEN))
+
+
+def test_read_only_by_default(live_server):
+    r = update(live_server.url, INSERT, token="anything")
+    assert r.status_code == 403
+    body = r.json()
+    assert body["title"] == "Read-only" and "SSIKG_UPDATE_TOKEN" in body["message"]
+    r = requests.put(f"{live_server.url}/store", params={"graph": "http://example.org/w"},
+                     data="<http://a> <http://b> <http://c> .", headers={"Content-Type": "text/turtle"},
+                     timeout=30)
+    assert r.status_code == 403 and "read-only" in r.json()["message"]
+    assert ask(live_server.url) is False
+
+
+def test_missing_token_is_401(writable):
+    r = update(writable.url, INSERT)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = update(writable.url, INSERT, token=TOKEN, scheme="Basic")
+    assert r.status_code == 401
+    assert ask(writable.url) is False
+
+
+def test_wrong_token_is_403(writable):
+    for wrong in ("nope", TOKEN + "x", TOKEN[:-1], TOKEN.upper()):
+        r = update(writable.url, INSERT, token=wrong)
+        assert r.status_code == 403, wrong
+        assert "not valid" in r.json()["message"]
+    assert ask(writable.url) is False
+
+
+def test_right_token_writes(writable):
+    assert update(writable.url, INSERT, token=TOKEN).status_code == 204
+    assert ask(writable.url) is True
+
+
+def test_token_from_a_file(make_app, serve_app, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file\nsecond line ignored\n")
+    server = serve_app(make_app(update_token_file=str(token_file)))
+    assert update(server.url, INSERT, token="second line ignored").status_code == 403
+    assert update(server.url, INSERT, token="from-a-file").status_code == 204
+    assert ask(server.url) is True
+
+
+def test_unreadable_token_file_refuses_writes(make_app, serve_app, tmp_path):
+    server = serve_app(make_app(update_token_file=str(tmp_path / "missing")))
+    r = update(server.url, INSERT, token="x")
+    assert r.status_code == 503 and "token file" in r.json()["message"]
+
+
+def test_failing_update_changes_nothing(writable):
+    """Two operations in one request: the second fails, so the first is rolled back."""
+    text = INSERT + " ;\nCLEAR GRAPH <http://example.org/does-not-exist>"
+    r = update(writable.url, text, token=TOKEN)
+    assert r.status_code == 400 and "changed nothing" in r.json()["message"]
+    assert ask(writable.url) is False
+
+
+def test_malformed_update_changes_nothing(writable):
+    r = update(writable.url, INSERT + " ; INSERT DATA { <http://a> }", token=TOKEN)
+    assert r.status_code == 400 and "error at" in r.json()["message"]
+    assert ask(writable.url) is False
+
+
+def test_using_graph_uri_scopes_the_where_clause(writable):
+    setup = ("INSERT DATA { GRAPH <http://example.org/g1> { <http://example.org/x> a <http://example.org/T> } "
+             "GRAPH <http://example.org/g2> { <http://example.org/y> a <http://example.org/T> } }")
+    assert update(writable.url, setup, token=TOKEN).status_code == 204
+    copy = ("INSERT { GRAPH <http://example.org/out> { ?s a <http://example.org/Copied> } } "
+            "WHERE { ?s a <http://example.org/T> }")
+    r = requests.post(f"{writable.url}/sparql", params={"using-graph-uri": "http://example.org/g1"},
+                      data=copy.encode(), headers={"Content-Type": "application/sparql-update",
+                                                   "Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert r.status_code == 204
+    out = "ASK { GRAPH <http://example.org/out> { <http://example.org/%s> ?p ?o } }"
+    assert ask(writable.url, out % "x") is True
+    assert ask(writable.url, out % "y") is False  # g2 was outside the protocol dataset
+
+
+def test_unexported_writes_are_kept_until_exported(store_copy, run_cli, tmp_path):
+    import pyoxigraph as ox
+
+    app = create_app({"store": store_copy, "auto_build": False, "update_token": TOKEN})
+    client = app.test_client()
+    r = client.post("/sparql", data=INSERT.encode(), content_type="application/sparql-update",
+                    headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 204
+    app.extensions["ssikg.store"].close()
+    assert json.loads((store_copy / "meta.json").read_text())["unexported_writes"] >= 1
+
+    refused = run_cli("build", "--store", str(store_copy))
+    assert refused.returncode == 1
+    assert "not exported" in refused.stderr and "--force" in refused.stderr
+
+    dump = tmp_path / "dump.nq"
+    exported = run_cli("export", "--store", str(store_copy), "--format", "nquads", "-o", str(dump))
+    assert exported.returncode == 0, exported.stderr
+    quads = list(ox.parse(path=str(dump), format=ox.RdfFormat.N_QUADS))
+    assert any(q.graph_name == ox.NamedNode("http://example.org/w") for q in quads)
+    assert json.loads((store_copy / "meta.json").read_text())["unexported_writes"] == 0
+
+
+@pytest.fixture
+def run_cli():
+    from conftest import run_cli as run
+
+    return run
+
+
+def test_validate_on_write_refuses_a_shape_breaking_update(make_app, serve_app):
+    """With ``validate_on_write`` the validation engineer's check runs before the commit."""
+    server = serve_app(make_app(update_token=TOKEN, validate_on_write=True))
+    post = "<https://w3id.org/ssikg/id/orphan-post>"
+    text = ("INSERT DATA { GRAPH <https://w3id.org/ssikg/graph/editorial> { "
+            f"{post} a <http://www.w3.org/ns/org#Post> }} }}")
+    r = update(server.url, text, token=TOKEN)
+    assert r.status_code == 422 and "unchanged" in r.json()["message"]
+    assert ask(server.url, f"ASK {{ {post} ?p ?o }}") is False
