@@ -35,31 +35,43 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: GraphStore | N
     settings = load_settings(overrides)
     app = Flask(__name__)
     app.config["SSIKG"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_body_bytes or None
     app.json.ensure_ascii = False
+    # Checked before the store opens: a broken query file stops start-up with file:line messages.
+    app.extensions["ssikg.queries"] = importlib.import_module("ssikg.stored_queries").load_all(
+        settings.source_dir / "queries")
     app.extensions["ssikg.store"] = store or _open_configured_store(settings)
     register_error_handlers(app)
+    importlib.import_module("ssikg.http").install(app)  # CORS, gzip, request log, metrics
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
     return app
 
 
 def _open_configured_store(settings: Settings) -> GraphStore:
-    opener = _store_openers().get("embedded")
+    opener = _store_openers()["remote" if settings.get("backend") else "embedded"]
     return opener(settings)
 
 
 def _store_openers():
     """Store kinds by name; a remote backend registers itself beside the embedded one."""
-    return {"embedded": _open_embedded}
+    return {"embedded": _open_embedded, "remote": _open_remote}
+
+
+def _open_remote(settings: Settings) -> GraphStore:
+    from .remote_store import open_remote
+
+    return open_remote(settings)
 
 
 def _open_embedded(settings: Settings) -> GraphStore:
     path = settings.store_path
-    if settings.auto_build:
+    read_only = settings.get("read_only", False)
+    if settings.auto_build and not read_only:  # read-only instances serve a store built once elsewhere
         status = ensure_built(path, settings.source_dir, progress=log.info)
         if status == "unexported":
             log.warning("%s holds writes not exported to files; serving it as it is", path)
-    return open_store(path, in_memory=settings.in_memory)
+    return open_store(path, in_memory=settings.in_memory, read_only=read_only)
 
 
 def get_store() -> GraphStore:

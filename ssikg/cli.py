@@ -68,8 +68,23 @@ def cli():
 @cli.command()
 @STORE_OPTION
 @click.option("--force", is_flag=True, help="Rebuild even if the store holds writes not yet exported.")
-def build(store, force):
-    """Build the on-disk store from ontology/ and data/ (atomic: a broken input leaves the old one)."""
+@click.option("--backend", metavar="URL", default=None,
+              help="Publish into this remote SPARQL engine (its query URL) instead of the local store; "
+                   "one atomic write per named graph.")
+@click.option("--update-url", metavar="URL", default=None,
+              help="With --backend: the engine's SPARQL Update URL (or $SSIKG_BACKEND_UPDATE_URL).")
+@click.option("--store-url", metavar="URL", default=None,
+              help="With --backend: the engine's Graph Store Protocol URL, preferred for writes "
+                   "(or $SSIKG_BACKEND_STORE_URL).")
+def build(store, force, backend, update_url, store_url):
+    """Build the on-disk store from ontology/ and data/ (atomic: a broken input leaves the old one).
+
+    With --backend URL, publish the same graphs into a remote SPARQL engine
+    instead (credentials from $SSIKG_BACKEND_USER/PASSWORD/TOKEN).
+    """
+    if backend:
+        _publish(backend, update_url, store_url)
+        return
     settings = _settings(store=store)
     try:
         build_store(settings.store_path, settings.source_dir, force=force, progress=_progress)
@@ -77,6 +92,24 @@ def build(store, force):
         _fail(str(exc))
     except StoreError as exc:
         _fail(f"build failed, previous store left as it was: {exc}")
+
+
+def _publish(backend: str, update_url: str | None, store_url: str | None) -> None:
+    from .errors import SsikgError
+    from .remote_store import open_remote, publish_sources
+
+    settings = _settings(backend=backend, backend_update_url=update_url, backend_store_url=store_url)
+    remote = open_remote(settings)
+    try:
+        publish_sources(remote, settings.source_dir, progress=_progress)
+    except StoreError as exc:
+        _fail(f"publishing failed: {exc}")
+    except SsikgError as exc:
+        _fail(f"publishing failed: {exc.message}")
+    except SyntaxError as exc:
+        _fail(f"publishing failed: {exc}")
+    finally:
+        remote.close()
 
 
 @cli.command()
@@ -89,8 +122,17 @@ def build(store, force):
 def serve(store, host, port, production, threads):
     """Serve the store over HTTP (builds it first when missing or stale)."""
     settings = _settings(store=store)
+    status = "current"
+    from .stored_queries import QueryFileError, load_all
+
+    try:  # the app checks queries/ at start-up too; say it here without a traceback
+        load_all(settings.source_dir / "queries")
+    except QueryFileError as exc:
+        _fail(f"{exc}\n(run 'ssikg queries check' for the full list)")
     try:
-        status = ensure_built(settings.store_path, settings.source_dir, progress=_progress)
+        # A remote backend or a read-only store shared by several instances is built elsewhere.
+        if not (settings.get("backend") or settings.get("read_only")):
+            status = ensure_built(settings.store_path, settings.source_dir, progress=_progress)
     except StoreError as exc:
         _fail(str(exc))
     if status == "unexported":
@@ -104,8 +146,12 @@ def serve(store, host, port, production, threads):
         return
     from .app import create_app
 
-    app = create_app(overrides)
-    click.echo(f"ssikg serving {settings.store_path} on http://{host}:{port}/sparql", err=True)
+    try:
+        app = create_app(overrides)
+    except StoreError as exc:
+        _fail(str(exc))
+    served = settings.get("backend") or settings.store_path
+    click.echo(f"ssikg serving {served} on http://{host}:{port}/sparql", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 

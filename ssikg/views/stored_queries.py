@@ -1,5 +1,790 @@
-"""Placeholder blueprint for the stored_queries views (being written)."""
+"""The stored-query API (blueprint ``stored_queries``): ``queries/*.rq`` as REST endpoints.
 
-from flask import Blueprint
+* ``GET /api/queries`` lists the stored queries (JSON; an HTML index for browsers).
+* ``GET /api/queries/<name>?param=…`` runs one.  Formats by suffix
+  (``.json``, ``.csv``, ``.srj``, ``.srx``, ``.tsv``; ``.ttl``/``.nt`` for
+  CONSTRUCT queries; ``.html``), by ``format=``, or by ``Accept``.  JSON is
+  Datasette-like: ``{"query", "columns", "rows", "truncated", "query_ms", …}``
+  with readable cell values (IRIs as strings, numbers as numbers).
+  Queries declared ``paginated`` take ``limit``/``offset`` and answer with
+  RFC 8288 ``Link`` headers (first / prev / next).
+* ``GET /queries`` and ``/queries/<name>``: an HTML page per query with a form.
+* ``GET /api/openapi.json``: an OpenAPI 3.0.3 document generated from the
+  queries, one GET operation per query on its own path; ``/api/docs`` renders
+  it as a plain HTML page (no JavaScript).
+
+Request values become typed RDF terms (:meth:`StoredQuery.bind`) passed to
+:func:`ssikg.execution.run_query` as ``substitutions``; the timeout, row cap
+and isolation of the execution module apply.  Bad parameters are 400 with a
+message naming the parameter.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from urllib.parse import unquote_to_bytes, urlencode
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, current_app, request, url_for
+
+from .. import __version__
+from ..app import get_settings, get_store
+from ..errors import SsikgError
+from ..execution import TRUNCATED_HEADER, run_query
+from ..namespaces import PREFIXES
+from ..stored_queries import (
+    DATE_PATTERN,
+    IRI_PATTERN,
+    MAX_INTEGER_DIGITS,
+    MAX_PAGE_SIZE,
+    MAX_STRING_LENGTH,
+    ParamError,
+    StoredQuery,
+    app_queries,
+)
 
 bp = Blueprint("stored_queries", __name__)
+
+# format name -> media type
+MEDIA = {
+    "json": "application/json",
+    "csv": "text/csv",
+    "srj": "application/sparql-results+json",
+    "srx": "application/sparql-results+xml",
+    "tsv": "text/tab-separated-values",
+    "ttl": "text/turtle",
+    "nt": "application/n-triples",
+    "html": "text/html",
+}
+# What each kind of query can be answered as, in server preference order.
+OFFERED = {
+    "select": ("json", "csv", "srj", "srx", "tsv", "html"),
+    "ask": ("json", "csv", "srj", "srx", "tsv", "html"),
+    "construct": ("json", "csv", "ttl", "nt", "html"),
+}
+_RESULT_FORMATS = {"srj": ox.QueryResultsFormat.JSON, "srx": ox.QueryResultsFormat.XML,
+                   "tsv": ox.QueryResultsFormat.TSV}
+_GRAPH_FORMATS = {"ttl": ox.RdfFormat.TURTLE, "nt": ox.RdfFormat.N_TRIPLES}
+XSD = "http://www.w3.org/2001/XMLSchema#"
+_INTEGER_TYPES = {XSD + t for t in ("integer", "int", "long", "short", "byte", "nonNegativeInteger",
+                                    "positiveInteger", "negativeInteger", "nonPositiveInteger",
+                                    "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte")}
+_FLOAT_TYPES = {XSD + t for t in ("decimal", "double", "float")}
+MAX_OFFSET = 10**9
+
+# Interface words of the HTML pages.
+WORDS = {'en': {'api': 'API',
+        'competency': 'Competency question',
+        'default': 'default',
+        'description': 'Description',
+        'docs': 'API documentation',
+        'error': 'Error',
+        'example': 'example',
+        'first': 'First page',
+        'formats': 'Other formats',
+        'intro': 'Each query is also a REST operation: JSON, CSV or the SPARQL result formats; '
+                 'parameters are bound as typed RDF terms, never pasted into the text.',
+        'ms': 'ms',
+        'name': 'Name',
+        'next': 'Next page',
+        'no_params': 'This query takes no parameters.',
+        'none': 'No results.',
+        'openapi': 'OpenAPI document',
+        'operations': 'Operations',
+        'parameters': 'Parameters',
+        'prev': 'Previous page',
+        'queries': 'Stored queries',
+        'required': 'required',
+        'responses': 'Responses',
+        'results': 'Results',
+        'row': 'row',
+        'rows': 'rows',
+        'run': 'Run',
+        'sparql': 'SPARQL text',
+        'tags': 'Tags',
+        'truncated': "Result cut by the server's row limit.",
+        'try': 'Try it with the example',
+        'type': 'Type'},
+ 'fr': {'api': 'API',
+        'competency': 'Question de compétence',
+        'default': 'défaut',
+        'description': 'Description',
+        'docs': 'Documentation de l’API',
+        'error': 'Erreur',
+        'example': 'exemple',
+        'first': 'Première page',
+        'formats': 'Autres formats',
+        'intro': 'Chaque requête est aussi une opération REST : JSON, CSV ou formats de résultats '
+                 'SPARQL ; les paramètres sont liés comme termes RDF typés, jamais collés dans le '
+                 'texte.',
+        'ms': 'ms',
+        'name': 'Nom',
+        'next': 'Page suivante',
+        'no_params': 'Cette requête n’a pas de paramètre.',
+        'none': 'Aucun résultat.',
+        'openapi': 'Document OpenAPI',
+        'operations': 'Opérations',
+        'parameters': 'Paramètres',
+        'prev': 'Page précédente',
+        'queries': 'Requêtes enregistrées',
+        'required': 'obligatoire',
+        'responses': 'Réponses',
+        'results': 'Résultats',
+        'row': 'ligne',
+        'rows': 'lignes',
+        'run': 'Exécuter',
+        'sparql': 'Texte SPARQL',
+        'tags': 'Étiquettes',
+        'truncated': 'Résultat tronqué par la limite du serveur.',
+        'try': 'Essayer avec l’exemple',
+        'type': 'Type'}}
+
+
+# ---------------------------------------------------------------------------
+# Looking queries up and reading requests
+
+
+def _queries() -> dict[str, StoredQuery]:
+    return app_queries()
+
+
+def _lookup(name: str) -> StoredQuery:
+    query = _queries().get(name)
+    if query is None:
+        raise SsikgError(404, f"no stored query named '{name}'; the list is at "
+                         f"{url_for('stored_queries.list_queries')}")
+    return query
+
+
+def _split_suffix(name: str) -> tuple[str, str | None]:
+    stem, dot, suffix = name.rpartition(".")
+    if dot and suffix in MEDIA:
+        return stem, suffix
+    return name, None
+
+
+def _raw_args() -> list[tuple[str, str]]:
+    """The query string as (name, value) pairs, decoded strictly: a value that is
+    not UTF-8 is refused (werkzeug would replace the bytes and match the wrong text)."""
+    pairs = []
+    for part in request.query_string.split(b"&"):
+        if not part:
+            continue
+        raw_name, _eq, raw_value = part.partition(b"=")
+        try:
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise SsikgError(400, "a parameter name is not valid UTF-8 once percent-decoded") from None
+        try:
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise SsikgError(400, f"parameter '{name}' is not valid UTF-8 once percent-decoded",
+                             extra={"parameter": name}) from None
+        pairs.append((name, value))
+    return pairs
+
+
+def _request_values(query: StoredQuery, allowed_extra: set[str]) -> tuple[dict[str, str], dict]:
+    """(values for the query's parameters, API parameters such as limit/offset/format)."""
+    values: dict[str, str] = {}
+    api: dict[str, str] = {}
+    for name, value in _raw_args():
+        target = api if name in allowed_extra else values
+        if name in target:
+            raise SsikgError(400, f"parameter '{name}' is given more than once",
+                             extra={"parameter": name})
+        target[name] = value
+    return values, api
+
+
+def _api_params(query: StoredQuery, html: bool) -> set[str]:
+    allowed = {"format", "timeout"}
+    if query.paginated:
+        allowed |= {"limit", "offset"}
+    if html:
+        allowed.add("lang")
+    return allowed
+
+
+def _bind(query: StoredQuery, values: dict[str, str], *, empty_is_absent: bool = False):
+    try:
+        return query.bind(values, empty_is_absent=empty_is_absent)
+    except ParamError as exc:
+        raise SsikgError(400, exc.message, extra={"parameter": exc.parameter}) from None
+
+
+def _int_arg(api: dict, name: str, default: int, low: int, high: int) -> int:
+    raw = api.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise SsikgError(400, f"parameter '{name}' must be an integer from {low} to {high}, "
+                         f"got {raw[:40]!r}", extra={"parameter": name})
+    return int(raw)
+
+
+def _page(query: StoredQuery, api: dict) -> tuple[int, int] | None:
+    if not query.paginated:
+        return None
+    limit = _int_arg(api, "limit", query.page_size, 1, MAX_PAGE_SIZE)
+    offset = _int_arg(api, "offset", 0, 0, MAX_OFFSET)
+    return limit, offset
+
+
+def _negotiate(query: StoredQuery, suffix: str | None, api: dict) -> str:
+    offered = OFFERED[query.kind]
+    asked = suffix or api.get("format")
+    if asked is not None:
+        if asked not in offered:
+            raise SsikgError(400, f"parameter 'format': '{asked}' is not offered for this {query.kind} query; "
+                             f"use one of: {', '.join(offered)}", extra={"parameter": "format"})
+        return asked
+    accept = request.accept_mimetypes
+    if not request.headers.get("Accept"):
+        return "json"
+    best = accept.best_match([MEDIA[f] for f in offered])
+    if best is None:
+        media = [MEDIA[f] for f in offered]
+        raise SsikgError(406, "no acceptable representation; offered: " + ", ".join(media),
+                         headers={"Vary": "Accept"}, extra={"offered": media})
+    chosen = next(f for f in offered if MEDIA[f] == best)
+    # A browser's */* must not turn a JSON API into a web page: HTML only when preferred.
+    if chosen != "html" and accept["text/html"] > accept[best]:
+        return "html"
+    return chosen
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+
+class Outcome:
+    """A run's result: columns, raw SPARQL-JSON bindings or triples, and flags."""
+
+    def __init__(self, query: StoredQuery, used: dict[str, str]):
+        self.query = query
+        self.used = used
+        self.columns: list[str] = []
+        self.bindings: list[dict] = []  # SPARQL JSON bindings
+        self.triples: list[ox.Triple] = []
+        self.boolean: bool | None = None
+        self.truncated = False
+        self.has_next = False
+        self.elapsed_ms = 0.0
+        self.head_links: list = []
+
+    @property
+    def rows(self) -> list[list]:
+        if self.query.kind == "ask":
+            return [[self.boolean]]
+        if self.query.kind == "construct":
+            return [[_readable_term(t.subject), _readable_term(t.predicate), _readable_term(t.object)]
+                    for t in self.triples]
+        return [[_readable(b.get(c)) for c in self.columns] for b in self.bindings]
+
+
+def _execute(query: StoredQuery, substitutions: dict, used: dict,
+             page: tuple[int, int] | None) -> Outcome:
+    """Run through the execution module (timeouts, row cap, isolation) and collect the result."""
+    text = query.text
+    if page is not None:
+        limit, offset = page
+        text = query.paged_text(limit + 1, offset)  # one more row tells whether a next page exists
+    graph = query.kind == "construct"
+    started = time.perf_counter()
+    response = run_query(get_store(), text,
+                         solutions_format=None if graph else ox.QueryResultsFormat.JSON,
+                         graph_format=ox.RdfFormat.N_TRIPLES if graph else None,
+                         substitutions=substitutions or None)
+    try:
+        body = b"".join(response.chunks)
+    finally:
+        response.close()
+    outcome = Outcome(query, used)
+    outcome.elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+    outcome.truncated = response.headers.get(TRUNCATED_HEADER, "").lower() == "true"
+    if graph:
+        outcome.columns = ["subject", "predicate", "object"]
+        outcome.triples = list(ox.parse(body, ox.RdfFormat.N_TRIPLES))
+        return outcome
+    document = json.loads(body)
+    if document.get("ssikg:truncated") is True:
+        outcome.truncated = True
+    if "boolean" in document:
+        outcome.columns = ["boolean"]
+        outcome.boolean = bool(document["boolean"])
+        return outcome
+    outcome.columns = list(document.get("head", {}).get("vars", []))
+    outcome.head_links = list(document.get("head", {}).get("link", []))
+    outcome.bindings = list(document.get("results", {}).get("bindings", []))
+    if page is not None and len(outcome.bindings) > page[0]:
+        outcome.bindings = outcome.bindings[:page[0]]
+        outcome.has_next = True
+    elif page is not None and outcome.truncated:
+        outcome.has_next = True  # the server's row cap cut the page: the rest is further on
+    return outcome
+
+
+def _readable(term: dict | None):
+    """A cell value: IRIs as strings, numbers and booleans as JSON values, text as text."""
+    if term is None:
+        return None
+    kind, value = term.get("type"), term.get("value")
+    if kind == "uri":
+        return value
+    if kind == "bnode":
+        return "_:" + value
+    if kind in ("literal", "typed-literal"):
+        datatype = term.get("datatype")
+        try:
+            if datatype in _INTEGER_TYPES:
+                return int(value)
+            if datatype in _FLOAT_TYPES:
+                number = float(value)
+                return number if number == number and abs(number) != float("inf") else value
+            if datatype == XSD + "boolean":
+                return value in ("true", "1")
+        except ValueError:
+            return value
+        return value
+    if kind == "triple":
+        inner = term.get("value", {})
+        return "<< " + " ".join(str(_readable(inner.get(k))) for k in ("subject", "predicate",
+                                                                        "object")) + " >>"
+    return value
+
+
+def _readable_term(term):
+    if isinstance(term, ox.NamedNode):
+        return term.value
+    if isinstance(term, ox.BlankNode):
+        return "_:" + term.value
+    if isinstance(term, ox.Literal):
+        return _readable({"type": "literal", "value": term.value, "datatype": term.datatype.value})
+    return str(term)
+
+
+# ---------------------------------------------------------------------------
+# Answers
+
+
+def _page_links(query: StoredQuery, page, outcome: Outcome, suffix: str | None) -> dict[str, str]:
+    if page is None:
+        return {}
+    limit, offset = page
+    endpoint_name = query.name + (f".{suffix}" if suffix else "")
+    base = {k: v for k, v in request.args.items(multi=False) if k not in ("limit", "offset")}
+
+    def href(new_offset: int) -> str:
+        args = {**base, "limit": str(limit), "offset": str(new_offset)}
+        return url_for("stored_queries.run", name=endpoint_name) + "?" + urlencode(args)
+
+    links = {"first": href(0)}
+    if offset > 0:
+        links["prev"] = href(max(0, offset - limit))
+    if outcome.has_next:
+        links["next"] = href(offset + len(outcome.bindings))
+    return links
+
+
+def _link_header(links: dict[str, str]) -> str:
+    return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
+
+
+def _json_body(outcome: Outcome, links: dict[str, str], page) -> dict:
+    query = outcome.query
+    body = {
+        "query": query.name,
+        "title": query.title,
+        "parameters": outcome.used,
+        "columns": outcome.columns,
+        "rows": outcome.rows,
+        "truncated": outcome.truncated,
+        "query_ms": outcome.elapsed_ms,
+    }
+    if query.kind == "ask":
+        body["boolean"] = outcome.boolean
+    if page is not None:
+        body["limit"], body["offset"] = page
+        body["next_url"] = links.get("next")
+    return body
+
+
+def _csv_text(outcome: Outcome, delimiter: str = ",") -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(outcome.columns)
+    for row in outcome.rows:
+        writer.writerow(["" if v is None else ("true" if v is True else "false" if v is False else v)
+                         for v in row])
+    return out.getvalue()
+
+
+def _sparql_results(outcome: Outcome, fmt: str) -> bytes:
+    """SPARQL JSON/XML/TSV of the (paged) result, re-serialised by pyoxigraph."""
+    if outcome.query.kind == "ask":
+        document = {"head": {}, "boolean": outcome.boolean}
+    else:
+        head = {"vars": outcome.columns}
+        if outcome.head_links:
+            head["link"] = outcome.head_links
+        document = {"head": head, "results": {"bindings": outcome.bindings}}
+    if outcome.truncated:
+        document["ssikg:truncated"] = True
+    data = json.dumps(document, ensure_ascii=False).encode("utf-8")
+    if fmt == "srj":
+        return data
+    parsed = ox.parse_query_results(data, ox.QueryResultsFormat.JSON)
+    return parsed.serialize(format=_RESULT_FORMATS[fmt])
+
+
+def _graph_document(outcome: Outcome, fmt: str) -> bytes:
+    prefixes = dict(PREFIXES) if fmt == "ttl" else None
+    return ox.serialize(outcome.triples, format=_GRAPH_FORMATS[fmt], prefixes=prefixes)
+
+
+def _answer(outcome: Outcome, fmt: str, links: dict[str, str], page) -> Response:
+    if fmt == "json":
+        response = current_app.response_class(
+            json.dumps(_json_body(outcome, links, page), ensure_ascii=False) + "\n",
+            mimetype="application/json")
+    elif fmt == "csv":
+        response = Response(_csv_text(outcome), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'inline; filename="{outcome.query.name}.csv"'
+    elif fmt in _RESULT_FORMATS:
+        response = Response(_sparql_results(outcome, fmt), mimetype=MEDIA[fmt])
+    else:
+        response = Response(_graph_document(outcome, fmt), mimetype=MEDIA[fmt])
+    if response.mimetype.startswith("text/"):
+        response.charset = "utf-8"
+    if links:
+        response.headers["Link"] = _link_header(links)
+    if outcome.truncated:
+        response.headers[TRUNCATED_HEADER] = "true"
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+# ---------------------------------------------------------------------------
+# Routes: API
+
+
+@bp.get("/api/queries")
+def list_queries():
+    if _prefers_html():
+        return query_index()
+    queries = [{**q.describe(), "url": url_for("stored_queries.run", name=q.name),
+                "page": url_for("stored_queries.query_page", name=q.name)}
+               for q in _queries().values()]
+    response = current_app.response_class(
+        json.dumps({"queries": queries, "openapi": url_for("stored_queries.openapi")},
+                   ensure_ascii=False) + "\n", mimetype="application/json")
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _prefers_html() -> bool:
+    accept = request.accept_mimetypes
+    return bool(request.headers.get("Accept")) and accept["text/html"] > accept["application/json"]
+
+
+@bp.get("/api/queries/<name>")
+def run(name: str):
+    stem, suffix = _split_suffix(name)
+    query = _lookup(stem)
+    fmt = _negotiate(query, suffix, {"format": request.args["format"]}
+                     if "format" in request.args else {})
+    if fmt == "html":
+        return _html_page(query)
+    values, api = _request_values(query, _api_params(query, html=False))
+    page = _page(query, api)
+    substitutions, used = _bind(query, values)
+    outcome = _execute(query, substitutions, used, page)
+    return _answer(outcome, fmt, _page_links(query, page, outcome, suffix), page)
+
+
+# ---------------------------------------------------------------------------
+# Routes: HTML
+
+
+@bp.get("/queries")
+def query_index():
+    from .resources import page as render_page
+
+    queries = list(_queries().values())
+    lang = _ui_lang()
+    return render_page("stored_query_index.html", queries=queries, lang_of=lang, w=WORDS[lang])
+
+
+@bp.get("/queries/<name>")
+def query_page(name: str):
+    return _html_page(_lookup(name))
+
+
+def _ui_lang() -> str:
+    from .resources import current_lang, ui_lang
+
+    return ui_lang(current_lang())
+
+
+def _html_page(query: StoredQuery) -> Response:
+    """The form, and the result when the query can run (parameters given, or none needed)."""
+    from .resources import link
+    from .resources import page as render_page
+
+    values, api = _request_values(query, _api_params(query, html=True))
+    submitted = {k: v for k, v in values.items() if v != ""}
+    lang = _ui_lang()
+    context = {"query": query, "values": values, "lang_of": lang, "w": WORDS[lang],
+               "error": None, "outcome": None,
+               "links": {}, "formats": [], "page_info": None}
+    needs_input = any(p.required and p.default is None for p in query.params)
+    status = 200
+    if submitted or not needs_input or "limit" in api or "offset" in api:
+        try:
+            page = _page(query, api)
+            substitutions, used = _bind(query, values, empty_is_absent=True)
+            outcome = _execute(query, substitutions, used, page)
+        except SsikgError as exc:
+            if exc.status != 400:
+                raise
+            context["error"] = exc.message
+            status = 400
+        else:
+            context["outcome"] = outcome
+            context["cells"] = [[_cell(v, link) for v in row] for row in outcome.rows]
+            context["links"] = _page_links(query, page, outcome, None)
+            context["page_info"] = page
+            args = urlencode({k: v for k, v in used.items()})
+            context["formats"] = [(f, url_for("stored_queries.run", name=f"{query.name}.{f}")
+                                   + (f"?{args}" if args else "")) for f in OFFERED[query.kind]
+                                  if f != "html"]
+    response = render_page("stored_query.html", status=status, **context)
+    response.headers["Vary"] = "Accept, Accept-Language"
+    return response
+
+
+def _cell(value, link) -> dict:
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return {"text": value, "href": link(value)}
+    if value is None:
+        return {"text": ""}
+    if isinstance(value, bool):
+        return {"text": "true" if value else "false"}
+    return {"text": str(value), "number": isinstance(value, (int, float))}
+
+
+# ---------------------------------------------------------------------------
+# OpenAPI
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["status", "title", "message"],
+    "properties": {
+        "status": {"type": "integer"},
+        "title": {"type": "string"},
+        "message": {"type": "string"},
+        "parameter": {"type": "string", "description": "The request parameter at fault."},
+    },
+}
+
+
+def param_schema(param) -> dict:
+    """JSON Schema of a parameter: exactly what :meth:`Param.convert` accepts."""
+    if param.type == "iri":
+        return {"type": "string", "pattern": IRI_PATTERN}
+    if param.type == "string":
+        return {"type": "string", "minLength": 1, "maxLength": MAX_STRING_LENGTH,
+                "pattern": "^[^\\u0000]*$"}
+    if param.type == "integer":
+        bound = 10**MAX_INTEGER_DIGITS - 1
+        return {"type": "integer", "minimum": -bound, "maximum": bound}
+    if param.type == "date":
+        return {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+    return {"type": "string", "enum": list(param.values)}
+
+
+def _example(param):
+    if param.type == "integer" and param.sample is not None:
+        return int(param.sample)
+    return param.sample
+
+
+def _operation(query: StoredQuery) -> dict:
+    parameters = []
+    for param in query.params:
+        description = param.description
+        if param.description_fr:
+            description += f"\n\n(fr) {param.description_fr}"
+        if param.type == "iri":
+            description += "\n\nAn absolute IRI, or a prefixed name with a project prefix (id:ssi-be)."
+        schema = param_schema(param)
+        if param.default is not None:
+            schema["default"] = int(param.default) if param.type == "integer" else param.default
+        entry = {"name": param.name, "in": "query", "required": param.required,
+                 "description": description.strip() or param.name, "schema": schema}
+        if param.sample is not None:
+            entry["example"] = _example(param)
+        parameters.append(entry)
+    if query.paginated:
+        parameters += [
+            {"name": "limit", "in": "query", "required": False,
+             "description": f"Rows per page (default {query.page_size}).",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
+            {"name": "offset", "in": "query", "required": False,
+             "description": "Rows to skip.",
+             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}},
+        ]
+    offered = [f for f in OFFERED[query.kind]]
+    parameters.append({"name": "format", "in": "query", "required": False,
+                       "description": "Response format; overrides Accept.",
+                       "schema": {"type": "string", "enum": offered}})
+    description = query.description
+    if query.title_fr or query.description_fr:
+        description += f"\n\n(fr) **{query.title_fr}** {query.description_fr}".rstrip()
+    content = {MEDIA[f]: {"schema": _result_schema(query, f)} for f in offered}
+    headers = {}
+    if query.paginated:
+        headers["Link"] = {"description": "RFC 8288 links to the first, previous and next pages.",
+                           "schema": {"type": "string"}}
+    ok: dict = {"description": "The query's result.", "content": content}
+    if headers:
+        ok["headers"] = headers
+    return {
+        "operationId": "query_" + query.name.replace("-", "_"),
+        "summary": query.title,
+        "description": description.strip() or query.title,
+        "tags": list(query.tags) or ["queries"],
+        "parameters": parameters,
+        "responses": {
+            "200": ok,
+            "400": _error_response("A parameter is missing, unknown or of the wrong type."),
+            "406": _error_response("No acceptable format."),
+            "503": _error_response("The server is busy, or the query ran out of time."),
+        },
+    }
+
+
+def _error_response(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _result_schema(query: StoredQuery, fmt: str) -> dict:
+    if fmt == "json":
+        columns = list(query.variables) if query.kind == "select" else (
+            ["boolean"] if query.kind == "ask" else ["subject", "predicate", "object"])
+        schema = {
+            "type": "object",
+            "required": ["query", "columns", "rows", "truncated", "query_ms"],
+            "properties": {
+                "query": {"type": "string", "enum": [query.name]},
+                "title": {"type": "string"},
+                "parameters": {"type": "object", "additionalProperties": {"type": "string"}},
+                "columns": {"type": "array", "items": {"type": "string", "enum": columns}},
+                "rows": {"type": "array", "items": {"type": "array", "items": {}}},
+                "truncated": {"type": "boolean"},
+                "query_ms": {"type": "number", "minimum": 0},
+            },
+        }
+        if query.kind == "ask":
+            schema["properties"]["boolean"] = {"type": "boolean"}
+        if query.paginated:
+            schema["properties"].update({"limit": {"type": "integer"}, "offset": {"type": "integer"},
+                                         "next_url": {"type": "string", "nullable": True}})
+        return schema
+    if fmt == "srj":
+        return {"$ref": "#/components/schemas/SparqlResults"}
+    return {"type": "string"}
+
+
+SPARQL_RESULTS_SCHEMA = {
+    "type": "object",
+    "required": ["head"],
+    "properties": {
+        "head": {"type": "object", "properties": {"vars": {"type": "array",
+                                                           "items": {"type": "string"}}}},
+        "results": {"type": "object", "required": ["bindings"], "properties": {
+            "bindings": {"type": "array", "items": {"type": "object"}}}},
+        "boolean": {"type": "boolean"},
+    },
+}
+
+
+def openapi_document() -> dict:
+    queries = _queries()
+    paths: dict = {
+        "/api/queries": {"get": {
+            "operationId": "list_queries",
+            "summary": "List the stored queries",
+            "description": "Every stored query with its title, parameters and URL.",
+            "tags": ["meta"],
+            "responses": {"200": {"description": "The stored queries.", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/QueryList"}},
+                "text/html": {"schema": {"type": "string"}}}}},
+        }},
+    }
+    for query in queries.values():
+        paths[f"/api/queries/{query.name}"] = {"get": _operation(query)}
+    settings = get_settings()
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "ssikg stored queries",
+            "version": __version__,
+            "description": "France's international internal-security cooperation network as a "
+                           "knowledge graph: the project's stored SPARQL queries as REST "
+                           "operations with typed parameters (bound as RDF terms, never pasted "
+                           "into the query). The full SPARQL endpoint is at /sparql. "
+                           f"Public base: {settings.public_base}",
+        },
+        "servers": [{"url": request.script_root or "/"}],
+        "paths": paths,
+        "components": {"schemas": {
+            "Error": ERROR_SCHEMA,
+            "SparqlResults": SPARQL_RESULTS_SCHEMA,
+            "QueryList": {"type": "object", "required": ["queries"], "properties": {
+                "queries": {"type": "array", "items": {
+                    "type": "object", "required": ["name", "title", "url", "parameters"],
+                    "properties": {"name": {"type": "string"}, "title": {"type": "string"},
+                                   "url": {"type": "string"},
+                                   "parameters": {"type": "array", "items": {"type": "object"}}}}},
+                "openapi": {"type": "string"}}},
+        }},
+    }
+
+
+@bp.get("/api/openapi.json")
+def openapi():
+    response = current_app.response_class(
+        json.dumps(openapi_document(), ensure_ascii=False) + "\n",
+        mimetype="application/json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/api/docs")
+def api_docs():
+    """The OpenAPI document as a readable page (server-rendered, no JavaScript)."""
+    from .resources import page as render_page
+
+    document = openapi_document()
+    operations = []
+    for path, item in document["paths"].items():
+        operation = item["get"]
+        name = path.rsplit("/", 1)[-1]
+        query = _queries().get(name)
+        example_args = {p["name"]: p["example"] for p in operation.get("parameters", [])
+                        if "example" in p}
+        operations.append({
+            "path": path, "op": operation, "query": query,
+            "try": path + ("?" + urlencode(example_args) if example_args else ""),
+            "formats": list(operation["responses"]["200"]["content"]),
+        })
+    lang = _ui_lang()
+    return render_page("api_docs.html", document=document, operations=operations, lang_of=lang,
+                       w=WORDS[lang])

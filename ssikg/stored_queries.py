@@ -1,0 +1,804 @@
+"""Stored queries: the ``queries/*.rq`` files, their metadata headers, and safe typed binding.
+
+A stored query is a SPARQL file whose leading ``#+`` lines hold a YAML header
+(grlc's decorator style)::
+
+    #+ title: Posts of an organisation
+    #+ title_fr: Postes d'une organisation
+    #+ description: ...
+    #+ tags: [analyst]
+    #+ paginated: true
+    #+ params:
+    #+   - name: organisation        # binds ?organisation
+    #+     type: iri                 # iri | string | integer | date | enum
+    #+     example: https://w3id.org/ssikg/id/ssi-be
+    #+     required: true
+
+This module owns reading and checking those files (every problem is reported
+with its file and line), converting request values to typed RDF terms
+(:meth:`Param.convert`), and the two safe ways to bind them: pyoxigraph
+``substitutions`` (what :meth:`GraphStore.query` takes) and an escaped
+``VALUES`` block (:func:`values_block`, for backends without substitutions).
+Parameter values are never pasted into query text.  It also exposes the
+``ssikg queries`` command (``check`` and ``list``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import pyoxigraph as ox
+import yaml
+
+from .namespaces import PREFIXES
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+XSD_DATE = ox.NamedNode(XSD + "date")
+XSD_INTEGER = ox.NamedNode(XSD + "integer")
+
+PARAM_TYPES = ("iri", "string", "integer", "date", "enum")
+HEADER_KEYS = {"title", "title_fr", "description", "description_fr", "tags", "competency", "params",
+               "paginated", "page_size"}
+PARAM_KEYS = {"name", "type", "description", "description_fr", "default", "example", "required",
+              "values", "lang"}
+# Request parameters the API itself uses; a stored query cannot declare them.
+RESERVED_PARAMS = {"limit", "offset", "format", "timeout", "lang"}
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_STRING_LENGTH = 2000
+MAX_INTEGER_DIGITS = 18
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What an IRI parameter may look like: an absolute ASCII IRI (RFC 3986 shape;
+# other characters percent-encoded).  The same pattern is published in the
+# OpenAPI document, so what the docs promise and what the server accepts are
+# one rule; every string it matches is also an IRI pyoxigraph accepts (a
+# property-based test checks this).
+_PCHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})"
+IRI_PATTERN = (r"^[A-Za-z][A-Za-z0-9+.-]*:"
+               r"(?://[A-Za-z0-9._~!$&'()*+,;=-]*(?::[0-9]{0,5})?(?:/" + _PCHAR + r"*)*"
+               r"|/?(?:" + _PCHAR + r"+(?:/" + _PCHAR + r"*)*)?)"
+               r"(?:\?(?:" + _PCHAR + r"|[/?])*)?(?:#(?:" + _PCHAR + r"|[/?])*)?$")
+IRI_RE = re.compile(IRI_PATTERN)
+INTEGER_PATTERN = rf"^[+-]?[0-9]{{1,{MAX_INTEGER_DIGITS}}}$"
+INTEGER_RE = re.compile(INTEGER_PATTERN)
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DATE_RE = re.compile(DATE_PATTERN)
+_ERROR_POSITION = re.compile(r"error at (\d+):(\d+)")
+
+
+# ---------------------------------------------------------------------------
+# Problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a query file, located by file and line."""
+
+    file: str
+    line: int
+    message: str
+    severity: str = "error"  # "error" stops start-up; "warning" is only reported
+
+    def __str__(self) -> str:
+        prefix = "" if self.severity == "error" else "warning: "
+        return f"{self.file}:{self.line}: {prefix}{self.message}"
+
+
+class QueryFileError(Exception):
+    """Query files with errors; the message lists each as ``file:line: message``."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        errors = [p for p in problems if p.severity == "error"]
+        super().__init__("broken stored queries:\n" + "\n".join(f"  {p}" for p in errors))
+
+
+class ParamError(ValueError):
+    """A request value that does not fit a parameter (or an unknown parameter)."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+        self.message = message
+
+
+# ---------------------------------------------------------------------------
+# Parameters
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    description: str = ""
+    description_fr: str = ""
+    default: str | None = None
+    example: str | None = None
+    required: bool = False
+    values: tuple[str, ...] = ()
+    # For enum parameters whose choices stand for IRIs: choice -> IRI.
+    value_iris: dict[str, str] = field(default_factory=dict)
+    lang: str | None = None
+    line: int = 0
+
+    @property
+    def variable(self) -> str:
+        return self.name
+
+    def convert(self, raw: str):
+        """The RDF term for a request value; raises :class:`ParamError` naming the parameter."""
+        value = raw
+        if value == "":
+            raise ParamError(self.name, f"parameter '{self.name}' is empty; give a value or leave "
+                             "it out")
+        if self.type == "iri":
+            return self._iri(value)
+        if self.type == "string":
+            if len(value) > MAX_STRING_LENGTH:
+                raise ParamError(self.name, f"parameter '{self.name}' is longer than "
+                                 f"{MAX_STRING_LENGTH} characters")
+            if "\x00" in value:
+                raise ParamError(self.name, f"parameter '{self.name}' contains a NUL character")
+            return ox.Literal(value, language=self.lang) if self.lang else ox.Literal(value)
+        if self.type == "integer":
+            if not INTEGER_RE.match(value):
+                raise ParamError(self.name, f"parameter '{self.name}' must be an integer "
+                                 f"(at most {MAX_INTEGER_DIGITS} digits), got {_show(raw)}")
+            return ox.Literal(str(int(value)), datatype=XSD_INTEGER)
+        if self.type == "date":
+            try:
+                if not DATE_RE.match(value):
+                    raise ValueError
+                day = _dt.date.fromisoformat(value)
+            except ValueError:
+                raise ParamError(self.name, f"parameter '{self.name}' must be a date YYYY-MM-DD, "
+                                 f"got {_show(raw)}") from None
+            return ox.Literal(day.isoformat(), datatype=XSD_DATE)
+        if self.type == "enum":
+            if value not in self.values:
+                raise ParamError(self.name, f"parameter '{self.name}' must be one of "
+                                 f"{', '.join(self.values)}; got {_show(raw)}")
+            if value in self.value_iris:
+                return ox.NamedNode(self.value_iris[value])
+            return ox.Literal(value, language=self.lang) if self.lang else ox.Literal(value)
+        raise ParamError(self.name, f"parameter '{self.name}' has an unknown type {self.type}")
+
+    def _iri(self, value: str) -> ox.NamedNode:
+        if not IRI_RE.match(value):
+            raise ParamError(self.name, f"parameter '{self.name}' must be an absolute IRI (ASCII, "
+                             "no spaces or any of <>\"{}|^`\\; percent-encode other characters) "
+                             f"or a prefixed name like id:ssi-be, got {_show(value)}")
+        expanded = expand_prefixed(value)
+        try:
+            return ox.NamedNode(expanded)
+        except ValueError as exc:
+            raise ParamError(self.name, f"parameter '{self.name}' is not a valid IRI: {exc}") from None
+
+    @property
+    def sample(self) -> str | None:
+        """The value documentation and tests use: the example, else the default."""
+        return self.example if self.example is not None else self.default
+
+    def describe(self) -> dict:
+        """A JSON-friendly description, for the query list and the docs."""
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required,
+                               "description": self.description}
+        if self.description_fr:
+            out["description_fr"] = self.description_fr
+        for key in ("default", "example", "lang"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.values:
+            out["values"] = list(self.values)
+        return out
+
+
+def expand_prefixed(value: str) -> str:
+    """``id:ssi-be`` -> the full IRI, for the project's own prefixes (never http(s) schemes)."""
+    prefix, sep, local = value.partition(":")
+    if sep and prefix in PREFIXES and not local.startswith("//"):
+        return PREFIXES[prefix] + local
+    return value
+
+
+def _show(raw: str, limit: int = 60) -> str:
+    text = raw if len(raw) <= limit else raw[:limit] + "…"
+    return repr(text)
+
+
+# ---------------------------------------------------------------------------
+# Stored queries
+
+
+@dataclass(frozen=True)
+class StoredQuery:
+    name: str
+    path: Path
+    text: str
+    title: str
+    title_fr: str = ""
+    description: str = ""
+    description_fr: str = ""
+    tags: tuple[str, ...] = ()
+    competency: str | None = None
+    params: tuple[Param, ...] = ()
+    paginated: bool = False
+    page_size: int = DEFAULT_PAGE_SIZE
+    kind: str = "select"  # select | ask | construct (CONSTRUCT and DESCRIBE)
+    variables: tuple[str, ...] = ()
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def localized(self, key: str, lang: str | None) -> str:
+        """title / description in ``lang`` (fr or en), falling back to the other one."""
+        english, french = getattr(self, key), getattr(self, key + "_fr")
+        if lang == "fr":
+            return french or english
+        return english or french
+
+    def bind(self, values: dict[str, str], *, empty_is_absent: bool = False
+             ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Convert request values to terms: (substitutions by variable, values used).
+
+        Unknown names, missing required parameters and values of the wrong
+        type raise :class:`ParamError`.  An absent optional parameter takes
+        its default, or leaves its variable free.  With ``empty_is_absent``
+        (HTML forms submit every field) an empty value counts as absent;
+        otherwise it is refused.
+        """
+        for name in values:
+            if self.param(name) is None:
+                known = ", ".join(p.name for p in self.params) or "none"
+                raise ParamError(name, f"unknown parameter '{name}' for query {self.name} "
+                                 f"(it takes: {known})")
+        substitutions: dict[str, Any] = {}
+        used: dict[str, str] = {}
+        for param in self.params:
+            raw = values.get(param.name)
+            if raw is None or (raw == "" and empty_is_absent):
+                raw = param.default
+            if raw is None:
+                if param.required:
+                    raise ParamError(param.name, f"missing required parameter '{param.name}' "
+                                     f"({param.type})")
+                continue
+            substitutions[param.variable] = param.convert(raw)
+            used[param.name] = raw
+        return substitutions, used
+
+    def sample_values(self) -> dict[str, str]:
+        return {p.name: p.sample for p in self.params if p.sample is not None}
+
+    def paged_text(self, limit: int, offset: int) -> str:
+        """The query with a page's LIMIT/OFFSET appended (integers we computed, not user text)."""
+        return f"{self.text.rstrip()}\nLIMIT {int(limit)} OFFSET {int(offset)}\n"
+
+    def describe(self) -> dict:
+        out: dict[str, Any] = {"name": self.name, "title": self.title, "title_fr": self.title_fr,
+                               "description": self.description,
+                               "description_fr": self.description_fr, "tags": list(self.tags),
+                               "kind": self.kind, "paginated": self.paginated,
+                               "columns": list(self.variables),
+                               "parameters": [p.describe() for p in self.params]}
+        if self.competency:
+            out["competency"] = self.competency
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Reading files
+
+
+@dataclass
+class _Header:
+    text: str
+    line_of: list[int]  # YAML line index -> file line (1-based)
+    after_query: list[int]
+
+
+def _split_header(text: str) -> _Header:
+    lines: list[str] = []
+    line_of: list[int] = []
+    after_query: list[int] = []
+    in_prologue = True
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip()
+        if stripped.startswith("#+"):
+            if not in_prologue:
+                after_query.append(number)
+                continue
+            body = stripped[2:]
+            lines.append(body[1:] if body.startswith(" ") else body)
+            line_of.append(number)
+        elif stripped and not stripped.startswith("#"):
+            in_prologue = False
+    return _Header("\n".join(lines), line_of, after_query)
+
+
+def _node_lines(node: yaml.Node | None) -> dict:
+    """Key -> YAML line of that key, and for params each item's line (index by position)."""
+    lines: dict = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines[key.value] = key.start_mark.line
+            if key.value == "params" and isinstance(value, yaml.SequenceNode):
+                lines["params[]"] = [item.start_mark.line for item in value.value]
+    return lines
+
+
+class _FileChecker:
+    """Reads one query file, collecting problems rather than stopping at the first."""
+
+    def __init__(self, path: Path, shown: str, empty_store: ox.Store):
+        self.path = path
+        self.shown = shown
+        self.empty = empty_store
+        self.problems: list[Problem] = []
+
+    def problem(self, line: int, message: str, severity: str = "error") -> None:
+        self.problems.append(Problem(self.shown, line, message, severity))
+
+    def read(self) -> StoredQuery | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            self.problem(1, f"not UTF-8 text: {exc}")
+            return None
+        except OSError as exc:
+            self.problem(1, f"cannot read: {exc.strerror}")
+            return None
+        name = self.path.stem
+        if not NAME_RE.match(name):
+            self.problem(1, f"file name '{name}' must use only letters, digits, '-' and '_'")
+        header = _split_header(text)
+        for number in header.after_query:
+            self.problem(number, "'#+' header line after the query text; move it to the top")
+        meta = self._parse_yaml(header)
+        if meta is None:
+            return None
+        kind, variables = self._check_sparql(text)
+        fields = self._header_fields(meta, header)
+        params = self._params(meta.get("params"), header, text)
+        query = StoredQuery(name=name, path=self.path, text=text, kind=kind or "select",
+                            variables=tuple(variables), params=tuple(params), **fields)
+        if kind is not None:
+            self._check_binding(query, header)
+            if query.paginated:
+                self._check_pagination(query, header)
+        return query
+
+    def _line(self, header: _Header, yaml_line: int | None) -> int:
+        if yaml_line is None or not header.line_of:
+            return 1
+        return header.line_of[min(yaml_line, len(header.line_of) - 1)]
+
+    def _parse_yaml(self, header: _Header) -> dict | None:
+        if not header.line_of:
+            self.problem(1, "no '#+' metadata header (at least '#+ title: ...')")
+            return None
+        try:
+            node = yaml.compose(header.text, Loader=yaml.SafeLoader)
+            meta = yaml.safe_load(header.text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = self._line(header, mark.line if mark else None)
+            reason = getattr(exc, "problem", None) or str(exc)
+            self.problem(line, f"header is not valid YAML: {reason}")
+            return None
+        if not isinstance(meta, dict):
+            self.problem(header.line_of[0], "header must be a YAML mapping of 'key: value' lines")
+            return None
+        self._key_lines = _node_lines(node)
+        return meta
+
+    def _key_line(self, header: _Header, key: str) -> int:
+        return self._line(header, self._key_lines.get(key))
+
+    def _header_fields(self, meta: dict, header: _Header) -> dict:
+        for key in meta:
+            if key not in HEADER_KEYS:
+                self.problem(self._key_line(header, key), f"unknown header key '{key}' "
+                             f"(known: {', '.join(sorted(HEADER_KEYS))})", "warning")
+        fields: dict[str, Any] = {}
+        for key in ("title", "title_fr", "description", "description_fr"):
+            value = meta.get(key)
+            if value is None:
+                if key == "title":
+                    self.problem(header.line_of[0], "header has no 'title'")
+                    fields[key] = self.path.stem
+                elif key == "title_fr":
+                    self.problem(header.line_of[0], "header has no 'title_fr' (French title)",
+                                 "warning")
+                continue
+            if not isinstance(value, str) or not value.strip():
+                self.problem(self._key_line(header, key), f"'{key}' must be non-empty text")
+                continue
+            fields[key] = value.strip()
+        tags = meta.get("tags", [])
+        if isinstance(tags, str):
+            tags = [tags]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            self.problem(self._key_line(header, "tags"), "'tags' must be a list of words")
+            tags = []
+        fields["tags"] = tuple(tags)
+        competency = meta.get("competency")
+        if competency is not None:
+            fields["competency"] = str(competency)
+        paginated = meta.get("paginated", False)
+        if not isinstance(paginated, bool):
+            self.problem(self._key_line(header, "paginated"), "'paginated' must be true or false")
+            paginated = False
+        fields["paginated"] = paginated
+        page_size = meta.get("page_size", DEFAULT_PAGE_SIZE)
+        if not isinstance(page_size, int) or isinstance(page_size, bool) \
+                or not 1 <= page_size <= MAX_PAGE_SIZE:
+            self.problem(self._key_line(header, "page_size"),
+                         f"'page_size' must be an integer from 1 to {MAX_PAGE_SIZE}")
+            page_size = DEFAULT_PAGE_SIZE
+        fields["page_size"] = page_size
+        return fields
+
+    def _params(self, raw, header: _Header, text: str) -> list[Param]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.problem(self._key_line(header, "params"), "'params' must be a list")
+            return []
+        item_lines = self._key_lines.get("params[]", [])
+        params: list[Param] = []
+        for index, item in enumerate(raw):
+            line = self._line(header, item_lines[index] if index < len(item_lines) else None)
+            param = self._param(item, line, text)
+            if param is None:
+                continue
+            if any(p.name == param.name for p in params):
+                self.problem(line, f"parameter '{param.name}' is declared twice")
+                continue
+            params.append(param)
+        return params
+
+    def _param(self, item, line: int, text: str) -> Param | None:
+        if not isinstance(item, dict):
+            self.problem(line, "each parameter must be a mapping with at least 'name' and 'type'")
+            return None
+        for key in item:
+            if key not in PARAM_KEYS:
+                self.problem(line, f"parameter has an unknown key '{key}' "
+                             f"(known: {', '.join(sorted(PARAM_KEYS))})")
+        name, kind = item.get("name"), item.get("type")
+        if not isinstance(name, str) or not VARIABLE_RE.match(name):
+            self.problem(line, f"parameter name {name!r} must be a SPARQL variable name")
+            return None
+        if name in RESERVED_PARAMS or name.startswith("_"):
+            self.problem(line, f"parameter name '{name}' is reserved by the API "
+                         f"({', '.join(sorted(RESERVED_PARAMS))}, and names starting with '_')")
+            return None
+        if kind not in PARAM_TYPES:
+            self.problem(line, f"parameter '{name}': type must be one of {', '.join(PARAM_TYPES)}, "
+                         f"got {kind!r}")
+            return None
+        if not re.search(r"[?$]" + re.escape(name) + r"\b", text):
+            self.problem(line, f"parameter '{name}': the query never uses ?{name}")
+        if re.search(r"\bBOUND\s*\(\s*[?$]" + re.escape(name) + r"\b", _strip_comments(text),
+                     re.IGNORECASE):
+            # pyoxigraph 0.5 folds BOUND(?x) to false for a variable no pattern binds,
+            # before substitutions apply: the test would ignore the parameter.
+            self.problem(line, f"parameter '{name}': BOUND(?{name}) ignores the bound value "
+                         f"(pyoxigraph); test it with COALESCE(?{name}, …) instead")
+        values, value_iris = self._enum_values(item.get("values"), name, kind, line)
+        lang = item.get("lang")
+        if lang is not None and (kind not in ("string", "enum") or not isinstance(lang, str)):
+            self.problem(line, f"parameter '{name}': 'lang' applies to string parameters only")
+            lang = None
+        required = item.get("required", False)
+        if not isinstance(required, bool):
+            self.problem(line, f"parameter '{name}': 'required' must be true or false")
+            required = False
+        texts = {}
+        for key in ("description", "description_fr", "default", "example"):
+            value = item.get(key)
+            if isinstance(value, _dt.date):  # YAML reads an unquoted 2024-02-08 as a date
+                value = value.isoformat()
+            if isinstance(value, bool) or (value is not None and not isinstance(value, (str, int))):
+                self.problem(line, f"parameter '{name}': '{key}' must be text")
+                value = None
+            texts[key] = None if value is None else str(value)
+        if not texts["description"]:
+            self.problem(line, f"parameter '{name}' has no description", "warning")
+        param = Param(name=name, type=kind, description=texts["description"] or "",
+                      description_fr=texts["description_fr"] or "", default=texts["default"],
+                      example=texts["example"], required=required, values=values,
+                      value_iris=value_iris, lang=lang, line=line)
+        if param.sample is None:
+            self.problem(line, f"parameter '{name}' needs an 'example' (docs and tests run it)")
+        for key in ("default", "example"):
+            value = getattr(param, key)
+            if value is not None:
+                try:
+                    param.convert(value)
+                except ParamError as exc:
+                    self.problem(line, f"{key}: {exc.message}")
+        return param
+
+    def _enum_values(self, raw, name: str, kind: str, line: int) -> tuple[tuple[str, ...], dict]:
+        if kind != "enum":
+            if raw is not None:
+                self.problem(line, f"parameter '{name}': 'values' applies to enum parameters only")
+            return (), {}
+        if isinstance(raw, dict) and raw and all(isinstance(v, str) for v in raw.values()):
+            iris = {str(k): expand_prefixed(v) for k, v in raw.items()}
+            for key, iri in iris.items():
+                if not IRI_RE.match(iri):
+                    self.problem(line, f"parameter '{name}': value '{key}' maps to an invalid IRI")
+            return tuple(iris), iris
+        if isinstance(raw, list) and raw and all(isinstance(v, (str, int)) for v in raw):
+            return tuple(str(v) for v in raw), {}
+        self.problem(line, f"parameter '{name}': an enum needs 'values', a list of choices "
+                     "or a mapping of choices to IRIs")
+        return (), {}
+
+    def _check_sparql(self, text: str) -> tuple[str | None, list[str]]:
+        """Parse the query (on an empty store; nothing is evaluated) for its kind and columns."""
+        try:
+            result = self.empty.query(text)
+        except SyntaxError as exc:
+            message = str(exc)
+            match = _ERROR_POSITION.search(message)
+            # The parser places an error at end of input one line past the last one.
+            line = min(int(match.group(1)), max(1, len(text.splitlines()))) if match else 1
+            self.problem(line, f"SPARQL syntax error: {message}")
+            return None, []
+        except (RuntimeError, ValueError, OSError) as exc:
+            self.problem(1, f"query cannot run: {exc}")
+            return None, []
+        if isinstance(result, ox.QueryBoolean):
+            return "ask", []
+        if isinstance(result, ox.QueryTriples):
+            return "construct", []
+        return "select", [v.value for v in result.variables]
+
+    def _check_binding(self, query: StoredQuery, header: _Header) -> None:
+        """pyoxigraph binds a SELECT variable only when it is projected: check each parameter."""
+        for param in query.params:
+            if param.sample is None:
+                continue
+            if query.kind == "select" and param.name not in query.variables:
+                self.problem(param.line, f"parameter '{param.name}': ?{param.name} must be in the "
+                             "SELECT clause to be bound (or use SELECT *)")
+                continue
+            try:
+                substitutions = {ox.Variable(param.name): param.convert(param.sample)}
+                self.empty.query(query.text, substitutions=substitutions)
+            except (ParamError, RuntimeError, ValueError, SyntaxError) as exc:
+                self.problem(param.line, f"parameter '{param.name}' cannot be bound: {exc}")
+
+    def _check_pagination(self, query: StoredQuery, header: _Header) -> None:
+        line = self._key_line(header, "paginated")
+        if query.kind != "select":
+            self.problem(line, "only SELECT queries can be paginated")
+            return
+        if not re.search(r"\bORDER\s+BY\b", _strip_comments(query.text), re.IGNORECASE):
+            self.problem(line, "a paginated query needs ORDER BY, or its pages are not stable")
+        try:
+            self.empty.query(query.paged_text(1, 0))
+        except (SyntaxError, RuntimeError) as exc:
+            self.problem(line, "a paginated query must not end with its own LIMIT, OFFSET or "
+                         f"VALUES (the API appends LIMIT/OFFSET): {exc}")
+
+
+def _strip_comments(text: str) -> str:
+    """Drop # comments outside IRIs and strings (enough to look for keywords)."""
+    out = []
+    for line in text.splitlines():
+        cut = re.sub(r'("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|<[^>\s]*>)|#.*',
+                     lambda m: m.group(1) or "", line)
+        out.append(cut)
+    return "\n".join(out)
+
+
+_CHECKED: dict[tuple, tuple[dict[str, StoredQuery], list[Problem]]] = {}
+
+
+def check_dir(source_dir: Path) -> tuple[dict[str, StoredQuery], list[Problem]]:
+    """Read every ``*.rq`` file of a folder: (queries by name, problems).
+
+    Remembered per folder state (names, sizes, modification times, working
+    folder), so that creating many apps over the same queries parses them once."""
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        return {}, []
+    paths = sorted(source_dir.glob("*.rq"))
+    try:
+        state = (str(source_dir.resolve()), str(Path.cwd()),
+                 tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
+    except OSError:
+        state = None
+    if state is not None and state in _CHECKED:
+        queries, problems = _CHECKED[state]
+        return dict(queries), list(problems)
+    result = _check_paths(paths)
+    if state is not None:
+        _CHECKED.clear()  # one folder state is enough: tests and servers use one queries/
+        _CHECKED[state] = result
+    return dict(result[0]), list(result[1])
+
+
+def _check_paths(paths: list[Path]) -> tuple[dict[str, StoredQuery], list[Problem]]:
+    empty = ox.Store()
+    queries: dict[str, StoredQuery] = {}
+    problems: list[Problem] = []
+    for path in paths:
+        checker = _FileChecker(path, _shown_path(path), empty)
+        query = checker.read()
+        problems.extend(checker.problems)
+        if query is not None and not any(p.severity == "error" for p in checker.problems):
+            queries[query.name] = query
+    return queries, problems
+
+
+def load_all(source_dir: Path) -> dict[str, StoredQuery]:
+    """Every stored query of a folder by name; raises :class:`QueryFileError` on any error."""
+    queries, problems = check_dir(source_dir)
+    if any(p.severity == "error" for p in problems):
+        raise QueryFileError(problems)
+    return queries
+
+
+def _shown_path(path: Path) -> str:
+    """queries/x.rq (relative to the project folder) when possible, for readable messages."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return f"{path.parent.name}/{path.name}"
+
+
+# ---------------------------------------------------------------------------
+# Binding without substitutions: an escaped VALUES block
+
+
+def term_to_sparql(term) -> str:
+    """A term as SPARQL text, escaped so it can only ever be one term."""
+    if isinstance(term, ox.NamedNode):
+        if not _IRIREF_BODY.match(term.value):
+            raise ValueError(f"cannot write {term.value!r} as an IRI reference")
+        return f"<{term.value}>"
+    if isinstance(term, ox.Literal):
+        body = '"' + _escape_string(term.value) + '"'
+        if term.language:
+            if not re.fullmatch(r"[A-Za-z]+(-[A-Za-z0-9]+)*", term.language):
+                raise ValueError(f"bad language tag {term.language!r}")
+            return f"{body}@{term.language}"
+        if term.datatype.value != XSD + "string":
+            return f"{body}^^{term_to_sparql(term.datatype)}"
+        return body
+    raise ValueError(f"cannot bind {term!r} in a VALUES block (only IRIs and literals)")
+
+
+# What SPARQL allows between < and > (its IRIREF production).
+_IRIREF_BODY = re.compile(r'^[^\x00-\x20<>"{}|^`\\]*$')
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
+            "\f": "\\f"}
+
+
+def _escape_string(value: str) -> str:
+    out = []
+    for char in value:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def values_block(bindings: dict) -> str:
+    """``VALUES (?a ?b) { (<iri> "text"@fr) }`` for one row of bindings (variable -> term)."""
+    if not bindings:
+        return ""
+    names = []
+    for key in bindings:
+        name = key.value if isinstance(key, ox.Variable) else str(key)
+        if not VARIABLE_RE.match(name):
+            raise ValueError(f"bad variable name {name!r}")
+        names.append(name)
+    terms = " ".join(term_to_sparql(term) for term in bindings.values())
+    return f"VALUES ({' '.join('?' + n for n in names)}) {{ ({terms}) }}"
+
+
+def with_values(query: str, bindings: dict) -> str:
+    """The query with its bindings in a VALUES block at the start of its WHERE group.
+
+    Not a trailing VALUES clause: that one joins after the pattern's FILTERs
+    and BINDs have run, so a filter on a parameter would see it unbound.  The
+    syntax-aware placement is the remote backend's (one implementation)."""
+    if not bindings:
+        return query
+    from .remote_store import inject_values
+
+    return inject_values(query, {(k if isinstance(k, ox.Variable) else ox.Variable(str(k))): v
+                                 for k, v in bindings.items()})
+
+
+# ---------------------------------------------------------------------------
+# For other views: the queries of the running app
+
+
+def app_queries() -> dict[str, StoredQuery]:
+    from flask import current_app
+
+    return current_app.extensions.get("ssikg.queries", {})
+
+
+def list_for_links(lang: str | None = None, *, external: bool = False) -> list[tuple[str, str, str]]:
+    """(name, title, url of its page) for each stored query, for home pages and service
+    descriptions.  Needs an app (and request, for external URLs) context."""
+    from flask import url_for
+
+    return [(q.name, q.localized("title", lang),
+             url_for("stored_queries.query_page", name=q.name, _external=external))
+            for q in app_queries().values()]
+
+
+# ---------------------------------------------------------------------------
+# The ``ssikg queries`` command
+
+
+def _queries_dir(directory: Path | None) -> Path:
+    if directory is not None:
+        return directory
+    from .settings import load_settings
+
+    return Path(load_settings().source_dir) / "queries"
+
+
+DIR_OPTION = click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False),
+                          default=None, help="Folder of .rq files (default: queries/ of the project).")
+
+
+@click.group("queries")
+def cli_command():
+    """Stored queries (queries/*.rq): check their headers and SPARQL, list them."""
+
+
+@cli_command.command("check")
+@DIR_OPTION
+def check_command(directory):
+    """Check every query file; print problems as file:line: message; exit 1 on any error."""
+    folder = _queries_dir(directory)
+    if not folder.is_dir():
+        click.secho(f"error: {folder} is not a folder", fg="red", err=True)
+        sys.exit(1)
+    queries, problems = check_dir(folder)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    errors = sum(1 for p in problems if p.severity == "error")
+    files = len(list(folder.glob("*.rq")))
+    if errors:
+        click.secho(f"{errors} error(s) in {files} file(s)", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"{files} stored queries OK ({len(problems)} warning(s))")
+
+
+@cli_command.command("list")
+@DIR_OPTION
+def list_command(directory):
+    """List the stored queries: name, parameters and title."""
+    folder = _queries_dir(directory)
+    queries, problems = check_dir(folder)
+    for query in queries.values():
+        params = ", ".join(f"{p.name}:{p.type}{'' if p.required else '?'}" for p in query.params)
+        click.echo(f"{query.name}\t{query.kind}\t({params})\t{query.title}")
+    broken = sum(1 for p in problems if p.severity == "error")
+    if broken:
+        click.secho(f"({broken} error(s); run 'ssikg queries check')", fg="yellow", err=True)
+

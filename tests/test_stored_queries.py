@@ -1,0 +1,763 @@
+"""Stored queries (queries/*.rq) as a web API, over a real server on loopback.
+
+* every file loads, its header is checked, and it runs through the API with its
+  example parameters; the competency queries give the answers competency.md
+  expects (the expectations of tests/test_competency.py, applied to what the
+  API returns), the analyst queries give the rows checked here;
+* typed binding: each parameter type converts to the right RDF term, and the
+  VALUES-block binding (for backends without substitutions) gives the same
+  answers as pyoxigraph's substitutions;
+* hostile values (quotes, braces, ``} UNION {`` fragments, IRIs with spaces or
+  ``>``, 100 kB strings, non-UTF-8 percent-encodings) are refused with a 400
+  naming the parameter, or matched literally — the value comes back unchanged
+  in its projected column and never alters the query;
+* formats, content negotiation, pagination with Link headers, HTML pages,
+  start-up and ``ssikg queries check`` reporting broken files with file:line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import textwrap
+
+import hypothesis
+import pyoxigraph as ox
+import pytest
+import requests
+import test_competency as competency
+from conftest import run_cli
+from hypothesis import strategies as st
+
+from ssikg.settings import PROJECT_ROOT
+from ssikg.stored_queries import (
+    IRI_PATTERN,
+    Param,
+    ParamError,
+    QueryFileError,
+    check_dir,
+    list_for_links,
+    load_all,
+    values_block,
+    with_values,
+)
+
+QUERY_DIR = PROJECT_ROOT / "queries"
+QUERIES, PROBLEMS = check_dir(QUERY_DIR)
+ID = "https://w3id.org/ssikg/id/"
+CONCEPT = ID + "concept/"
+SSIKG = "https://w3id.org/ssikg/ontology#"
+ORG = "http://www.w3.org/ns/org#"
+
+
+def api(server, name: str, params=None, headers=None, suffix: str = "") -> requests.Response:
+    return requests.get(f"{server.url}/api/queries/{name}{suffix}", params=params, headers=headers,
+                        timeout=60)
+
+
+def srj_rows(response: requests.Response):
+    """SPARQL JSON results as test_competency's run() returns them: dicts of lexical values
+    (None when unbound), or a bool for ASK."""
+    document = response.json()
+    if "boolean" in document:
+        return document["boolean"]
+    names = document["head"]["vars"]
+    return [{n: (b[n]["value"] if n in b else None) for n in names}
+            for b in document["results"]["bindings"]]
+
+
+def json_dicts(body: dict) -> list[dict]:
+    return [dict(zip(body["columns"], row, strict=True)) for row in body["rows"]]
+
+
+def assert_bad_parameter(response: requests.Response, parameter: str) -> None:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["parameter"] == parameter and f"'{parameter}'" in body["message"], body
+
+
+# ---------------------------------------------------------------------------
+# Every file: loads, header checked, runs with its examples
+
+
+def test_every_query_file_loads_without_problems():
+    files = sorted(p.stem for p in QUERY_DIR.glob("*.rq"))
+    assert [str(p) for p in PROBLEMS] == []  # neither errors nor warnings
+    assert sorted(QUERIES) == files
+    assert len(files) >= 40
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_header_is_complete_and_bilingual(name):
+    query = QUERIES[name]
+    for key in ("title", "title_fr", "description", "description_fr"):
+        assert getattr(query, key).strip(), key
+    assert query.title != query.title_fr  # really translated
+    assert query.tags
+    for param in query.params:
+        assert param.type in ("iri", "string", "integer", "date", "enum")
+        assert param.description
+        if name in ANALYST_EXPECTATIONS and name != "reporting-chain-above":  # ours: bilingual
+            assert param.description_fr
+        assert param.sample is not None
+        param.convert(param.sample)  # the documented example is valid
+        assert param.name in query.variables or query.kind != "select"
+    if name.startswith("cq"):
+        assert query.competency == "CQ" + name[2:4] and "competency" in query.tags
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_runs_through_the_api_with_its_examples(live_server, name):
+    query = QUERIES[name]
+    response = api(live_server, name, query.sample_values())
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["query"] == name and body["truncated"] is False
+    assert isinstance(body["query_ms"], (int, float)) and body["query_ms"] >= 0
+    assert body["parameters"] == query.sample_values()
+    if query.kind == "select":
+        assert body["columns"] == list(query.variables)
+        assert all(len(row) == len(body["columns"]) for row in body["rows"])
+    if query.competency:
+        answer = srj_rows(api(live_server, name, query.sample_values(), suffix=".srj"))
+        competency.EXPECTED[query.competency](answer)
+    else:
+        assert name in ANALYST_EXPECTATIONS, f"no expectation for {name}"
+        ANALYST_EXPECTATIONS[name](json_dicts(body))
+
+
+def test_competency_queries_are_all_served():
+    served = {q.competency for q in QUERIES.values() if q.competency}
+    assert served == set(competency.COMPETENCY_IDS)
+
+
+def _labels(rows, column):
+    return {r[column] for r in rows if r[column] is not None}
+
+
+def _organisation_posts(rows):
+    assert _labels(rows, "postLabel") == {
+        "attaché de sécurité intérieure", "Volontaire international en administration",
+        "officier de liaison pour le Benelux en matière de criminalité organisée"}
+    assert _labels(rows, "organisationLabel") == {"service de sécurité intérieure de Belgique"}
+    assert _labels(rows, "holder") == set()  # no holder is named on the page
+
+
+def _reporting_chain_above(rows):
+    assert {(r["aboveLabel"], r["aboveKind"]) for r in rows} == {
+        ("police nationale", "organisation"), ("gendarmerie nationale", "organisation"),
+        ("directeur général de la police nationale", "post"),
+        ("directeur général de la gendarmerie nationale", "post")}
+
+
+def _reporting_chain_below(rows):
+    assert {(r["below"], r["link"]) for r in rows} == {
+        (ID + "post-ol-benelux", ORG + "reportsTo"), (ID + "post-via-be", ORG + "reportsTo")}
+
+
+def _units_by_theme(rows):
+    assert {(r["holderLabel"], r["via"].rsplit("#")[-1], r["matchedLabel"]) for r in rows} == {
+        ("attaché de sécurité intérieure", "cooperationAxis", "criminalité organisée"),
+        ("officier de liaison pour le Benelux en matière de criminalité organisée",
+         "thematicRemit", "criminalité organisée"),
+        ("direction de la coopération internationale de sécurité", "priorityAxis",
+         "criminalité organisée transnationale"),  # narrower than the theme asked for
+    }
+    assert _labels(rows, "unitLabel") == {"service de sécurité intérieure de Belgique"}
+
+
+def _statement_provenance(rows):
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["object"], row["factId"], row["graph"]) == (
+        CONCEPT + "statut-diplomatique", "F6", "https://w3id.org/ssikg/graph/stated")
+    assert "statut diplomatique" in row["quote"]
+
+
+def _network_statistics(rows):
+    by_measure = {r["measure"].rsplit("#")[-1]: r for r in rows}
+    assert set(by_measure) == {"embassyCount", "personnelCount", "countryCoverage", "continentCount"}
+    assert by_measure["embassyCount"]["exact"] == 74
+    assert by_measure["continentCount"]["exact"] == 5
+    # lower bounds stay lower bounds: no exact value, the bound and the wording
+    assert (by_measure["personnelCount"]["exact"], by_measure["personnelCount"]["exclusiveLowerBound"],
+            by_measure["personnelCount"]["isExact"], by_measure["personnelCount"]["verbatim"]) == (
+        None, 300, False, "plus de 300")
+    assert by_measure["countryCoverage"]["exclusiveLowerBound"] == 152
+
+
+def _posts_by_role(rows):
+    assert {(r["postLabel"], r["organisationLabel"], r["network"]) for r in rows} == {
+        ("attaché de sécurité intérieure", "service de sécurité intérieure de Belgique", None),
+        (None, None, ID + "reseau-ssi")}
+
+
+def _label_search(rows):
+    labels = [r["label"] for r in rows]
+    assert "réseau des services de sécurité intérieure" in labels
+    assert all("sécurité intérieure" in label.lower() for label in labels)
+    assert {r["labelLanguage"] for r in rows} == {"fr"}
+    assert labels == sorted(labels)
+    assert {r["text"] for r in rows} == {"sécurité intérieure"}  # the bound value, unchanged
+
+
+def _sources_published_since(rows):
+    assert [(r["page"], r["issued"], r["statements"]) for r in rows] == [(ID + "page", "2024-02-08", 79)]
+
+
+ANALYST_EXPECTATIONS = {
+    "organisation-posts": _organisation_posts,
+    "reporting-chain-above": _reporting_chain_above,
+    "reporting-chain-below": _reporting_chain_below,
+    "units-by-theme": _units_by_theme,
+    "statement-provenance": _statement_provenance,
+    "network-statistics": _network_statistics,
+    "posts-by-role": _posts_by_role,
+    "label-search": _label_search,
+    "sources-published-since": _sources_published_since,
+}
+
+
+def test_other_parameter_values_change_the_answer(live_server):
+    dcis = api(live_server, "organisation-posts", {"organisation": "id:police-nationale"}).json()
+    assert [r[3] for r in dcis["rows"]] == ["directeur général de la police nationale"]
+    later = api(live_server, "sources-published-since", {"since": "2024-02-09"}).json()
+    assert later["rows"] == []
+    too_many = api(live_server, "sources-published-since", {"min_statements": "80"}).json()
+    assert too_many["rows"] == []
+    defaults = api(live_server, "sources-published-since").json()
+    assert defaults["parameters"] == {"since": "2000-01-01", "min_statements": "0"}
+    assert len(defaults["rows"]) == 1
+    everything = api(live_server, "statement-provenance", {"subject": ID + "post-asi-be"}).json()
+    assert len(everything["rows"]) > 5 and "predicate" not in everything["parameters"]
+
+
+# ---------------------------------------------------------------------------
+# Typed binding
+
+
+def test_each_type_converts_to_the_right_term():
+    iri = Param("x", "iri")
+    assert iri.convert("https://w3id.org/ssikg/id/dcis") == ox.NamedNode(ID + "dcis")
+    assert iri.convert("id:dcis") == ox.NamedNode(ID + "dcis")  # project prefixes expand
+    assert iri.convert("urn:isbn:123") == ox.NamedNode("urn:isbn:123")
+    assert Param("x", "string").convert("a") == ox.Literal("a")
+    assert Param("x", "string", lang="fr").convert("a") == ox.Literal("a", language="fr")
+    xsd = "http://www.w3.org/2001/XMLSchema#"
+    assert Param("x", "integer").convert("-42") == ox.Literal("-42", datatype=ox.NamedNode(xsd + "integer"))
+    assert Param("x", "integer").convert("+007") == ox.Literal("7", datatype=ox.NamedNode(xsd + "integer"))
+    assert Param("x", "date").convert("2024-02-08") == ox.Literal(
+        "2024-02-08", datatype=ox.NamedNode(xsd + "date"))
+    assert Param("x", "enum", values=("fr", "en")).convert("fr") == ox.Literal("fr")
+    themed = Param("x", "enum", values=("terror",), value_iris={"terror": CONCEPT + "terrorisme"})
+    assert themed.convert("terror") == ox.NamedNode(CONCEPT + "terrorisme")
+
+
+@pytest.mark.parametrize(("kind", "value"), [
+    ("iri", "relative/path"), ("iri", "http://a b"), ("iri", "http://x/>"), ("iri", "http://x/<y"),
+    ("iri", 'http://x/"'), ("iri", "http://x/{y}"), ("iri", "http://x/|"), ("iri", "http://x/^"),
+    ("iri", "http://x/`"), ("iri", "http://x/\\"), ("iri", "http://x/\n"), ("iri", "a:%zz"),
+    ("iri", " http://x/"), ("iri", ""), ("string", "x" * 2001), ("string", "a\x00b"), ("string", ""),
+    ("integer", "1.5"), ("integer", "1e3"), ("integer", "1 "), ("integer", "9" * 19), ("integer", "0x10"),
+    ("integer", "1; DROP ALL"), ("date", "2024-02-30"), ("date", "2024-2-8"), ("date", "08/02/2024"),
+    ("date", "2024-02-08T00:00:00"), ("enum", "de"), ("enum", "fr\" || \""),
+])
+def test_values_of_the_wrong_type_are_refused_naming_the_parameter(kind, value):
+    param = Param("thing", kind, values=("fr", "en") if kind == "enum" else ())
+    with pytest.raises(ParamError) as caught:
+        param.convert(value)
+    assert caught.value.parameter == "thing" and "'thing'" in caught.value.message
+
+
+@hypothesis.settings(max_examples=60, deadline=None, derandomize=True)
+@hypothesis.given(st.from_regex(IRI_PATTERN, fullmatch=True))
+def test_every_iri_the_published_pattern_allows_is_accepted(value):
+    """The OpenAPI pattern is the server's rule: whatever matches it converts (so the
+    documentation never promises what the server then refuses)."""
+    assert isinstance(Param("x", "iri").convert(value), ox.NamedNode)
+
+
+HOSTILE_STRINGS = [
+    '"', "'", '\\', '"""', "'''", '"}', '} UNION { ?s ?p ?o }', '") || true || ("',
+    '"@en . } } ; DROP ALL ; #', "\\u0022) } UNION { ?s ?p ?o", "a\nb\r\nc\td", "{ ?s ?p ?o }",
+    "<http://example.org/x>", "#", "?text", "$language", "é€😀", "\u202e\u200b", "x" * 2000,
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_STRINGS, ids=range(len(HOSTILE_STRINGS)))
+def test_values_block_binds_any_string_as_one_literal(shared_app, hostile):
+    """The VALUES serialisation (for backends without substitutions) keeps any text one literal."""
+    store = shared_app.extensions["ssikg.store"]
+    query = "SELECT ?text ?n WHERE { BIND(STRLEN(?text) AS ?n) }"
+    for term in (ox.Literal(hostile), ox.Literal(hostile, language="fr")):
+        rows = list(store.query(with_values(query, {"text": term})))
+        assert len(rows) == 1 and rows[0]["text"] == term
+        assert int(rows[0]["n"].value) == len(hostile)
+        # rdflib (a second, independent SPARQL parser) reads the same single term
+        from rdflib.plugins.sparql import prepareQuery
+
+        prepareQuery(with_values(query, {"text": term}))
+
+
+def test_values_block_refuses_what_cannot_be_one_term():
+    assert values_block({}) == ""
+    assert values_block({"a": ox.NamedNode(ID + "x"), "b": ox.Literal("1", datatype=ox.NamedNode(
+        "http://www.w3.org/2001/XMLSchema#integer"))}) == (
+        f'VALUES (?a ?b) {{ (<{ID}x> "1"^^<http://www.w3.org/2001/XMLSchema#integer>) }}')
+    with pytest.raises(ValueError):
+        values_block({"a b": ox.Literal("x")})
+    with pytest.raises(ValueError):
+        values_block({"a": ox.BlankNode("b")})
+
+
+@pytest.mark.parametrize("name", sorted(n for n, q in QUERIES.items() if q.params))
+def test_values_block_and_substitutions_give_the_same_answer(shared_app, name):
+    query = QUERIES[name]
+    store = shared_app.extensions["ssikg.store"]
+    substitutions, _used = query.bind(query.sample_values())
+
+    def rows(result):
+        return sorted(tuple(str(s[v]) if s[v] is not None else "" for v in result.variables)
+                      for s in result)
+
+    assert rows(store.query(query.text, substitutions=substitutions)) == rows(
+        store.query(with_values(query.text, substitutions)))
+
+
+# ---------------------------------------------------------------------------
+# Hostile values over HTTP
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_STRINGS, ids=range(len(HOSTILE_STRINGS)))
+def test_hostile_strings_are_matched_literally(live_server, hostile):
+    response = api(live_server, "label-search", {"text": hostile})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["parameters"] == {"text": hostile}
+    # every row carries the bound value unchanged, and only labels that contain it
+    for row in json_dicts(body):
+        assert row["text"] == hostile and hostile.lower() in row["label"].lower()
+    if hostile not in ("é€😀",):
+        assert body["rows"] == []  # nothing in the graph contains these
+
+
+def test_a_hostile_string_present_in_the_graph_is_found_exactly(make_app, serve_app):
+    """Matched literally: a label holding SPARQL syntax is found by that very text."""
+    app = make_app()
+    weird = 'x"} UNION { ?s ?p ?o } #\\'
+    store = app.extensions["ssikg.store"]
+    store.add_triples("https://w3id.org/ssikg/graph/editorial", [ox.Triple(
+        ox.NamedNode(ID + "weird"), ox.NamedNode("http://www.w3.org/2004/02/skos/core#altLabel"),
+        ox.Literal(weird, language="en"))])
+    server = serve_app(app)
+    body = api(server, "label-search", {"text": weird}).json()
+    assert [(r["entity"], r["label"]) for r in json_dicts(body)] == [(ID + "weird", weird)]
+    assert api(server, "label-search", {"text": weird, "language": "fr"}).json()["rows"] == []
+
+
+@pytest.mark.parametrize("value", [
+    "http://a b", "http://x/> . ?s ?p ?o . <http://y", "http://x/>", "<http://x/>", "http://x/{a}",
+    'http://x/"', "not an iri", "", "http://x/\u00e9", "javascript:alert(1)<",
+])
+def test_hostile_iris_are_refused(live_server, value):
+    assert_bad_parameter(api(live_server, "statement-provenance", {"subject": value}), "subject")
+
+
+def test_very_long_values_are_refused(live_server):
+    # 10 kB: past the string limit, refused by the API naming the parameter
+    assert_bad_parameter(api(live_server, "label-search", {"text": "a" * 10_000}), "text")
+    # 100 kB: past what the HTTP server reads as a request line (414, or the API's 400)
+    huge = api(live_server, "label-search", {"text": "a" * 100_000})
+    assert huge.status_code in (400, 414)
+    long_iri = "https://w3id.org/ssikg/id/" + "a" * 5_000
+    response = api(live_server, "statement-provenance", {"subject": long_iri})
+    assert response.status_code == 200 and response.json()["rows"] == []  # a valid IRI: no match
+
+
+@pytest.mark.parametrize("raw", ["%ff", "%c3%28", "%c0%af", "abc%80", "%ed%a0%80"])
+def test_non_utf8_percent_encodings_are_refused(live_server, raw):
+    response = requests.get(f"{live_server.url}/api/queries/label-search?text={raw}", timeout=30)
+    assert_bad_parameter(response, "text")
+    assert "UTF-8" in response.json()["message"]
+
+
+def test_percent_encoded_utf8_is_decoded(live_server):
+    response = requests.get(f"{live_server.url}/api/queries/label-search?text=S%C3%A9curit%C3%A9+"
+                            "int%C3%A9rieure&language=fr", timeout=30)
+    body = response.json()
+    assert body["parameters"]["text"] == "Sécurité intérieure" and body["rows"]
+
+
+@pytest.mark.parametrize(("name", "params", "parameter"), [
+    ("label-search", {}, "text"),  # missing required
+    ("label-search", {"text": "a", "txt": "b"}, "txt"),  # unknown
+    ("network-statistics", {"x": "1"}, "x"),
+    ("label-search", {"text": "a", "language": "de"}, "language"),
+    ("label-search", {"text": "a", "language": ""}, "language"),
+    ("sources-published-since", {"since": "2024-13-01"}, "since"),
+    ("sources-published-since", {"min_statements": "1 OR 1=1"}, "min_statements"),
+    ("label-search", {"text": "a", "limit": "0"}, "limit"),
+    ("label-search", {"text": "a", "limit": "1001"}, "limit"),
+    ("label-search", {"text": "a", "offset": "-1"}, "offset"),
+    ("network-statistics", {"limit": "5"}, "limit"),  # not paginated
+    ("network-statistics", {"format": "ttl"}, "format"),
+])
+def test_bad_parameters_are_400_naming_the_parameter(live_server, name, params, parameter):
+    assert_bad_parameter(api(live_server, name, params), parameter)
+
+
+def test_repeated_parameter_is_refused(live_server):
+    response = requests.get(f"{live_server.url}/api/queries/label-search?text=a&text=b", timeout=30)
+    assert_bad_parameter(response, "text")
+
+
+def test_errors_come_in_the_clients_format(live_server):
+    response = api(live_server, "label-search", {}, headers={"Accept": "text/csv, text/plain;q=0.9"})
+    assert response.status_code == 400 and response.headers["Content-Type"].startswith("text/plain")
+    assert "text" in response.text
+    missing = api(live_server, "no-such-query")
+    assert missing.status_code == 404 and "no-such-query" in missing.json()["message"]
+
+
+def test_hostile_requests_leave_the_store_unchanged(shared_app, live_server):
+    store = shared_app.extensions["ssikg.store"]
+    before = len(store)
+    for hostile in HOSTILE_STRINGS:
+        api(live_server, "label-search", {"text": hostile})
+    api(live_server, "statement-provenance", {"subject": "http://x/> } ; DROP ALL ; <http://y"})
+    assert len(store) == before
+
+
+# ---------------------------------------------------------------------------
+# Formats and content negotiation
+
+
+def test_suffixes_and_accept_choose_the_format(live_server):
+    params = {"text": "DCIS"}
+    csv_response = api(live_server, "label-search", params, suffix=".csv")
+    assert csv_response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    table = list(csv.reader(io.StringIO(csv_response.text)))
+    assert table[0] == list(QUERIES["label-search"].variables) and len(table) > 1
+    srj = api(live_server, "label-search", params, suffix=".srj")
+    assert srj.headers["Content-Type"].startswith("application/sparql-results+json")
+    assert srj.json()["head"]["vars"] == table[0]
+    assert len(srj.json()["results"]["bindings"]) == len(table) - 1
+    srx = api(live_server, "label-search", params, suffix=".srx")
+    assert srx.headers["Content-Type"].startswith("application/sparql-results+xml")
+    parsed = ox.parse_query_results(srx.content, ox.QueryResultsFormat.XML)
+    assert len(list(parsed)) == len(table) - 1
+    tsv = api(live_server, "label-search", params, suffix=".tsv")
+    assert tsv.text.splitlines()[0] == "\t".join("?" + v for v in table[0])
+    for accept, expected in [("text/csv", "text/csv"), ("application/sparql-results+xml",
+                                                          "application/sparql-results+xml"),
+                             ("text/tab-separated-values", "text/tab-separated-values"),
+                             ("application/json;q=0.5, text/csv;q=0.9", "text/csv"),
+                             ("*/*", "application/json"),
+                             ("text/html,application/xhtml+xml,*/*;q=0.8", "text/html")]:
+        response = api(live_server, "label-search", params, headers={"Accept": accept})
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith(expected)
+        assert "Accept" in response.headers["Vary"]
+    assert api(live_server, "label-search", {**params, "format": "csv"},
+               headers={"Accept": "application/json"}).headers["Content-Type"].startswith("text/csv")
+    refused = api(live_server, "label-search", params, headers={"Accept": "image/png"})
+    assert refused.status_code == 406 and "text/csv" in refused.json()["message"]
+
+
+def test_ask_queries_answer_a_boolean(live_server):
+    body = api(live_server, "cq27-ssi-or-asi-linked-to-dcis-not-stated").json()
+    assert body["columns"] == ["boolean"] and body["rows"] == [[False]] and body["boolean"] is False
+    srj = api(live_server, "cq27-ssi-or-asi-linked-to-dcis-not-stated", suffix=".srj").json()
+    assert srj == {"head": {}, "boolean": False}
+
+
+def test_list_of_queries(live_server):
+    response = requests.get(live_server.url + "/api/queries", timeout=30)
+    assert response.status_code == 200
+    listed = {q["name"]: q for q in response.json()["queries"]}
+    assert set(listed) == set(QUERIES)
+    search = listed["label-search"]
+    assert search["paginated"] is True and search["title_fr"] == "Recherche dans les libellés"
+    assert [p["name"] for p in search["parameters"]] == ["text", "language"]
+    assert search["parameters"][1]["values"] == ["fr", "en", "nl"]
+    assert requests.get(live_server.url + search["url"], params={"text": "a"}, timeout=30).ok
+    assert listed["cq05-who-assists-the-asi"]["competency"] == "CQ05"
+
+
+# ---------------------------------------------------------------------------
+# Pagination
+
+
+def test_pages_with_link_headers_cover_the_whole_result(live_server):
+    whole = api(live_server, "label-search", {"text": "e", "limit": "1000"}).json()
+    assert whole["next_url"] is None and len(whole["rows"]) > 7
+    seen, url, pages = [], f"{live_server.url}/api/queries/label-search?text=e&limit=3", 0
+    while url:
+        response = requests.get(url, timeout=30)
+        body = response.json()
+        assert body["limit"] == 3 and len(body["rows"]) <= 3
+        seen += body["rows"]
+        links = requests.utils.parse_header_links(response.headers["Link"])
+        rels = {link["rel"]: link["url"] for link in links}
+        assert "first" in rels and ("prev" in rels) == (pages > 0)
+        assert rels.get("next") == body["next_url"]
+        url = live_server.url + rels["next"] if "next" in rels else None
+        pages += 1
+    assert seen == whole["rows"] and pages == -(-len(seen) // 3)
+    assert api(live_server, "label-search", {"text": "e"}).json()["limit"] == 100  # page_size
+
+
+def test_pages_in_sparql_formats_carry_links_too(live_server):
+    response = api(live_server, "label-search", {"text": "e", "limit": "2", "offset": "2"}, suffix=".srj")
+    assert len(response.json()["results"]["bindings"]) == 2
+    assert 'rel="next"' in response.headers["Link"] and 'rel="prev"' in response.headers["Link"]
+    assert ".srj?" in response.headers["Link"]
+
+
+def test_the_servers_row_cap_is_signalled_and_pages_continue_after_it(make_app, serve_app):
+    server = serve_app(make_app(max_rows=3))
+    cut = api(server, "statement-provenance", {"subject": ID + "post-asi-be"})
+    assert cut.status_code == 200 and cut.headers["SSIKG-Truncated"] == "true"
+    body = cut.json()
+    assert body["truncated"] is True and len(body["rows"]) == 3
+    page = api(server, "label-search", {"text": "e", "limit": "10"})
+    assert page.json()["truncated"] is True and len(page.json()["rows"]) == 3
+    assert page.json()["next_url"].endswith("limit=10&offset=3")  # nothing skipped
+    srj = api(server, "statement-provenance", {"subject": ID + "post-asi-be"}, suffix=".srj").json()
+    assert srj["ssikg:truncated"] is True and len(srj["results"]["bindings"]) == 3
+
+
+# ---------------------------------------------------------------------------
+# HTML pages
+
+
+def test_html_page_has_a_typed_form_and_runs_the_query(live_server):
+    page = requests.get(f"{live_server.url}/queries/sources-published-since", timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    html = page.text
+    assert 'name="since"' in html and 'type="date"' in html and 'type="number"' in html
+    assert "<table class=\"results\">" in html and "2024-02-08" in html  # no required param: runs
+    english = requests.get(f"{live_server.url}/queries/label-search", params={"lang": "en"}, timeout=30)
+    assert "Search labels" in english.text and "<select" in english.text and "required" in english.text
+    assert "<table class=\"results\">" not in english.text  # required input missing: form only
+    run = requests.get(f"{live_server.url}/queries/label-search",
+                       params={"text": "DCIS", "language": "", "lang": "fr"}, timeout=30)
+    assert run.status_code == 200 and "Recherche dans les libellés" in run.text
+    assert f">{ID}dcis</a>" in run.text
+    assert 'href="/api/queries/label-search.csv?text=DCIS"' in run.text
+    bad = requests.get(f"{live_server.url}/queries/statement-provenance",
+                       params={"subject": "http://a b"}, timeout=30)
+    assert bad.status_code == 400 and "role=\"alert\"" in bad.text and "subject" in bad.text
+    negotiated = api(live_server, "label-search", {"text": "DCIS"}, headers={"Accept": "text/html"})
+    assert negotiated.headers["Content-Type"].startswith("text/html") and "<form" in negotiated.text
+
+
+def test_html_index_lists_every_query(live_server):
+    html = requests.get(f"{live_server.url}/queries", timeout=30).text
+    for name in QUERIES:
+        assert f'href="/queries/{name}"' in html
+
+
+def test_list_for_links_gives_working_pages(shared_app, live_server):
+    with shared_app.test_request_context("/"):
+        links = list_for_links("en")
+        french = dict((n, t) for n, t, _u in list_for_links("fr"))
+    assert {name for name, _t, _u in links} == set(QUERIES)
+    for name, title, url in links:
+        assert title == QUERIES[name].title and french[name] == QUERIES[name].title_fr
+        assert url == f"/queries/{name}"
+    name, _title, url = links[0]
+    assert requests.get(live_server.url + url, timeout=30).status_code == 200
+
+
+def test_home_page_lists_the_stored_queries(live_server):
+    html = requests.get(live_server.url + "/", headers={"Accept": "text/html"}, timeout=30).text
+    assert "/queries/label-search" in html or "/api/queries/label-search" in html
+
+
+# ---------------------------------------------------------------------------
+# Broken files: start-up and the CLI report file:line
+
+
+BROKEN = {
+    "bad-yaml.rq": """\
+        #+ title: Fine
+        #+ description: colon: inside
+        SELECT * WHERE { ?s ?p ?o }
+        """,
+    "bad-sparql.rq": """\
+        #+ title: Broken SPARQL
+        #+ title_fr: SPARQL cassé
+
+        SELECT ?s WHERE {
+          ?s ?p
+        }
+        """,
+    "bad-param.rq": """\
+        #+ title: Bad parameter
+        #+ title_fr: Mauvais paramètre
+        #+ params:
+        #+   - name: who
+        #+     type: iri
+        #+     description: somebody
+        #+     example: not an iri
+        #+   - name: when
+        #+     type: datetime
+        SELECT ?who WHERE { ?who ?p ?when }
+        """,
+    "unprojected.rq": """\
+        #+ title: Parameter outside the projection
+        #+ title_fr: Paramètre hors projection
+        #+ params:
+        #+   - name: who
+        #+     type: iri
+        #+     description: somebody
+        #+     example: https://w3id.org/ssikg/id/dcis
+        SELECT ?p WHERE { ?who ?p ?o }
+        """,
+    "bound.rq": """\
+        #+ title: BOUND on a parameter
+        #+ title_fr: BOUND sur un paramètre
+        #+ params:
+        #+   - name: lang
+        #+     type: string
+        #+     description: reserved name
+        #+     example: fr
+        #+   - name: language
+        #+     type: string
+        #+     description: a language
+        #+     example: fr
+        SELECT ?language ?o WHERE { ?s ?p ?o FILTER(!BOUND(?language) || lang(?o) = ?language) }
+        """,
+}
+EXPECTED_MESSAGES = [
+    r"queries/bound\.rq:4: parameter name 'lang' is reserved",
+    r"queries/bound\.rq:8: parameter 'language': BOUND\(\?language\) ignores the bound value",
+    r"queries/bad-param\.rq:4: example: parameter 'who' must be an absolute IRI",
+    r"queries/bad-param\.rq:8: parameter 'when': type must be one of iri, string",
+    r"queries/bad-sparql\.rq:6: SPARQL syntax error",
+    r"queries/bad-yaml\.rq:2: header is not valid YAML",
+    r"queries/unprojected\.rq:4: parameter 'who': \?who must be in the SELECT clause",
+]
+
+
+@pytest.fixture
+def broken_source(tmp_path):
+    folder = tmp_path / "source" / "queries"
+    folder.mkdir(parents=True)
+    for name, text in BROKEN.items():
+        (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    (folder / "good.rq").write_text("#+ title: Good\n#+ title_fr: Bonne\nASK {}\n", encoding="utf-8")
+    return folder.parent
+
+
+def test_start_up_fails_with_file_and_line(make_app, broken_source):
+    with pytest.raises(QueryFileError) as caught:
+        make_app(source_dir=broken_source)
+    message = str(caught.value)
+    for expected in EXPECTED_MESSAGES:
+        assert re.search(expected, message), (expected, message)
+    assert "good.rq" not in message
+
+
+def test_cli_check_reports_file_and_line(broken_source):
+    result = run_cli("queries", "check", "--dir", str(broken_source / "queries"), cwd=broken_source)
+    assert result.returncode == 1
+    for expected in EXPECTED_MESSAGES:
+        assert re.search(expected, result.stderr), (expected, result.stderr)
+    ok = run_cli("queries", "check")
+    assert ok.returncode == 0, ok.stderr
+    assert f"{len(QUERIES)} stored queries OK" in ok.stdout
+
+
+def test_serve_refuses_to_start_on_a_broken_file(broken_source, built_store):
+    result = run_cli("serve", "--store", str(built_store), "--port", "9",
+                     env={"SSIKG_SOURCE_DIR": str(broken_source)}, timeout=60)
+    assert result.returncode == 1
+    assert re.search(EXPECTED_MESSAGES[-1], result.stderr) and "Traceback" not in result.stderr
+
+
+def test_cli_list_names_every_query():
+    result = run_cli("queries", "list")
+    assert result.returncode == 0
+    names = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert names == sorted(QUERIES)
+    assert "label-search\tselect\t(text:string, language:enum?)" in result.stdout
+
+
+def test_a_construct_query_answers_in_rdf_formats(make_app, serve_app, tmp_path):
+    folder = tmp_path / "src" / "queries"
+    folder.mkdir(parents=True)
+    (folder / "describe-post.rq").write_text(textwrap.dedent("""\
+        #+ title: Triples about a post
+        #+ title_fr: Triplets d’un poste
+        #+ params:
+        #+   - name: post
+        #+     type: iri
+        #+     description: the post
+        #+     example: id:post-asi-be
+        #+     required: true
+        PREFIX org: <http://www.w3.org/ns/org#>
+        CONSTRUCT { ?post org:postIn ?unit } WHERE { ?post org:postIn ?unit }
+        """), encoding="utf-8")
+    server = serve_app(make_app(source_dir=tmp_path / "src"))
+    body = api(server, "describe-post", {"post": "id:post-asi-be"}).json()
+    assert body["columns"] == ["subject", "predicate", "object"]
+    assert body["rows"] == [[ID + "post-asi-be", ORG + "postIn", ID + "ssi-be"]]
+    turtle = api(server, "describe-post", {"post": "id:post-asi-be"}, suffix=".ttl")
+    assert turtle.headers["Content-Type"].startswith("text/turtle")
+    triples = list(ox.parse(turtle.content, ox.RdfFormat.TURTLE))
+    assert [str(t.object) for t in triples] == [f"<{ID}ssi-be>"]
+    assert api(server, "describe-post", {"post": "id:post-asi-be"}, suffix=".srj").status_code == 400
+    loaded = load_all(folder)
+    assert loaded["describe-post"].kind == "construct"
+
+
+def test_json_values_are_readable(live_server):
+    body = api(live_server, "network-statistics").json()
+    row = json_dicts(body)[0]
+    assert isinstance(row["network"], str) and row["network"].startswith("https://")
+    assert json.dumps(body, ensure_ascii=False)  # plain JSON values only
+
+
+# ---------------------------------------------------------------------------
+# The same answers over a remote SPARQL backend (oxigraph serve; VALUES binding)
+
+
+@pytest.fixture(scope="module")
+def remote_api(tmp_path_factory):
+    from conftest import LiveServer, require_tool
+    from sparql_engines import OXIGRAPH, OxigraphServer
+
+    from ssikg.app import create_app
+
+    require_tool(OXIGRAPH is not None, "oxigraph CLI (PyPI package oxigraph)")
+    with OxigraphServer(tmp_path_factory.mktemp("oxigraph-sq") / "db") as engine:
+        published = run_cli("build", "--backend", engine.query_url, "--store-url", engine.store_url)
+        assert published.returncode == 0, published.stderr
+        app = create_app({"backend": engine.query_url, "auto_build": False,
+                          "store": tmp_path_factory.mktemp("unused") / "store"})
+        with LiveServer(app) as server:
+            yield server
+        app.extensions["ssikg.store"].close()
+
+
+def _sorted_rows(body: dict) -> list:
+    return sorted(json.dumps(row, sort_keys=True, ensure_ascii=False) for row in body["rows"])
+
+
+def test_every_query_answers_the_same_over_a_remote_backend(remote_api, live_server):
+    for name, query in sorted(QUERIES.items()):
+        values = query.sample_values()
+        if query.paginated:
+            values = {**values, "limit": "1000"}
+        embedded = api(live_server, name, values).json()
+        remote = api(remote_api, name, values)
+        assert remote.status_code == 200, (name, remote.text)
+        assert remote.json()["columns"] == embedded["columns"], name
+        assert _sorted_rows(remote.json()) == _sorted_rows(embedded), name
+    hostile = api(remote_api, "label-search", {"text": '"} UNION { ?s ?p ?o } #'}).json()
+    assert hostile["rows"] == [] and hostile["parameters"]["text"] == '"} UNION { ?s ?p ?o } #'
+    assert_bad_parameter(api(remote_api, "statement-provenance", {"subject": "http://x/>"}), "subject")
