@@ -128,6 +128,7 @@ def describe(endpoint: str, store, *, writable: bool) -> Graph:
         g.add((service, SD.feature, SD.EmptyGraphs))  # Oxigraph records graphs created empty
     g.add((service, SD.defaultEntailmentRegime, ENT.Simple))
 
+    _describe_stored_queries(g, service)
     stats = statistics(store)
     dataset = BNode("defaultDataset")
     g.add((service, SD.defaultDataset, dataset))
@@ -160,6 +161,18 @@ def describe(endpoint: str, store, *, writable: bool) -> Graph:
         g.add((inner, RDF.type, SD.Graph))
         g.add((inner, VOID.triples, _int(count)))
     return g
+
+
+def _describe_stored_queries(g: Graph, service: URIRef) -> None:
+    """Each stored query as a part of the service: its API page, title, and the OpenAPI document."""
+    from flask import url_for
+
+    from .stored_queries import list_for_links
+
+    g.add((service, RDFS.seeAlso, URIRef(url_for("stored_queries.openapi", _external=True))))
+    for _name, title, url in list_for_links("en", external=True):
+        g.add((service, DCTERMS.hasPart, URIRef(url)))
+        g.add((URIRef(url), RDFS.label, Literal(title, lang="en")))
 
 
 def service_description_response() -> Response:

@@ -130,3 +130,13 @@ def test_description_is_conditional(live_server):
     again = requests.get(f"{live_server.url}/sparql", headers={
         "Accept": "text/turtle", "If-None-Match": r.headers["ETag"]}, timeout=30)
     assert again.status_code == 304
+
+
+def test_stored_queries_are_listed(live_server, description):
+    listed = {str(o) for o in description.objects(None, URIRef("http://purl.org/dc/terms/hasPart"))}
+    assert f"{live_server.url}/queries/cq05-who-assists-the-asi" in listed
+    api = requests.get(f"{live_server.url}/api/queries", timeout=10).json()
+    names = [entry["name"] for entry in (api["queries"] if isinstance(api, dict) else api)]
+    assert len(listed) == len(names) >= 40
+    see_also = set(description.objects(None, URIRef("http://www.w3.org/2000/01/rdf-schema#seeAlso")))
+    assert URIRef(f"{live_server.url}/api/openapi.json") in see_also
