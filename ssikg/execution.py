@@ -1,25 +1,72 @@
 """Running a query and turning its result into bytes: the single place where
-queries are executed, so limits and timeouts apply to every route.
+queries are executed, so limits, timeouts and the SERVICE/LOAD policy apply to
+every route.
 
-Contract used by the views (``run_query``): the caller passes the format it
-would use for each kind of result (solutions/boolean vs graph), because the
-kind is only known once the query runs; the result comes back as a
-:class:`QueryResponse` whose ``chunks`` iterator yields the serialised bytes
-as they are produced.
+Contract used by the views:
 
-This first version evaluates in the calling thread.
+* :func:`check_operation` ``(text, kind)`` before running anything: refuses a
+  query or update that is too long (413) or names a SERVICE / LOAD target the
+  policy does not allow (403, 400 when the target cannot be read).
+* :func:`run_query` evaluates a query and returns a :class:`QueryResponse`
+  whose ``chunks`` iterator yields the serialised bytes as the engine produces
+  them (bounded memory).  The caller passes the format it would use for each
+  kind of result, because the kind is only known once the query runs.
+
+Safety (see README "Limits and safety"):
+
+* **Isolation.**  With an on-disk embedded store (the default), each query runs
+  in a worker process (:mod:`ssikg.workers`) holding a read-only handle on the
+  store.  The request thread waits for it with a deadline and SIGKILLs it when
+  the deadline passes or the client disconnects: aggregates, ORDER BY and
+  property paths, which pyoxigraph evaluates inside ``query()`` with no way to
+  interrupt them, really stop and free the CPU.  For a remote backend, an
+  in-memory store that accepts writes, or ``isolation=thread``, queries run in
+  a thread of the server with a *soft* deadline (see :class:`Executor`).
+* **Deadline.**  Before the status line: a 503 JSON error naming the limit.
+  After it (the result was streaming): the transfer is aborted — the server
+  drops the connection without the terminating chunk, so no HTTP/1.1 client can
+  take the partial body for a complete one.
+* **Back-pressure.**  At most ``max_concurrent_queries`` run at once; beyond,
+  503 with ``Retry-After``.
+* **Row cap.**  With ``max_rows`` set, a longer result is cut and says so: the
+  ``SSIKG-Truncated: true`` header, and in SPARQL JSON / XML a ``link``
+  ``urn:ssikg:truncated`` (plus ``"ssikg:truncated": true`` in JSON).
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import json
+import logging
+import queue
+import select
+import socket
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 
 import pyoxigraph as ox
 
 from .errors import SsikgError
+from .sparql_guard import OutboundPolicy, Refused, check_outbound
+from .workers import (
+    RDF_FORMATS,
+    RESULTS_FORMATS,
+    WorkerError,
+    WorkerPool,
+    evaluate,
+    format_name,
+)
+
+log = logging.getLogger("ssikg")
 
 CHUNK_SIZE = 64 * 1024
+TRUNCATED_HEADER = "SSIKG-Truncated"
+MAX_ROWS_HEADER = "SSIKG-Max-Rows"
 
 
 @dataclass
@@ -41,62 +88,527 @@ class NotAcceptable(SsikgError):
                          extra={"offered": offered})
 
 
-class _ChunkWriter:
-    """A file-like sink that pyoxigraph serialises into, drained as chunks."""
+class QueryAborted(SsikgError):
+    """Raised inside a response that is already streaming: the server drops the
+    connection, so the client sees a broken transfer rather than a short result.
 
-    def __init__(self):
-        self.buffer = bytearray()
+    A caller that collects the chunks before answering (stored queries) gets a
+    clean 503 from it instead."""
 
-    def write(self, data) -> int:
-        self.buffer += data
-        return len(data)
+    def __init__(self, message: str):
+        super().__init__(503, message, title="Query aborted")
 
-    def flush(self):
+
+class QueryTimeout(SsikgError):
+    def __init__(self, seconds: float):
+        super().__init__(
+            503, f"the query did not finish within its time limit of {seconds:g} s and was stopped; "
+                 "simplify it, add a LIMIT, or ask the operator for a longer timeout",
+            title="Query timeout", extra={"timeout": seconds})
+
+
+# ---------------------------------------------------------------------------
+# Checks before running
+
+
+def _settings(settings=None):
+    if settings is not None:
+        return settings
+    from flask import current_app
+
+    return current_app.config["SSIKG"]
+
+
+def outbound_policy(settings) -> OutboundPolicy:
+    return OutboundPolicy(tuple(settings.get("service_allowlist") or ()),
+                          bool(settings.get("service_allow_private")))
+
+
+def federated_query_enabled(settings) -> bool:
+    """Whether SERVICE can reach anything (for the Service Description's sd:BasicFederatedQuery)."""
+    return bool(settings.get("service_allowlist"))
+
+
+def check_operation(text: str, kind: str, *, base_iri: str | None = None, settings=None) -> None:
+    """Refuse ``text`` (a ``"query"`` or ``"update"``) before it runs.
+
+    413 when longer than ``max_query_length``; 403 when it names a SERVICE or
+    LOAD target the policy refuses; 400 when such a target cannot be read."""
+    settings = _settings(settings)
+    limit = settings.get("max_query_length") or 0
+    if limit and len(text) > limit:
+        _count("refusals")
+        raise SsikgError(413, f"the {kind} is {len(text):,} characters long; this endpoint accepts at "
+                              f"most {limit:,} (max_query_length setting)",
+                         extra={"max_query_length": limit})
+    try:
+        check_outbound(text, outbound_policy(settings),
+                       base_iri=base_iri if base_iri is not None else settings.get("public_base"))
+    except Refused as refusal:
+        _count("refusals")
+        title = "Outbound request refused" if refusal.status == 403 else "Bad Request"
+        raise SsikgError(refusal.status, refusal.message, title=title) from None
+
+
+def effective_timeout(*requested, settings) -> float | None:
+    """The deadline in seconds: the smallest of the times asked for (the request's
+    ``timeout`` parameter, the caller's) and the server's ``query_timeout``."""
+    limits = [float(settings.get("query_timeout") or 0) or None]
+    for value in requested:
+        if value in (None, ""):
+            continue
+        try:
+            asked = float(value)
+        except (TypeError, ValueError):
+            raise SsikgError(400, f"timeout must be a number of seconds, not {value!r}") from None
+        if not asked > 0 or asked == float("inf"):
+            raise SsikgError(400, f"timeout must be a positive number of seconds, not {value!r}")
+        limits.append(asked)
+    known = [limit for limit in limits if limit]
+    return min(known) if known else None
+
+
+def requested_timeout() -> str | None:
+    """The ``timeout`` parameter of the current request (URL or form), if any."""
+    try:
+        from flask import has_request_context, request
+    except ImportError:  # pragma: no cover
+        return None
+    if not has_request_context():
+        return None
+    value = request.args.get("timeout")
+    if value is None and request.mimetype == "application/x-www-form-urlencoded":
+        value = request.form.get("timeout")
+    return value
+
+
+def _client_socket():
+    try:
+        from flask import has_request_context, request
+    except ImportError:  # pragma: no cover
+        return None
+    if not has_request_context():
+        return None
+    return request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+
+
+def _count(name: str) -> None:
+    try:
+        from . import http
+
+        http.count(name)
+    except Exception:  # noqa: BLE001 - metrics are best effort, never a reason to fail
         pass
 
-    def take(self) -> bytes:
-        data = bytes(self.buffer)
-        self.buffer.clear()
-        return data
 
-
-def serialise_solutions(solutions: ox.QuerySolutions, fmt: ox.QueryResultsFormat) -> Iterator[bytes]:
-    """Stream SELECT results: serialise batches so memory does not grow with the result."""
-    # pyoxigraph serialises a whole QuerySolutions at once; to stream, re-wrap
-    # batches is not possible, so serialise straight into a chunking sink.
-    sink = _ChunkWriter()
-    solutions.serialize(sink, fmt)
-    yield sink.take()
-
-
-def serialise_graph(triples, fmt: ox.RdfFormat, prefixes: dict[str, str] | None = None) -> Iterator[bytes]:
-    sink = _ChunkWriter()
-    ox.serialize(triples, sink, fmt, prefixes=prefixes if fmt in _PREFIXABLE else None)
-    yield sink.take()
-
-
-_PREFIXABLE = {ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML}
+# ---------------------------------------------------------------------------
+# Running
 
 
 def run_query(store, query: str, *, solutions_format: ox.QueryResultsFormat | None,
               graph_format: ox.RdfFormat | None, offered: dict[str, list[str]] | None = None,
               base_iri: str | None = None, default_graphs: list[str] | None = None,
               named_graphs: list[str] | None = None, substitutions: dict | None = None,
-              timeout: float | None = None, prefixes: dict[str, str] | None = None) -> QueryResponse:
-    """Evaluate ``query`` on ``store`` and return its serialised result.
+              timeout: float | None = None, prefixes: dict[str, str] | None = None,
+              settings=None, executor: Executor | None = None, client_socket=None,
+              max_rows: int | None = None) -> QueryResponse:
+    """Evaluate ``query`` on ``store`` and return its serialised result, streamed.
 
-    Raises SyntaxError for a malformed query, :class:`NotAcceptable` when the
-    result kind has no acceptable format.
+    The deadline is the smallest of ``timeout`` (seconds, from the caller),
+    the request's ``timeout`` parameter and the server's ``query_timeout``.  Raises SyntaxError for a malformed query,
+    :class:`NotAcceptable` when the result kind has no acceptable format,
+    :class:`SsikgError` 403/413 (policy), 503 (busy, or the deadline passed
+    before the first byte).
     """
-    offered = offered or {}
-    result = store.query(query, base_iri=base_iri, default_graphs=default_graphs,
-                         named_graphs=named_graphs, substitutions=substitutions)
-    if isinstance(result, ox.QueryTriples):
-        if graph_format is None:
-            raise NotAcceptable("graph", offered.get("graph", []))
-        return QueryResponse("graph", graph_format, serialise_graph(result, graph_format, prefixes))
-    if solutions_format is None:
-        raise NotAcceptable("solutions", offered.get("solutions", []))
-    if isinstance(result, ox.QueryBoolean):
-        return QueryResponse("boolean", solutions_format, iter([result.serialize(format=solutions_format)]))
-    return QueryResponse("solutions", solutions_format, serialise_solutions(result, solutions_format))
+    settings = _settings(settings)
+    check_operation(query, "query", base_iri=base_iri, settings=settings)
+    seconds = effective_timeout(requested_timeout(), timeout, settings=settings)
+    job = {
+        "query": query, "base_iri": base_iri, "default_graphs": default_graphs,
+        "named_graphs": named_graphs, "substitutions": substitutions, "prefixes": prefixes,
+        "solutions_format": format_name(solutions_format, RESULTS_FORMATS),
+        "graph_format": format_name(graph_format, RDF_FORMATS),
+        "max_rows": settings.get("max_rows") if max_rows is None else max_rows,
+    }
+    executor = executor or get_executor(store, settings)
+    sock = client_socket if client_socket is not None else _client_socket()
+    return executor.run(job, seconds, sock, offered or {}, solutions_format, graph_format)
+
+
+# ---------------------------------------------------------------------------
+# Executors
+
+
+def writes_enabled(settings) -> bool:
+    return bool(settings.get("update_token") or settings.get("update_token_file"))
+
+
+def choose_isolation(store, settings) -> tuple[str, str]:
+    """("process" | "thread", why)."""
+    if (settings.get("isolation") or "process") == "thread":
+        return "thread", "isolation=thread"
+    if getattr(store, "kind", None) != "embedded" or not hasattr(store, "folder"):
+        return "thread", f"a {getattr(store, 'kind', 'custom')} store runs queries itself"
+    if getattr(store, "in_memory", False) and writes_enabled(settings):
+        return "thread", "an in-memory store that accepts writes cannot be shared with workers"
+    if getattr(store, "in_memory", False):
+        return "process", "each worker holds its own in-memory copy of the built store"
+    return "process", "on-disk store opened read-only by each worker"
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+def _client_gone(sock) -> bool | None:
+    """True when the peer closed the connection; None when it cannot be told (stop watching)."""
+    try:
+        data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (ConnectionError, OSError):
+        return True
+    except (ValueError, TypeError):  # e.g. an SSL socket refuses MSG_PEEK
+        return None
+    return True if data == b"" else None
+
+
+class _Source:
+    """Where a running query's messages come from; ``cancel`` stops the work, ``done`` recycles.
+
+    Either is acted on once: the first call wins."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self._ended = False
+
+    def cancel(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._stop(healthy=False)
+
+    def done(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._stop(healthy=True)
+
+    def _watch_client(self, ready) -> None:
+        if self.sock is not None and self.sock in ready:
+            gone = _client_gone(self.sock)
+            if gone:
+                raise _ClientGone()
+            if gone is None:
+                self.sock = None  # pipelined bytes or an unreadable socket: stop watching
+
+
+class _WorkerSource(_Source):
+    def __init__(self, executor: Executor, worker, sock):
+        super().__init__(sock)
+        self.executor, self.worker = executor, worker
+
+    def next(self, deadline: float | None) -> tuple[bytes, bytes]:
+        conn = self.worker.conn
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise _Deadline()
+            watched = [conn] + ([self.sock] if self.sock is not None else [])
+            ready = wait(watched, timeout=remaining)
+            if conn in ready:
+                try:
+                    message = conn.recv_bytes()
+                except (EOFError, OSError):
+                    raise WorkerError("the query worker died: it needed more memory than the "
+                                      "worker_memory_mb limit, or was killed") from None
+                return message[:1], message[1:]
+            self._watch_client(ready)
+
+    def _stop(self, healthy: bool) -> None:
+        self.executor._release_worker(self.worker, healthy=healthy)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _ThreadSource(_Source):
+    """A query evaluated by a thread of this process, messages through a bounded queue."""
+
+    def __init__(self, executor: Executor, job: dict, sock):
+        super().__init__(sock)
+        self.messages: queue.Queue = queue.Queue(maxsize=16)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._produce, args=(executor, job), daemon=True,
+                                       name="ssikg-query")
+        self.thread.start()
+
+    def _produce(self, executor: Executor, job: dict) -> None:
+        try:
+            evaluate(executor.store, job, self._emit)
+        except _Cancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there as it is
+            with contextlib.suppress(_Cancelled):
+                self._emit(b"!", exc)
+        finally:
+            # The slot is held until the work really ends: a soft deadline does
+            # not stop an aggregate, and overload must not pile such work up.
+            executor.gate.release()
+
+    def _emit(self, tag: bytes, payload: bytes) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Cancelled()
+            try:
+                self.messages.put((tag, payload), timeout=0.25)
+                return
+            except queue.Full:
+                continue
+
+    def next(self, deadline: float | None) -> tuple[bytes, bytes]:
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise _Deadline()
+            try:
+                return self.messages.get(timeout=0.2 if remaining is None else min(remaining, 0.2))
+            except queue.Empty:
+                pass
+            if self.sock is not None:
+                ready, _, _ = select.select([self.sock], [], [], 0)
+                self._watch_client(ready)
+
+    def _stop(self, healthy: bool) -> None:
+        self.stop.set()
+
+
+class Executor:
+    """Runs queries for one store: the concurrency gate, and worker processes or threads.
+
+    ``process`` mode: hard deadline (the worker is killed), client disconnect
+    kills it too.  Writes made by this server (with a token) are seen by the
+    workers: a worker opened before the store's version changed is retired, and
+    new workers open the store while holding the store's write lock, so an
+    open never overlaps a write.
+
+    ``thread`` mode (remote backend, in-memory store with writes,
+    ``isolation=thread``): soft deadline.  The client still gets its 503 on
+    time, a streaming result stops at its next chunk, and a disconnect stops
+    the serialisation; but work inside pyoxigraph's ``query()`` (aggregates,
+    ORDER BY) runs to its end in the background, holding its concurrency slot
+    so that such work cannot pile up.  A remote store is also given the
+    deadline as its HTTP timeout.
+    """
+
+    def __init__(self, store, settings):
+        self.store = store
+        self.settings = settings
+        self.size = max(1, int(settings.get("max_concurrent_queries") or 1))
+        self.gate = threading.BoundedSemaphore(self.size)
+        self.mode, self.why = choose_isolation(store, settings)
+        self.pool = (WorkerPool(store.folder, self.size, int(settings.get("worker_memory_mb") or 0),
+                                in_memory=bool(getattr(store, "in_memory", False)))
+                     if self.mode == "process" else None)
+        if self.pool is not None:
+            weakref.finalize(self, self.pool.shutdown)  # an app that goes away takes its workers
+        self._write_lock = getattr(store, "_lock", None)
+        self._passes_timeout = "timeout" in _parameters(getattr(store, "query", None))
+        log.info("query isolation: %s (%s)", self.mode, self.why)
+
+    def prestart(self) -> None:
+        """Start one worker ahead of the first query (process mode)."""
+        if self.pool is not None:
+            self.pool.prestart(self.store.version, 1, self._write_lock)
+
+    def shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    # -- running
+
+    def run(self, job: dict, seconds: float | None, sock, offered: dict, solutions_format,
+            graph_format) -> QueryResponse:
+        if not self.gate.acquire(blocking=False):
+            _count("refusals")
+            retry = int(self.settings.get("retry_after") or 1)
+            raise SsikgError(503, f"the server is already running its maximum of {self.size} concurrent "
+                                  f"queries; retry in {retry} s", title="Too busy",
+                             headers={"Retry-After": str(retry)}, extra={"retry_after": retry})
+        try:
+            source = self._start(job, sock, seconds)
+        except BaseException:
+            self.gate.release()
+            raise
+        # The clock starts once a worker has the job: starting a worker is not the query's time.
+        deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            tag, payload = source.next(deadline)
+            if tag in (b"X", b"!"):
+                source.done()
+                raise _job_error(tag, payload, offered)
+            header = json.loads(payload)
+            first = source.next(deadline)  # wait for the first bytes before the status goes out
+            if first[0] in (b"X", b"!"):
+                source.done()
+                raise _job_error(*first, offered)
+        except _Deadline:
+            source.cancel()
+            _count("timeouts")
+            log.warning("query stopped at its %g s deadline before answering", seconds)
+            raise QueryTimeout(seconds) from None
+        except _ClientGone:
+            source.cancel()
+            log.info("client went away; query stopped")
+            raise SsikgError(503, "the client closed the connection; the query was stopped") from None
+        except WorkerError as exc:
+            source.cancel()
+            log.error("%s", exc)
+            raise SsikgError(503, f"the query could not be completed: {exc}") from None
+        except SsikgError:
+            raise
+        except BaseException:
+            source.cancel()
+            raise
+        kind = header["kind"]
+        fmt = graph_format if kind == "graph" else solutions_format
+        headers = {}
+        if header.get("truncated"):
+            _count("truncations")
+            headers[TRUNCATED_HEADER] = "true"
+            headers[MAX_ROWS_HEADER] = str(header.get("max_rows"))
+        return QueryResponse(kind, fmt, _Chunks(self._stream(source, first, deadline, seconds), source),
+                             headers)
+
+    def _start(self, job: dict, sock, seconds: float | None):
+        if self.mode == "thread":
+            if self._passes_timeout and seconds:
+                job = {**job, "store_kwargs": {"timeout": seconds}}
+            return _ThreadSource(self, job, sock)
+        try:
+            worker = self.pool.checkout(self.store.version, self._write_lock)
+        except (WorkerError, OSError) as exc:
+            log.error("query worker unavailable: %s", exc)
+            raise SsikgError(503, f"no query worker is available: {exc}",
+                             headers={"Retry-After": str(int(self.settings.get("retry_after") or 1))}) \
+                from None
+        try:
+            worker.conn.send(job)
+        except BaseException as exc:
+            # e.g. a worker that died while idle, or a substitution that cannot be pickled
+            self.pool.discard(worker, replace_version=self.store.version, open_lock=self._write_lock)
+            if isinstance(exc, OSError):
+                raise SsikgError(503, "the query worker was lost; retry",
+                                 headers={"Retry-After": "1"}) from None
+            raise
+        return _WorkerSource(self, worker, sock)
+
+    def _release_worker(self, worker, *, healthy: bool) -> None:
+        try:
+            if healthy:
+                self.pool.checkin(worker)
+            else:
+                self.pool.discard(worker, replace_version=self.store.version, open_lock=self._write_lock)
+        finally:
+            self.gate.release()
+
+    @staticmethod
+    def _stream(source, first: tuple[bytes, bytes], deadline: float | None,
+                seconds: float | None) -> Iterator[bytes]:
+        finished = False
+        try:
+            tag, payload = first
+            while tag != b"E":
+                if tag == b"D":
+                    if payload:
+                        yield payload
+                elif tag in (b"X", b"!"):
+                    raise QueryAborted(f"the query failed while streaming: {_job_error(tag, payload, {})}")
+                tag, payload = source.next(deadline)
+            finished = True
+        except _Deadline:
+            _count("timeouts")
+            log.warning("query stopped at its %g s deadline while streaming; transfer aborted", seconds)
+            raise QueryAborted(f"time limit of {seconds:g} s reached while streaming; "
+                               "the transfer was aborted") from None
+        except _ClientGone:
+            # Abort rather than end: if the peer only half-closed, it must not get a
+            # terminating chunk after a cut result.
+            log.info("client went away while streaming; query stopped")
+            raise QueryAborted("the client closed the connection; the query was stopped") from None
+        except WorkerError as exc:
+            raise QueryAborted(str(exc)) from None
+        finally:
+            if finished:
+                source.done()
+            else:
+                source.cancel()
+
+
+class _Chunks:
+    """The result's chunks; ``close`` frees the worker even when iteration never started
+    (a HEAD request, a response dropped before its body), which a bare generator would not."""
+
+    def __init__(self, generator: Iterator[bytes], source: _Source):
+        self._generator = generator
+        self._source = source
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._generator)
+
+    def close(self) -> None:
+        try:
+            self._generator.close()
+        finally:
+            self._source.cancel()
+
+    def __del__(self):
+        self.close()
+
+
+def _parameters(function) -> set[str]:
+    try:
+        return set(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _job_error(tag: bytes, payload, offered: dict) -> Exception:
+    """The exception a failed job stands for: ``!`` carries one (thread mode), ``X`` describes one."""
+    if tag == b"!":
+        return payload
+    error = json.loads(payload)
+    if error["type"] == "syntax":
+        return SyntaxError(error["message"])
+    if error["type"] == "not_acceptable":
+        return NotAcceptable(error["kind"], offered.get(error["kind"], []))
+    return SsikgError(500, f"the query failed: {error['message']}")
+
+
+_EXECUTORS_LOCK = threading.Lock()
+
+
+def get_executor(store, settings=None) -> Executor:
+    """The executor of the current app when ``store`` is its store, else one kept on the store."""
+    try:
+        from flask import current_app, has_app_context
+    except ImportError:  # pragma: no cover
+        has_app_context = lambda: False  # noqa: E731
+    with _EXECUTORS_LOCK:
+        if has_app_context() and current_app.extensions.get("ssikg.store") is store:
+            executor = current_app.extensions.get("ssikg.executor")
+            if executor is None:
+                executor = Executor(store, _settings(settings))
+                current_app.extensions["ssikg.executor"] = executor
+            return executor
+        executor = getattr(store, "_ssikg_executor", None)
+        if executor is None:
+            executor = Executor(store, _settings(settings))
+            store._ssikg_executor = executor
+        return executor

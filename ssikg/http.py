@@ -277,7 +277,8 @@ def install(app: Flask) -> None:
                 "event": "request", "id": request_id, "method": request.method,
                 "path": request.path, "route": route, "status": response.status_code,
                 "ms": round(elapsed * 1000, 2), "type": response.mimetype,
-                "bytes": response.calculate_content_length(),
+                # Never measure a streamed body: that would read the whole result into memory.
+                "bytes": None if response.is_streamed else response.calculate_content_length(),
                 "remote": request.remote_addr, "agent": request.user_agent.string or None,
             }, ensure_ascii=False))
         return response

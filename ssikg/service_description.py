@@ -105,7 +105,7 @@ def _int(value: int) -> Literal:
     return Literal(value, datatype=XSD.integer)
 
 
-def describe(endpoint: str, store, *, writable: bool) -> Graph:
+def describe(endpoint: str, store, *, writable: bool, federated: bool = False) -> Graph:
     """The Service Description graph for ``endpoint`` (the URL as requested)."""
     g = Graph()
     for prefix, ns in (("sd", SD), ("void", VOID), ("ent", ENT), ("formats", FORMATS),
@@ -124,6 +124,8 @@ def describe(endpoint: str, store, *, writable: bool) -> Graph:
         for fmt in protocol.GRAPH_FORMATS:
             g.add((service, SD.inputFormat, format_iri(fmt.format)))
     g.add((service, SD.feature, SD.UnionDefaultGraph))
+    if federated:  # only when an allowlist lets SERVICE reach some endpoint
+        g.add((service, SD.feature, SD.BasicFederatedQuery))
     if getattr(store, "kind", None) == "embedded":
         g.add((service, SD.feature, SD.EmptyGraphs))  # Oxigraph records graphs created empty
     g.add((service, SD.defaultEntailmentRegime, ENT.Simple))
@@ -190,7 +192,10 @@ def service_description_response() -> Response:
         writable = auth.configured_token(get_settings()) is not None and getattr(store, "writable", True)
     except SsikgError:
         writable = False
-    graph = describe(request.base_url, store, writable=writable)
+    from .execution import federated_query_enabled
+
+    graph = describe(request.base_url, store, writable=writable,
+                     federated=federated_query_enabled(get_settings()))
     data = graph.serialize(format=chosen.short, encoding="utf-8")
     response = Response(data, content_type=chosen.content_type)
     response.headers["Vary"] = "Accept"

@@ -42,8 +42,29 @@ def _optional_str(value: Any) -> str | None:
     return None if value is None or str(value) == "" else str(value)
 
 
+def _choice(value: Any, choices: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+    return text
+
+
+def _positive_float(value: Any) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
 def _path(value: Any) -> Path:
     return Path(value).expanduser()
+
+
+def _non_negative_int(value: Any) -> int:
+    number = int(str(value).strip()) if not isinstance(value, int) else value
+    if number < 0:
+        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -66,7 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("in_memory", False, _bool,
             "Serve from an in-memory copy of the built store (faster joins; writes are lost on exit)."),
     Setting("public_base", "https://w3id.org/ssikg/", str,
-            "Base of the canonical IRIs this server answers for (change when deployed elsewhere)."),
+            "Where this deployment is reached (e.g. http://host:5000/): page links to dataset IRIs "
+            "point under it; RDF keeps the canonical https://w3id.org/ssikg/ IRIs."),
     Setting("update_token", None, _optional_str,
             "Bearer token that enables SPARQL Update and Graph Store writes; unset = read-only."),
     Setting("update_token_file", None, _optional_str,
@@ -75,6 +97,55 @@ SETTINGS: tuple[Setting, ...] = (
             "Origins allowed to read by CORS (comma-separated; '*' for any)."),
     Setting("auto_build", True, _bool,
             "Build the store at start-up when it is missing or stale."),
+    Setting("read_only", False, _bool,
+            "Open the on-disk store read-only: several ssikg processes can then serve one built store "
+            "folder (read scale-out); writes are refused and the store is never built at start-up."),
+    Setting("backend", None, _optional_str,
+            "Query URL of a remote SPARQL 1.1 engine to serve instead of the embedded store "
+            "(e.g. http://host:7878/query for oxigraph serve, http://host:8890/sparql for Virtuoso); "
+            "unset = embedded."),
+    Setting("backend_update_url", None, _optional_str,
+            "SPARQL Update URL of the remote engine; unset = no SPARQL Update through it."),
+    Setting("backend_store_url", None, _optional_str,
+            "Graph Store Protocol URL of the remote engine (used for graph writes when set)."),
+    Setting("backend_user", None, _optional_str, "User name for the remote engine (HTTP basic or digest)."),
+    Setting("backend_password", None, _optional_str, "Password for the remote engine."),
+    Setting("backend_auth", "basic", lambda v: _choice(v, ("basic", "digest")),
+            "HTTP authentication scheme for backend_user: basic or digest (Virtuoso's /sparql-auth)."),
+    Setting("backend_token", None, _optional_str,
+            "Bearer token for the remote engine (instead of user/password)."),
+    Setting("backend_timeout", None, lambda v: None if v in (None, "") else _positive_float(v),
+            "Seconds to wait for the remote engine's answer (default: query_timeout, else 30)."),
+    Setting("validate_on_write", False, _bool,
+            "Validate every SPARQL update and Graph Store write against ontology/shapes.ttl before "
+            "committing it; a write that would break a shape is refused with 422 and the report."),
+    # Limits and safety (ssikg/execution.py; README "Limits and safety").
+    Setting("query_timeout", 30.0, _positive_float,
+            "Maximum seconds a query may run (a request's 'timeout' parameter can only lower it); "
+            "then the query is stopped and the client gets a 503, or an aborted transfer if the "
+            "result was already streaming."),
+    Setting("max_query_length", 100_000, _non_negative_int,
+            "Longest query or update text accepted, in characters (413 beyond; 0 = no limit)."),
+    Setting("max_body_bytes", 16 * 1024 * 1024, _non_negative_int,
+            "Largest request body accepted, in bytes (413 beyond; 0 = no limit)."),
+    Setting("max_rows", 0, _non_negative_int,
+            "Cut query results after this many rows / triples and say so (SSIKG-Truncated header, "
+            "a link in SPARQL JSON/XML); 0 = unlimited."),
+    Setting("max_concurrent_queries", 4, lambda v: max(1, _non_negative_int(v)),
+            "Queries evaluated at once (each in its own worker process); beyond, 503 with Retry-After."),
+    Setting("retry_after", 5, _non_negative_int,
+            "Seconds announced in Retry-After when the server is too busy."),
+    Setting("service_allowlist", (), _list,
+            "IRI prefixes of endpoints that SERVICE (and LOAD in authorised updates) may contact, "
+            "comma-separated; empty = both refused and no outbound connection is ever made."),
+    Setting("service_allow_private", False, _bool,
+            "Let allowlisted targets resolve to loopback, private, link-local or metadata addresses."),
+    Setting("worker_memory_mb", 2048, _non_negative_int,
+            "Memory cap of each query worker process in MiB (heap, RLIMIT_DATA); a query needing more "
+            "is stopped with a 503. Below ~400 the store cannot open; 0 = no cap."),
+    Setting("isolation", "process", lambda v: _choice(v, ("process", "thread")),
+            "'process': each query runs in a worker process that is killed at the deadline or when the "
+            "client leaves (hard timeout); 'thread': in-server threads with a soft deadline."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

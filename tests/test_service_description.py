@@ -140,3 +140,13 @@ def test_stored_queries_are_listed(live_server, description):
     assert len(listed) == len(names) >= 40
     see_also = set(description.objects(None, URIRef("http://www.w3.org/2000/01/rdf-schema#seeAlso")))
     assert URIRef(f"{live_server.url}/api/openapi.json") in see_also
+
+
+def test_federation_is_claimed_only_when_an_allowlist_enables_it(make_app):
+    def features(app) -> set:
+        data = app.test_client().get("/sparql", headers={"Accept": "text/turtle"}).data
+        graph = Graph().parse(data=data, format="turtle")
+        return set(graph.objects(service(graph), SD.feature))
+
+    assert SD.BasicFederatedQuery not in features(make_app())
+    assert SD.BasicFederatedQuery in features(make_app(service_allowlist="https://query.example.org/"))

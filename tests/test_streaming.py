@@ -77,14 +77,17 @@ class MemoryWatch:
         return total
 
 
-@pytest.fixture
-def server_process(store_copy, wait_until_up):
+@pytest.fixture(params=["development", "production"])
+def server_process(request, store_copy, wait_until_up):
+    """``ssikg serve`` in a subprocess, with the development server and with gunicorn
+    (whose INFO access log must not make the server buffer a streamed body)."""
     from conftest import free_port
 
     port = free_port()
     env = {**os.environ, "SSIKG_QUERY_TIMEOUT": "280", "PYTHONUNBUFFERED": "1"}
+    extra = ["--production"] if request.param == "production" else []
     proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--store", str(store_copy),
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                             "--port", str(port), *extra], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", proc)

@@ -1,0 +1,376 @@
+"""Finding the outbound targets of a SPARQL query or update (``SERVICE`` and
+``LOAD``) and deciding whether they may be contacted, before anything runs.
+
+pyoxigraph makes real HTTP requests for ``SERVICE <url>`` and ``LOAD <url>``
+and has no switch to turn them off, so this module is the switch.  It works on
+tokens, not on the raw text: a small SPARQL tokenizer skips comments and the
+four forms of string literal (with their escapes), reads IRIs (decoding their
+``\\u`` escapes, as Oxigraph does), prefixed names (resolved through the
+``PREFIX`` and ``BASE`` declarations seen so far) and variables.  A ``SERVICE``
+or ``LOAD`` keyword is then an identifier token, case-insensitive, and never a
+word inside a string, an IRI, a comment or a prefixed name such as
+``service:x``.
+
+Policy (:class:`OutboundPolicy`): with an empty allowlist every ``SERVICE`` and
+``LOAD`` is refused.  A target is admitted only when it is an http(s) IRI
+under one of the allowlisted prefixes (compared by scheme, host, port and path
+segments, so ``http://a.example`` does not admit ``http://a.example.evil``) and,
+unless ``allow_private``, every address its host resolves to is a public one
+(no loopback, private, link-local, cloud metadata, shared or reserved range).
+``SERVICE ?var`` is always refused: its target is only known while running.
+
+Everything here is pure (no Flask); a refusal raises :class:`Refused` carrying
+the HTTP status the endpoint answers with.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+# ---------------------------------------------------------------------------
+# Tokens
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "name", "pname", "iri", "var", "string", "punct", "other"
+    value: str  # decoded IRI, the text as written otherwise
+    position: int
+    end: int
+    prefix: str = ""  # for "pname": the prefix part (without ':')
+    local: str = ""  # for "pname": the local part, escapes removed
+
+    @property
+    def word(self) -> str:
+        """Upper-cased text of a name or prefixed name ('' for other tokens), for keyword tests."""
+        return self.value.upper() if self.kind in {"name", "pname"} else ""
+
+
+class Refused(ValueError):
+    """An operation the policy does not allow; ``status`` is 400 or 403."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# IRIREF per the SPARQL grammar, plus the \u / \U escapes Oxigraph decodes inside IRIs.
+_IRIREF = re.compile(r'<((?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*)>')
+_UCHAR = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+_VAR = re.compile(r"[?$][\w\u00B7\u0300-\u036F\u203F-\u2040]+")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?")
+# A prefix (possibly empty) then ':' then a local part; PN_LOCAL allows '.', ':'
+# and %hh inside, backslash escapes of punctuation, but no trailing '.'.
+_PN_PREFIX = r"(?:[^\W\d_](?:[\w.\-\u00B7\u0300-\u036F\u203F-\u2040]*[\w\-\u00B7\u0300-\u036F\u203F-\u2040])?)?"
+_PN_LOCAL_CHAR = r"(?:[\w\-:\u00B7\u0300-\u036F\u203F-\u2040]|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?#@%])"
+_PNAME = re.compile(
+    rf"({_PN_PREFIX}|_):((?:{_PN_LOCAL_CHAR}(?:(?:{_PN_LOCAL_CHAR}|\.)*{_PN_LOCAL_CHAR})?)?)")
+_NAME = re.compile(r"[^\W\d][\w\-]*")
+_LANGTAG = re.compile(r"@[A-Za-z]+(?:-[A-Za-z0-9]+)*(?:--[A-Za-z]+)?")
+_LOCAL_ESCAPE = re.compile(r"\\(.)")
+
+
+def _decode_uchars(text: str) -> str:
+    return _UCHAR.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+
+
+def _string_end(text: str, start: int) -> int:
+    """Index just after the string literal starting at ``start`` (any of the 4 quote forms)."""
+    quote = text[start]
+    long_quote = text.startswith(quote * 3, start)
+    delimiter = quote * 3 if long_quote else quote
+    i = start + len(delimiter)
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if text.startswith(delimiter, i):
+            return i + len(delimiter)
+        if not long_quote and char in "\r\n":
+            break
+        i += 1
+    raise Refused(400, f"unterminated string literal starting at character {start + 1}")
+
+
+def next_token(text: str, i: int) -> Token | None:
+    """The token starting at or after index ``i`` (whitespace and comments skipped), or None.
+
+    Raises :class:`Refused` (400) for an unterminated string, where the text
+    cannot be split safely."""
+    length = len(text)
+    while i < length:
+        char = text[i]
+        if char.isspace():
+            i += 1
+        elif char == "#":
+            ends = [p for p in (text.find("\n", i), text.find("\r", i)) if p >= 0]
+            i = min(ends, default=length)
+        else:
+            return _token_at(text, i)
+    return None
+
+
+def _token_at(text: str, i: int) -> Token:
+    char = text[i]
+    if char in "\"'":
+        end = _string_end(text, i)
+        return Token("string", text[i:end], i, end)
+    if char == "<" and (match := _IRIREF.match(text, i)):
+        return Token("iri", _decode_uchars(match.group(1)), i, match.end())
+    if char in "?$" and (match := _VAR.match(text, i)):
+        return Token("var", match.group(0)[1:], i, match.end())
+    if char == "@" and (match := _LANGTAG.match(text, i)):
+        return Token("other", match.group(0), i, match.end())
+    if match := _PNAME.match(text, i):
+        local = _LOCAL_ESCAPE.sub(r"\1", match.group(2))
+        return Token("pname", match.group(0), i, match.end(), prefix=match.group(1), local=local)
+    for kind, pattern in (("name", _NAME), ("other", _NUMBER)):
+        if match := pattern.match(text, i):
+            return Token(kind, match.group(0), i, match.end())
+    return Token("punct", char, i, i + 1)
+
+
+def tokenize(text: str) -> Iterator[Token]:
+    """Every SPARQL token of ``text``, comments and whitespace skipped."""
+    position = 0
+    while (token := next_token(text, position)) is not None:
+        yield token
+        position = token.end
+
+
+# ---------------------------------------------------------------------------
+# Finding targets
+#
+# Oxigraph's parser is scannerless (PEG) and matches keywords without a word
+# boundary: it reads ``SERVICEex:s {``, ``SERVICE SILENTex:s {``, ``trueSERVICE
+# ex:s {`` (after an object) and ``LOADSILENT ex:d`` as the keywords followed by
+# their target.  A context-free tokenizer sees one word there, so the finder
+# also looks for the keywords *inside* names and prefixed names and re-reads the
+# text after them.  To avoid refusing an innocent ``ex:service`` or
+# ``service:x``, a keyword found inside a longer word counts only when what
+# follows is really a call: ``[SILENT] target {`` for SERVICE, and for LOAD a
+# word at the start of an update operation (where only an operation keyword
+# can be).
+
+
+@dataclass(frozen=True)
+class Target:
+    keyword: str  # "SERVICE" or "LOAD"
+    iri: str | None  # None when the target is a variable
+    silent: bool
+    position: int
+    variable: str | None = None
+
+
+@dataclass
+class _Scope:
+    base: str | None
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+
+def outbound_targets(text: str, base_iri: str | None = None) -> list[Target]:
+    """Every SERVICE and LOAD target of ``text``, resolved to an absolute IRI.
+
+    Raises :class:`Refused` (400) when a target cannot be resolved (undefined
+    prefix, relative IRI without a base) or the text cannot be tokenized."""
+    scope = _Scope(base_iri)
+    targets: list[Target] = []
+    depth, operation_start, position, previous = 0, True, 0, ""
+    while (token := next_token(text, position)) is not None:
+        position = token.end
+        word, after_iri_keyword, previous = token.word, previous.endswith(_IRI_KEYWORDS), token.word
+        if depth == 0 and (declared_end := _declaration(text, token, scope)):
+            position, operation_start = declared_end, True
+            continue
+        if operation_start and depth == 0 and word.startswith("LOAD"):
+            found = _call(text, token.position + 4, "LOAD", token.position, scope, need_brace=False)
+            if not found:
+                raise Refused(400, f"LOAD at character {token.position + 1} must be followed by an IRI")
+            targets.extend(found)
+        for offset in _occurrences(word, "SERVICE"):
+            exact = offset == 0 and word == "SERVICE"
+            if offset == 0 and not exact and after_iri_keyword:
+                continue  # GRAPH service:g { … }: the word is that keyword's IRI
+            targets.extend(_call(text, token.position + offset + 7, "SERVICE", token.position + offset,
+                                 scope, need_brace=not exact))
+        if token.kind == "punct" and token.value in "{}":
+            depth += 1 if token.value == "{" else -1
+        operation_start = depth == 0 and token.kind == "punct" and token.value == ";"
+    return targets
+
+
+# Keywords followed by an IRI then '{': a word after them is their IRI, not a SERVICE.
+_IRI_KEYWORDS = ("GRAPH", "SERVICE", "SILENT")
+
+
+def _occurrences(word: str, keyword: str) -> Iterator[int]:
+    start = word.find(keyword)
+    while start >= 0:
+        yield start
+        start = word.find(keyword, start + 1)
+
+
+def _declaration(text: str, token: Token, scope: _Scope) -> int | None:
+    """Record a ``PREFIX p: <iri>`` or ``BASE <iri>`` starting at ``token``; returns where it ends."""
+    word = token.word
+    if word.startswith("BASE"):
+        iri = next_token(text, token.position + 4)
+        if iri is not None and iri.kind == "iri":
+            scope.base = _resolve(iri.value, scope.base, iri.position)
+            return iri.end
+    if word.startswith("PREFIX"):
+        name = next_token(text, token.position + 6)
+        if name is not None and name.kind == "pname" and not name.local and name.value.endswith(":"):
+            iri = next_token(text, name.end)
+            if iri is not None and iri.kind == "iri":
+                scope.prefixes[name.prefix] = _resolve(iri.value, scope.base, iri.position)
+                return iri.end
+    return None
+
+
+def _call(text: str, after: int, keyword: str, position: int, scope: _Scope,
+          need_brace: bool) -> list[Target]:
+    """The targets of a SERVICE / LOAD whose keyword ends at ``after`` ([] when it is not a call).
+
+    ``SILENT`` glued to the target is ambiguous for a PEG parser (``SILENTex:s``
+    is SILENT + ex:s, or a prefixed name), so both readings are returned."""
+    first = next_token(text, after)
+    if first is None:
+        return []
+    readings = [(first, False)]
+    if first.word.startswith("SILENT"):
+        second = next_token(text, first.position + 6)
+        readings = [(second, True)] + ([(first, False)] if first.kind == "pname" else [])
+    targets, unresolved = [], None
+    for target_token, silent in readings:
+        if target_token is None or target_token.kind not in {"iri", "pname", "var"}:
+            continue
+        if need_brace and (following := next_token(text, target_token.end)) is not None:
+            if following.value != "{" or following.kind != "punct":
+                continue
+        elif need_brace:
+            continue
+        try:
+            targets.append(_target(keyword, target_token, silent, position, scope))
+        except Refused as refusal:
+            # A glued reading whose prefix is undeclared cannot parse either: not a call.
+            unresolved = None if need_brace else refusal
+    if not targets and unresolved is not None:
+        raise unresolved
+    return targets
+
+
+def _target(keyword: str, token: Token, silent: bool, position: int, scope: _Scope) -> Target:
+    where = f"{keyword} at character {position + 1}"
+    if token.kind == "var":
+        return Target(keyword, None, silent, position, variable=token.value)
+    if token.kind == "iri":
+        return Target(keyword, _resolve(token.value, scope.base, token.position), silent, position)
+    if token.prefix not in scope.prefixes:
+        raise Refused(400, f"{where}: the prefix '{token.prefix}:' is not declared")
+    return Target(keyword, scope.prefixes[token.prefix] + token.local, silent, position)
+
+
+def _resolve(iri: str, base: str | None, position: int) -> str:
+    if urlsplit(iri).scheme:
+        return iri
+    if not base:
+        raise Refused(400, f"relative IRI <{iri}> at character {position + 1} and no base IRI")
+    return urljoin(base, iri)
+
+
+# ---------------------------------------------------------------------------
+# Policy
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (the same resolution the engine's HTTP client makes)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({info[4][0] for info in infos})
+
+
+def is_public_address(address: str) -> bool:
+    """False for loopback, private, link-local (incl. 169.254.169.254 metadata), shared,
+    multicast, reserved and unspecified addresses, IPv4-mapped ones included."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    allowlist: tuple[str, ...] = ()
+    allow_private: bool = False
+    resolver: Resolver = field(default=resolve_host, compare=False)
+
+    def check(self, target: Target) -> None:
+        """Raise :class:`Refused` unless ``target`` may be contacted."""
+        where = f"{target.keyword} at character {target.position + 1}"
+        if target.iri is None:
+            raise Refused(403, f"{where} names its endpoint with the variable ?{target.variable}; "
+                               "only a literal IRI can be checked, so it is refused")
+        if not self.allowlist:
+            what = "federated queries (SERVICE)" if target.keyword == "SERVICE" else "LOAD from the web"
+            raise Refused(403, f"{where}: {what} are disabled on this endpoint; "
+                               f"<{target.iri}> was not contacted (see the service_allowlist setting)")
+        parts = urlsplit(target.iri)
+        if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+            raise Refused(403, f"{where}: only http(s) endpoints can be contacted, not <{target.iri}>")
+        if not any(_under_prefix(parts, prefix) for prefix in self.allowlist):
+            raise Refused(403, f"{where}: <{target.iri}> is not under any prefix of the "
+                               "service_allowlist setting; it was not contacted")
+        if not self.allow_private:
+            self._check_public(where, parts)
+
+    def _check_public(self, where: str, parts) -> None:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        try:
+            addresses = self.resolver(parts.hostname, port)
+        except (OSError, UnicodeError) as exc:
+            raise Refused(403, f"{where}: the host {parts.hostname} cannot be resolved ({exc}); "
+                               "it was not contacted") from None
+        private = [a for a in addresses if not is_public_address(a)]
+        if private or not addresses:
+            raise Refused(403, f"{where}: the host {parts.hostname} resolves to a loopback, private, "
+                               f"link-local or reserved address ({', '.join(private) or 'none'}); "
+                               "such targets are refused unless service_allow_private is set")
+
+
+def _under_prefix(target, prefix_iri: str) -> bool:
+    prefix = urlsplit(prefix_iri)
+    if (target.scheme.lower(), _host_port(target)) != (prefix.scheme.lower(), _host_port(prefix)):
+        return False
+    if target.username is not None or target.password is not None:
+        return False
+    want = prefix.path or "/"
+    path = target.path or "/"
+    if want.endswith("/") or path == want:
+        return path.startswith(want) and (not prefix.query or target.query == prefix.query)
+    return path.startswith(want + "/")
+
+
+def _host_port(parts) -> tuple[str, int | None]:
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        port = parts.port or default
+    except ValueError:
+        port = -1
+    return ((parts.hostname or "").lower(), port)
+
+
+def check_outbound(text: str, policy: OutboundPolicy, base_iri: str | None = None) -> list[Target]:
+    """Refuse ``text`` if any SERVICE / LOAD target is not allowed; returns the targets."""
+    targets = outbound_targets(text, base_iri)
+    for target in targets:
+        policy.check(target)
+    return targets

@@ -1,0 +1,487 @@
+"""The engine side of query execution: evaluating one job and serialising its
+result as framed messages, the worker process that does it in isolation, and
+the pool of such processes.
+
+A *job* is a dict (query text, dataset, result formats by name, row limit).
+:func:`evaluate` runs it on a :class:`~ssikg.store.GraphStore` and reports
+through ``emit(tag, payload)``:
+
+* ``H`` + JSON ``{"kind", "format", "truncated"}`` once the result kind is known;
+* ``D`` + bytes, the serialised result, as the serialiser produces it;
+* ``E`` + JSON ``{}`` at the end, or ``X`` + JSON ``{"type", "message", ...}`` for
+  an error (``syntax``, ``not_acceptable``, ``error``).
+
+Worker processes (``python -m ssikg.workers FD DB``, started with
+:mod:`subprocess`, so nothing of the threaded server is forked) open the
+on-disk store with ``Store.read_only`` and serve jobs one at a time over a
+socket pair.  The parent (:mod:`ssikg.execution`) enforces the deadline and
+SIGKILLs a worker whose query overruns or whose client went away: that is the
+only way to stop aggregates, ORDER BY and property paths, which pyoxigraph
+evaluates inside ``query()`` with no cancellation API.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from itertools import islice
+from multiprocessing.connection import Connection
+from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
+
+import pyoxigraph as ox
+
+log = logging.getLogger("ssikg")
+
+Emit = Callable[[bytes, bytes], None]
+
+# Formats travel by name: pyoxigraph's format objects cannot be pickled.
+RESULTS_FORMATS = {name: getattr(ox.QueryResultsFormat, name) for name in ("JSON", "XML", "CSV", "TSV")}
+RDF_FORMATS = {name: getattr(ox.RdfFormat, name) for name in (
+    "TURTLE", "N_TRIPLES", "N_QUADS", "TRIG", "JSON_LD", "STREAMING_JSON_LD", "RDF_XML", "N3")}
+_PREFIXABLE = {ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML, ox.RdfFormat.N3}
+_HASH_COMMENT = {ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS,
+                 ox.RdfFormat.N3}
+TRUNCATED_LINK = "urn:ssikg:truncated"
+
+
+def format_name(fmt, table: dict) -> str | None:
+    if fmt is None:
+        return None
+    for name, candidate in table.items():
+        if candidate == fmt:
+            return name
+    raise ValueError(f"unsupported format {fmt}")
+
+
+def _json(payload: dict) -> bytes:
+    return json.dumps(payload).encode()
+
+
+# ---------------------------------------------------------------------------
+# Evaluating a job
+
+
+class _EmitSink:
+    """The file-like object pyoxigraph serialises into: every write becomes a D message."""
+
+    def __init__(self, emit: Emit):
+        self._emit = emit
+
+    def write(self, data) -> int:
+        self._emit(b"D", bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def evaluate(store, job: dict, emit: Emit) -> None:
+    """Run one job on ``store`` and report through ``emit`` (see the module docstring).
+
+    Exceptions from ``emit`` itself (the consumer went away) propagate."""
+    try:
+        result = store.query(job["query"], base_iri=job.get("base_iri"),
+                             default_graphs=job.get("default_graphs"),
+                             named_graphs=job.get("named_graphs"),
+                             substitutions=job.get("substitutions"), **job.get("store_kwargs", {}))
+    except SyntaxError as exc:
+        emit(b"X", _json({"type": "syntax", "message": str(exc)}))
+        return
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        emit(b"X", _json({"type": "error", "message": str(exc)}))
+        return
+    if isinstance(result, ox.QueryTriples):
+        kind, fmt = "graph", RDF_FORMATS.get(job.get("graph_format") or "")
+    else:
+        kind = "boolean" if isinstance(result, ox.QueryBoolean) else "solutions"
+        fmt = RESULTS_FORMATS.get(job.get("solutions_format") or "")
+    if fmt is None:
+        emit(b"X", _json({"type": "not_acceptable", "kind": "graph" if kind == "graph" else "solutions"}))
+        return
+    try:
+        _serialise(result, kind, fmt, job, emit)
+    except (OSError, RuntimeError, ValueError) as exc:
+        emit(b"X", _json({"type": "error", "message": str(exc)}))
+        return
+    emit(b"E", b"{}")
+
+
+def _serialise(result, kind: str, fmt, job: dict, emit: Emit) -> None:
+    sink = _EmitSink(emit)
+    max_rows = int(job.get("max_rows") or 0)
+    if kind == "boolean":
+        emit(b"H", _json({"kind": kind, "truncated": False}))
+        emit(b"D", result.serialize(format=fmt))
+        return
+    if kind == "solutions":
+        if not max_rows:
+            emit(b"H", _json({"kind": kind, "truncated": False}))
+            result.serialize(sink, fmt)
+            return
+        # Read one row past the limit to know, before the status line, whether it was hit.
+        variables = [v.value for v in result.variables]
+        rows = list(islice(result, max_rows + 1))
+        truncated = len(rows) > max_rows
+        emit(b"H", _json({"kind": kind, "truncated": truncated, "max_rows": max_rows}))
+        write_solutions(sink, fmt, variables, rows[:max_rows], truncated)
+        return
+    prefixes = job.get("prefixes") if fmt in _PREFIXABLE else None
+    if not max_rows:
+        emit(b"H", _json({"kind": kind, "truncated": False}))
+        ox.serialize(result, sink, fmt, prefixes=prefixes)
+        return
+    triples = list(islice(result, max_rows + 1))
+    truncated = len(triples) > max_rows
+    emit(b"H", _json({"kind": kind, "truncated": truncated, "max_rows": max_rows}))
+    ox.serialize(triples[:max_rows], sink, fmt, prefixes=prefixes)
+    if truncated:
+        note = f"ssikg: result truncated after {max_rows} triples (max_rows setting)"
+        if fmt in _HASH_COMMENT:
+            sink.write(f"# {note}\n".encode())
+        elif fmt == ox.RdfFormat.RDF_XML:
+            sink.write(f"<!-- {note} -->\n".encode())
+
+
+# ---------------------------------------------------------------------------
+# SPARQL results writers, used when rows are capped (pyoxigraph can only
+# serialise a whole QuerySolutions).  They write the same documents as
+# pyoxigraph, plus the truncation marker in JSON and XML.
+
+
+def write_solutions(sink, fmt, variables: list[str], rows: Iterable, truncated: bool) -> None:
+    writer = {ox.QueryResultsFormat.JSON: _write_json, ox.QueryResultsFormat.XML: _write_xml,
+              ox.QueryResultsFormat.CSV: _write_csv, ox.QueryResultsFormat.TSV: _write_tsv}[fmt]
+    writer(sink, variables, rows, truncated)
+
+
+def _json_term(term) -> dict:
+    if isinstance(term, ox.NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, ox.BlankNode):
+        return {"type": "bnode", "value": term.value}
+    if isinstance(term, ox.Triple):
+        return {"type": "triple", "value": {"subject": _json_term(term.subject),
+                                            "predicate": _json_term(term.predicate),
+                                            "object": _json_term(term.object)}}
+    out = {"type": "literal", "value": term.value}
+    if term.language:
+        out["xml:lang"] = term.language
+        if getattr(term, "direction", None) is not None:
+            out["its:dir"] = "rtl" if term.direction == ox.BaseDirection.RTL else "ltr"
+    elif term.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
+        out["datatype"] = term.datatype.value
+    return out
+
+
+def _write_json(sink, variables, rows, truncated) -> None:
+    head = {"vars": variables}
+    if truncated:
+        head["link"] = [TRUNCATED_LINK]
+    sink.write(b'{"head":' + json.dumps(head, ensure_ascii=False).encode())
+    if truncated:
+        sink.write(b',"ssikg:truncated":true')
+    sink.write(b',"results":{"bindings":[')
+    for index, row in enumerate(rows):
+        binding = {v: _json_term(row[v]) for v in variables if row[v] is not None}
+        sink.write((b"," if index else b"") + json.dumps(binding, ensure_ascii=False).encode())
+    sink.write(b"]}}")
+
+
+def _xml_term(term) -> str:
+    if isinstance(term, ox.NamedNode):
+        return f"<uri>{xml_escape(term.value)}</uri>"
+    if isinstance(term, ox.BlankNode):
+        return f"<bnode>{xml_escape(term.value)}</bnode>"
+    if isinstance(term, ox.Triple):
+        return (f"<triple><subject>{_xml_term(term.subject)}</subject><predicate>"
+                f"{_xml_term(term.predicate)}</predicate><object>{_xml_term(term.object)}</object></triple>")
+    if term.language:
+        return f"<literal xml:lang={quoteattr(term.language)}>{xml_escape(term.value)}</literal>"
+    if term.datatype.value == "http://www.w3.org/2001/XMLSchema#string":
+        return f"<literal>{xml_escape(term.value)}</literal>"
+    return f"<literal datatype={quoteattr(term.datatype.value)}>{xml_escape(term.value)}</literal>"
+
+
+def _write_xml(sink, variables, rows, truncated) -> None:
+    head = "".join(f"<variable name={quoteattr(v)}/>" for v in variables)
+    if truncated:
+        head += f"<link href={quoteattr(TRUNCATED_LINK)}/>"
+    sink.write(('<?xml version="1.0"?><sparql xmlns="http://www.w3.org/2005/sparql-results#">'
+                f"<head>{head}</head><results>").encode())
+    for row in rows:
+        cells = "".join(f"<binding name={quoteattr(v)}>{_xml_term(row[v])}</binding>"
+                        for v in variables if row[v] is not None)
+        sink.write(f"<result>{cells}</result>".encode())
+    sink.write(b"</results></sparql>")
+
+
+def _csv_cell(term) -> str:
+    if term is None:
+        return ""
+    if isinstance(term, ox.BlankNode):
+        text = f"_:{term.value}"
+    elif isinstance(term, ox.Triple):
+        text = str(term)
+    else:
+        text = term.value
+    if any(c in text for c in '",\r\n'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _write_csv(sink, variables, rows, truncated) -> None:
+    sink.write((",".join(variables) + "\r\n").encode())
+    for row in rows:
+        sink.write((",".join(_csv_cell(row[v]) for v in variables) + "\r\n").encode())
+
+
+def _write_tsv(sink, variables, rows, truncated) -> None:
+    sink.write(("\t".join("?" + v for v in variables) + "\n").encode())
+    for row in rows:
+        sink.write(("\t".join("" if row[v] is None else str(row[v]) for v in variables) + "\n").encode())
+
+
+# ---------------------------------------------------------------------------
+# The worker process
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the server that started us is gone (a query may hold us busy for long)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _limit_memory(megabytes: int) -> None:
+    """Cap the worker's heap (RLIMIT_DATA: heap and private mappings).  A query that
+    needs more makes the allocator abort the worker; the parent sees it die and answers
+    503, instead of the whole machine running out of memory within the time limit."""
+    if megabytes > 0:
+        import resource
+
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def worker_main(fd: int, folder: str, parent: int, memory_mb: int = 0, in_memory: bool = False) -> None:
+    from .store import open_store
+
+    conn = Connection(fd)
+    _limit_memory(memory_mb)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    try:
+        # in_memory: the worker copies the built store into its own memory, as the server does.
+        store = open_store(Path(folder), in_memory=in_memory, read_only=not in_memory)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which logs it
+        conn.send_bytes(b"X" + _json({"type": "error", "message": f"cannot open the store: {exc}"}))
+        return
+    conn.send_bytes(b"R")
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            evaluate(store, job, lambda tag, payload: conn.send_bytes(tag + payload))
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
+# ---------------------------------------------------------------------------
+# The pool
+
+
+class WorkerError(RuntimeError):
+    """A worker could not be started or died unexpectedly."""
+
+
+class Worker:
+    """One worker process and the parent's end of its socket pair."""
+
+    def __init__(self, folder: Path, version: str, start_timeout: float = 60.0, memory_mb: int = 0,
+                 in_memory: bool = False):
+        parent_end, child_end = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ssikg.workers", str(child_end.fileno()), str(folder),
+                 str(os.getpid()), str(memory_mb), "1" if in_memory else "0"],
+                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, close_fds=True)
+        finally:
+            child_end.close()
+        self.conn = Connection(parent_end.detach())
+        self.version = version
+        self.started_at = time.monotonic()
+        self._await_ready(start_timeout)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _await_ready(self, timeout: float) -> None:
+        if not self.conn.poll(timeout):
+            self.kill()
+            raise WorkerError(f"a query worker did not start within {timeout:g} s")
+        try:
+            message = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            message = b"Xworker exited while starting"
+        if message != b"R":
+            self.kill()
+            raise WorkerError(f"a query worker failed to start: {message[1:].decode(errors='replace')}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the only way to stop a query inside pyoxigraph; the CPU is freed at once."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait on us
+            log.error("query worker %s did not exit after SIGKILL", self.pid)
+        self.conn.close()
+
+
+class WorkerPool:
+    """Pre-started worker processes over one on-disk store, at most ``size`` at once.
+
+    A worker is checked out for one query and checked in when the query ended
+    normally; one that overran or lost its client is killed, and a spare is
+    started in the background so the next query does not wait for a start.
+    Workers opened before the store changed (``version``) are retired: a
+    read-only RocksDB handle sees the database as it was when opened.
+    """
+
+    def __init__(self, folder: Path, size: int, memory_mb: int = 0, in_memory: bool = False):
+        self.folder = Path(folder)
+        self.size = max(1, size)
+        self.memory_mb = memory_mb
+        self.in_memory = in_memory
+        self._idle: list[Worker] = []
+        self._busy: set[Worker] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._starting = 0  # spares being started in the background
+        _LIVE_POOLS.add(self)
+
+    def checkout(self, version: str, open_lock=None) -> Worker:
+        """An idle worker opened at ``version``, else a new one; keeps one spare warming."""
+        worker = None
+        with self._lock:
+            while self._idle and worker is None:
+                candidate = self._idle.pop()
+                if candidate.version == version and candidate.alive():
+                    worker = candidate
+                else:
+                    threading.Thread(target=candidate.kill, daemon=True).start()
+        if worker is None:
+            worker = self._start(version, open_lock)
+        with self._lock:
+            self._busy.add(worker)
+            spare = (not self._idle and not self._closed and not self._starting
+                     and len(self._busy) < self.size)
+            if spare:
+                self._starting += 1
+        if spare:
+            self._spawn_spare(version, open_lock, counted=True)
+        return worker
+
+    def _start(self, version: str, open_lock=None) -> Worker:
+        if open_lock is None:
+            return self._new_worker(version)
+        # Opening while the server writes is undefined behaviour for RocksDB: serialise the two.
+        # (A timeout rather than a deadlock should a caller ever hold the write lock here.)
+        if not open_lock.acquire(timeout=60):
+            raise WorkerError("the store stayed locked by a write for 60 s")
+        try:
+            return self._new_worker(version)
+        finally:
+            open_lock.release()
+
+    def _new_worker(self, version: str) -> Worker:
+        # Copying a large store into memory takes longer than opening it.
+        return Worker(self.folder, version, start_timeout=600.0 if self.in_memory else 60.0,
+                      memory_mb=self.memory_mb, in_memory=self.in_memory)
+
+    def checkin(self, worker: Worker) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+            if not self._closed and worker.alive() and len(self._idle) < self.size:
+                self._idle.append(worker)
+                return
+        worker.kill()
+
+    def discard(self, worker: Worker, *, replace_version: str | None = None, open_lock=None) -> None:
+        """Kill ``worker`` now; start a spare in the background when ``replace_version`` is given."""
+        worker.kill()
+        with self._lock:
+            self._busy.discard(worker)
+            want_spare = replace_version is not None and not self._closed and not self._idle
+        if want_spare:
+            self._spawn_spare(replace_version, open_lock)
+
+    def _spawn_spare(self, version: str, open_lock, counted: bool = False) -> None:
+        if not counted:
+            with self._lock:
+                self._starting += 1
+        threading.Thread(target=self._add_spare, args=(version, open_lock), daemon=True,
+                         name="ssikg-worker-spare").start()
+
+    def _add_spare(self, version: str, open_lock) -> None:
+        try:
+            worker = self._start(version, open_lock)
+        except WorkerError as exc:
+            log.error("%s", exc)
+            return
+        finally:
+            with self._lock:
+                self._starting -= 1
+        self.checkin(worker)
+
+    def prestart(self, version: str, count: int = 1, open_lock=None) -> None:
+        for _ in range(count):
+            self._spawn_spare(version, open_lock)
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [w.pid for w in [*self._idle, *self._busy] if w.alive()]
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers = [*self._idle, *self._busy]
+            self._idle.clear()
+            self._busy.clear()
+        for worker in workers:
+            worker.kill()
+
+
+_LIVE_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for pool in list(_LIVE_POOLS):
+        pool.shutdown()
+
+
+if __name__ == "__main__":
+    worker_main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1")

@@ -1,0 +1,276 @@
+"""SERVICE and LOAD: refused by default with zero outbound connections, an
+allowlist that admits exactly what it lists, private targets refused unless
+allowed, and a guard that reads SPARQL syntax (strings, IRIs, comments,
+prefixed names, SILENT, variables, Oxigraph's keyword gluing) rather than
+grepping the text.
+
+The outbound side is a real listener on 127.0.0.1 that counts connections
+and answers like a tiny SPARQL endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pyoxigraph as ox
+import pytest
+import requests
+
+from ssikg.sparql_guard import (
+    OutboundPolicy,
+    Refused,
+    Target,
+    is_public_address,
+    outbound_targets,
+    tokenize,
+)
+
+TOKEN = "safety-token"
+JSON = {"Accept": "application/sparql-results+json"}
+ANSWER = {"head": {"vars": ["x"]},
+          "results": {"bindings": [{"x": {"type": "literal", "value": "from the listener"}}]}}
+
+
+class Listener:
+    """A loopback TCP server counting connections and answering every request with ANSWER."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.connections = 0
+        self.paths: list[str] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(5)
+                try:
+                    request = conn.recv(65536).decode("latin-1")
+                except OSError:
+                    continue
+                self.paths.append(request.split(" ")[1] if " " in request else "")
+                body = json.dumps(ANSWER).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sparql-results+json\r\n"
+                             b"Content-Length: " + str(len(body)).encode() +
+                             b"\r\nConnection: close\r\n\r\n" + body)
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    server = Listener()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def safe_app(make_app):
+    apps = []
+
+    def factory(**overrides):
+        app = make_app(**overrides)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        executor = app.extensions.get("ssikg.executor")
+        if executor is not None:
+            executor.shutdown()
+
+
+def query(server, text):
+    return requests.get(f"{server.url}/sparql", params={"query": text}, headers=JSON, timeout=60)
+
+
+def update(server, text):
+    return requests.post(f"{server.url}/sparql", data={"update": text},
+                         headers={"Authorization": f"Bearer {TOKEN}", **JSON}, timeout=60)
+
+
+def service_forms(base: str) -> list[str]:
+    """SERVICE calls to ``base`` written every way Oxigraph accepts (all make a request)."""
+    prefix = f"PREFIX e: <{base}/> "
+    port = base.rsplit(":", 1)[1]
+    return [
+        f"SELECT * WHERE {{ SERVICE <{base}/sparql> {{ ?s ?p ?o }} }}",
+        f"SELECT * WHERE {{ service silent <{base}/sparql> {{ ?s ?p ?o }} }}",
+        prefix + "SELECT * WHERE { SERVICE e:sparql { ?s ?p ?o } }",
+        prefix + "SELECT * WHERE { SERVICEe:sparql { ?s ?p ?o } }",
+        prefix + "SELECT * WHERE { SERVICE SILENTe:sparql { ?s ?p ?o } }",
+        prefix + "SELECT * WHERE { ?s ?p trueSERVICE e:sparql { ?s ?p ?o } }",
+        f"BASE <{base}/> SELECT * WHERE {{ SERVICE <sparql> {{ ?s ?p ?o }} }}",
+        f"SELECT * WHERE {{ SERVICE <http://127.0.0.\\u0031:{port}/sparql> {{ ?s ?p ?o }} }}",
+        f"SELECT * WHERE {{ SERVICE#comment\n<{base}/sparql>{{ ?s ?p ?o }} }}",
+        f"SELECT * WHERE {{ SERVICE ?endpoint {{ ?s ?p ?o }} VALUES ?endpoint {{ <{base}/sparql> }} }}",
+    ]
+
+
+def test_the_listener_does_see_pyoxigraph_connect(listener):
+    """The detector works: without the guard, pyoxigraph itself connects to the listener."""
+    store = ox.Store()
+    results = list(store.query(f"SELECT * WHERE {{ SERVICE <{listener.base}/sparql> {{ ?x ?y ?z }} }}"))
+    assert listener.connections == 1
+    assert results[0]["x"].value == "from the listener"
+
+
+def test_service_and_load_are_refused_by_default_with_zero_connections(safe_app, serve_app, listener):
+    server = serve_app(safe_app(update_token=TOKEN))
+    for text in service_forms(listener.base):
+        response = query(server, text)
+        assert response.status_code == 403, (text, response.text)
+        body = response.json()
+        assert body["status"] == 403 and "SERVICE" in body["message"], body
+    prefix = f"PREFIX e: <{listener.base}/> "
+    for text in (f"LOAD <{listener.base}/data.ttl>",
+                 f"LOAD SILENT <{listener.base}/data.ttl> INTO GRAPH <urn:g>",
+                 prefix + "LOADSILENT e:data.ttl",
+                 prefix + "INSERT DATA { <urn:a> <urn:b> <urn:c> } ; LOAD e:data.ttl"):
+        response = update(server, text)
+        assert response.status_code == 403, (text, response.text)
+        assert "LOAD" in response.json()["message"]
+    assert listener.connections == 0
+    # Nothing was written either (the refused update held an INSERT DATA).
+    assert query(server, "ASK { <urn:a> <urn:b> <urn:c> }").json()["boolean"] is False
+
+
+def test_the_allowlist_admits_exactly_what_it_lists(safe_app, serve_app, listener):
+    server = serve_app(safe_app(service_allowlist=f"{listener.base}/sparql",
+                                service_allow_private=True, update_token=TOKEN))
+    admitted = query(server, f"SELECT ?x WHERE {{ SERVICE <{listener.base}/sparql> {{ ?x ?y ?z }} }}")
+    assert admitted.status_code == 200, admitted.text
+    assert admitted.json()["results"]["bindings"][0]["x"]["value"] == "from the listener"
+    assert listener.connections == 1
+    for other in (f"{listener.base}/sparql2", f"{listener.base}/other", f"{listener.base}/",
+                  f"http://127.0.0.1:{listener.port + 1}/sparql", f"https://127.0.0.1:{listener.port}/sparql"):
+        refused = query(server, f"SELECT * WHERE {{ SERVICE <{other}> {{ ?x ?y ?z }} }}")
+        assert refused.status_code == 403, other
+        assert "allowlist" in refused.json()["message"]
+    variable = query(server, "SELECT * WHERE { SERVICE ?e { ?x ?y ?z } "
+                             f"VALUES ?e {{ <{listener.base}/sparql> }} }}")
+    assert variable.status_code == 403 and "variable" in variable.json()["message"]
+    assert update(server, f"LOAD <{listener.base}/data.ttl>").status_code == 403
+    assert listener.connections == 1
+
+
+def test_allowlisted_loopback_target_stays_refused_without_allow_private(safe_app, serve_app, listener):
+    server = serve_app(safe_app(service_allowlist=f"{listener.base}/sparql"))
+    refused = query(server, f"SELECT * WHERE {{ SERVICE <{listener.base}/sparql> {{ ?x ?y ?z }} }}")
+    assert refused.status_code == 403
+    assert "127.0.0.1" in refused.json()["message"] and "private" in refused.json()["message"]
+    assert listener.connections == 0
+
+
+def test_service_hidden_in_strings_comments_and_names_is_not_refused(safe_app, serve_app, listener):
+    server = serve_app(safe_app())
+    base = listener.base
+    innocent = [
+        f'SELECT ?x WHERE {{ BIND("SERVICE <{base}/sparql> {{ ?s ?p ?o }}" AS ?x) }}',
+        f"SELECT ?x WHERE {{ BIND('''LOAD <{base}/x> ; SERVICE <{base}/y> {{}}''' AS ?x) }}",
+        f"SELECT ?x WHERE {{ BIND(\"a \\\" SERVICE <{base}/sparql> {{}}\" AS ?x) }}",
+        f"SELECT ?x WHERE {{ BIND(\"\\u0022 SERVICE <{base}/sparql> {{}}\" AS ?x) }}",
+        f"SELECT * WHERE {{ ?s ?p ?o }} LIMIT 1 # SERVICE <{base}/sparql> {{ }}",
+        "PREFIX service: <https://w3id.org/ssikg/> SELECT * WHERE { GRAPH ?g { ?s service:p ?o } } LIMIT 1",
+        "PREFIX service: <https://w3id.org/ssikg/graph/> ASK { GRAPH service:stated { ?s ?p ?o } }",
+        f"SELECT ?service WHERE {{ ?service <{base}/SERVICE> ?load }}",
+    ]
+    for text in innocent:
+        response = query(server, text)
+        assert response.status_code == 200, (text, response.text)
+    assert listener.connections == 0
+
+
+# ---------------------------------------------------------------------------
+# The guard as pure functions
+
+
+def test_tokenizer_skips_strings_comments_and_reads_iris():
+    tokens = list(tokenize('PREFIX e: <http://x/\\u0041> # SERVICE\nSELECT ?v WHERE { ?v e:p """a\n"b"""@en }'))
+    kinds = [(t.kind, t.value) for t in tokens]
+    assert ("iri", "http://x/A") in kinds
+    assert ("pname", "e:p") in kinds and ("var", "v") in kinds
+    assert not any("SERVICE" in value for _kind, value in kinds)
+    assert ("string", '"""a\n"b"""') in kinds
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("SELECT * WHERE { SERVICE <http://a.example/s> { } }", [("SERVICE", "http://a.example/s", False)]),
+    ("PREFIX x: <http://a.example/> SELECT * WHERE { SERVICE SILENT x:s { } }",
+     [("SERVICE", "http://a.example/s", True)]),
+    ("PREFIX x: <http://a.example/> SELECT * WHERE { SERVICEx:s{ } }", [("SERVICE", "http://a.example/s", False)]),
+    ("PREFIX x: <http://a.example/> PREFIX x: <http://b.example/> SELECT * WHERE { SERVICE x:s { } }",
+     [("SERVICE", "http://b.example/s", False)]),
+    ("BASE <http://a.example/dir/> SELECT * WHERE { SERVICE <../s> { } }", [("SERVICE", "http://a.example/s", False)]),
+    ("PREFIX x: <http://a.example/> SELECT * WHERE { SERVICE x:s\\~1 { } }", [("SERVICE", "http://a.example/s~1", False)]),
+    ("SELECT * WHERE { SERVICE ?e { } }", [("SERVICE", None, False)]),
+    ("LOAD <http://a.example/d.ttl>", [("LOAD", "http://a.example/d.ttl", False)]),
+    ("PREFIX x: <http://a.example/> CLEAR ALL ; LOAD SILENT x:d INTO GRAPH x:g", [("LOAD", "http://a.example/d", True)]),
+    ('SELECT * WHERE { ?s ?p "SERVICE <http://a.example/s> {}" }', []),
+    ("SELECT * WHERE { ?s ?p ?o } # SERVICE <http://a.example/s> {}", []),
+    ("SELECT * WHERE { ?s <http://a.example/SERVICE> ?service }", []),
+    ("PREFIX service: <http://a.example/> SELECT * WHERE { ?s service:x ?o ; service:y ?load }", []),
+    ("PREFIX load: <http://a.example/> INSERT DATA { load:a load:b load:c }", []),
+    ("PREFIX service: <http://a.example/> SELECT * WHERE { GRAPH service:g { ?s ?p ?o } }", []),
+])
+def test_outbound_targets(text, expected):
+    found = [(t.keyword, t.iri, t.silent) for t in outbound_targets(text)]
+    assert found == expected
+
+
+def test_unreadable_targets_are_refused_with_400():
+    for text in ("SELECT * WHERE { SERVICE nope:s { } }", "SELECT * WHERE { SERVICE <relative> { } }",
+                 'SELECT * WHERE { ?s ?p "unterminated }'):
+        with pytest.raises(Refused) as caught:
+            outbound_targets(text)
+        assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(("address", "public"), [
+    ("127.0.0.1", False), ("10.1.2.3", False), ("192.168.1.1", False), ("172.16.0.1", False),
+    ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("::1", False),
+    ("fd00::1", False), ("fe80::1", False), ("::ffff:127.0.0.1", False), ("224.0.0.1", False),
+    ("8.8.8.8", True), ("2001:4860:4860::8888", True),
+])
+def test_private_addresses(address, public):
+    assert is_public_address(address) is public
+
+
+def _target(iri):
+    return Target("SERVICE", iri, False, 0)
+
+
+def test_policy_prefix_matching_and_resolution():
+    resolver = {"a.example": ["93.184.216.34"], "inner.example": ["10.0.0.7"],
+                "meta.example": ["169.254.169.254"]}
+    policy = OutboundPolicy(("http://a.example/sparql", "http://inner.example/", "http://meta.example/"),
+                            resolver=lambda host, port: resolver[host])
+    policy.check(_target("http://a.example/sparql"))
+    policy.check(_target("http://a.example/sparql/sub"))
+    policy.check(_target("http://A.EXAMPLE:80/sparql"))
+    for refused in ("http://a.example/sparql2", "http://a.example.evil/sparql", "https://a.example/sparql",
+                    "http://a.example@evil.example/sparql", "http://user@a.example/sparql",
+                    "ftp://a.example/sparql", "http://inner.example/x", "http://meta.example/latest"):
+        with pytest.raises(Refused) as caught:
+            policy.check(_target(refused))
+        assert caught.value.status == 403, refused
+    relaxed = OutboundPolicy(("http://inner.example/",), allow_private=True,
+                             resolver=lambda host, port: resolver[host])
+    relaxed.check(_target("http://inner.example/x"))
+    with pytest.raises(Refused, match="disabled"):
+        OutboundPolicy(()).check(_target("http://a.example/sparql"))
