@@ -73,7 +73,15 @@ def make_app(built_store, tmp_path):
 
     yield factory
     for app in apps:
-        app.extensions["ssikg.store"].close()
+        close_app(app)
+
+
+def close_app(app) -> None:
+    """Stop an app's query workers (if it started any) and close its store."""
+    executor = app.extensions.get("ssikg.executor")
+    if executor is not None:
+        executor.shutdown()
+    app.extensions["ssikg.store"].close()
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +92,7 @@ def shared_app(built_store, tmp_path_factory):
     app = create_app({"store": target, "auto_build": False})
     app.config["TESTING"] = True
     yield app
-    app.extensions["ssikg.store"].close()
+    close_app(app)
 
 
 class LiveServer:
@@ -156,3 +164,49 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, input:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "ssikg", *args], cwd=cwd or PROJECT_ROOT, env=full_env,
                           input=input, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def wait_until_up():
+    """Factory: wait until a server subprocess answers 200 at ``url``; unlike
+    ``wait_for_http``, a slow first answer (a loaded CI machine) is retried too."""
+    import requests
+
+    def wait(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode} before answering {url}")
+            try:
+                if requests.get(url, timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+    return wait
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remote_backend_mode():
+    """With ``SSIKG_TEST_BACKEND=oxigraph``, every app the tests create (make_app, shared_app,
+    or create_app over a store folder) serves that store through a real ``oxigraph serve``
+    and :class:`ssikg.remote_store.RemoteStore`, so the endpoint, linked-data and
+    stored-query tests run a second time over the remote backend."""
+    if os.environ.get("SSIKG_TEST_BACKEND", "") != "oxigraph":
+        yield
+        return
+    from sparql_engines import OXIGRAPH, oxigraph_opener
+
+    import ssikg.app
+
+    if OXIGRAPH is None:
+        pytest.fail("SSIKG_TEST_BACKEND=oxigraph needs the oxigraph CLI (PyPI package oxigraph)")
+    started = []
+    original = ssikg.app._open_embedded
+    ssikg.app._open_embedded = oxigraph_opener(started)
+    yield
+    ssikg.app._open_embedded = original
+    for server in started:
+        server.stop()

@@ -25,22 +25,6 @@ HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k 
 ROWS = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o"
 
 
-@pytest.fixture
-def safe_app(make_app):
-    apps = []
-
-    def factory(**overrides):
-        app = make_app(**overrides)
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        executor = app.extensions.get("ssikg.executor")
-        if executor is not None:
-            executor.shutdown()
-
-
 def get(server, query, headers=JSON, **params):
     return requests.get(f"{server.url}/sparql", params={"query": query, **params}, headers=headers,
                         timeout=60)
@@ -58,8 +42,8 @@ def assert_json_error(response, status):
 # 413
 
 
-def test_too_long_query_or_update_is_413(safe_app, serve_app):
-    server = serve_app(safe_app(max_query_length=200, update_token=TOKEN))
+def test_too_long_query_or_update_is_413(make_app, serve_app):
+    server = serve_app(make_app(max_query_length=200, update_token=TOKEN))
     long_query = "SELECT * WHERE { ?s ?p ?o } " + "#" * 300
     body = assert_json_error(get(server, long_query), 413)
     assert "200" in body["message"]
@@ -74,8 +58,8 @@ def test_too_long_query_or_update_is_413(safe_app, serve_app):
     assert get(server, "ASK { ?s ?p ?o }").status_code == 200
 
 
-def test_too_large_body_is_413_in_the_json_error_shape(safe_app, serve_app):
-    server = serve_app(safe_app(max_body_bytes=4096))
+def test_too_large_body_is_413_in_the_json_error_shape(make_app, serve_app):
+    server = serve_app(make_app(max_body_bytes=4096))
     big = "SELECT * WHERE { ?s ?p ?o } LIMIT 1 " + "#" * 8000
     for content_type, data in (("application/sparql-query", big.encode()),
                                ("application/x-www-form-urlencoded", {"query": big})):
@@ -110,8 +94,8 @@ def test_effective_timeout_takes_the_smallest():
 # Truncation
 
 
-def test_truncated_results_say_so(safe_app, serve_app):
-    server = serve_app(safe_app(max_rows=3))
+def test_truncated_results_say_so(make_app, serve_app):
+    server = serve_app(make_app(max_rows=3))
     full = get(server, ROWS)
     assert full.headers.get("SSIKG-Truncated") == "true"
     assert full.headers.get("SSIKG-Max-Rows") == "3"
@@ -141,8 +125,8 @@ def test_truncated_results_say_so(safe_app, serve_app):
     assert len(rdflib.Graph().parse(io.StringIO(turtle.text), format="turtle")) == 3
 
 
-def test_short_results_are_not_marked(safe_app, serve_app):
-    server = serve_app(safe_app(max_rows=3))
+def test_short_results_are_not_marked(make_app, serve_app):
+    server = serve_app(make_app(max_rows=3))
     short = get(server, "SELECT ?s WHERE { ?s ?p ?o } LIMIT 2")
     assert "SSIKG-Truncated" not in short.headers
     assert "ssikg:truncated" not in short.json() and "link" not in short.json()["head"]
@@ -152,8 +136,8 @@ def test_short_results_are_not_marked(safe_app, serve_app):
     assert get(server, "ASK { ?s ?p ?o }").json()["boolean"] is True
 
 
-def test_unlimited_by_default(safe_app, serve_app):
-    server = serve_app(safe_app())
+def test_unlimited_by_default(make_app, serve_app):
+    server = serve_app(make_app())
     response = get(server, "SELECT ?s WHERE { ?s ?p ?o } LIMIT 500")
     assert "SSIKG-Truncated" not in response.headers
     assert len(response.json()["results"]["bindings"]) == 500
@@ -163,8 +147,8 @@ def test_unlimited_by_default(safe_app, serve_app):
 # Concurrency cap
 
 
-def test_saturation_answers_503_with_retry_after(safe_app, serve_app):
-    app = safe_app(max_concurrent_queries=1, retry_after=7, query_timeout=4)
+def test_saturation_answers_503_with_retry_after(make_app, serve_app):
+    app = make_app(max_concurrent_queries=1, retry_after=7, query_timeout=4)
     server = serve_app(app)
     assert get(server, "ASK { ?s ?p ?o }").status_code == 200
     outcome = {}
@@ -204,10 +188,10 @@ def test_settings_are_declared_and_validated():
             load_settings({name: value})
 
 
-def test_responses_never_read_free_their_slot(safe_app, serve_app):
+def test_responses_never_read_free_their_slot(make_app, serve_app):
     """HEAD sends no body, so the result's chunks are never iterated: the worker must still
     be released (when the server closes the response), or a few HEADs would fill every slot."""
-    app = safe_app(max_concurrent_queries=1)
+    app = make_app(max_concurrent_queries=1)
     server = serve_app(app)
     executor = app.extensions.get("ssikg.executor")
     for _ in range(3):
@@ -222,10 +206,10 @@ def test_responses_never_read_free_their_slot(safe_app, serve_app):
     assert get(server, "ASK { ?s ?p ?o }").status_code == 200
 
 
-def test_worker_memory_cap_stops_a_query_that_needs_too_much(safe_app, serve_app):
+def test_worker_memory_cap_stops_a_query_that_needs_too_much(make_app, serve_app):
     """An ORDER BY over a cross product holds every row in memory; under the cap its worker
     dies and the client gets a 503 long before the (large) time limit, and the server lives on."""
-    app = safe_app(worker_memory_mb=500, query_timeout=120)
+    app = make_app(worker_memory_mb=500, query_timeout=120)
     server = serve_app(app)
     assert get(server, "ASK { ?s ?p ?o }").status_code == 200
     started = time.monotonic()

@@ -79,22 +79,6 @@ def listener():
     server.close()
 
 
-@pytest.fixture
-def safe_app(make_app):
-    apps = []
-
-    def factory(**overrides):
-        app = make_app(**overrides)
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        executor = app.extensions.get("ssikg.executor")
-        if executor is not None:
-            executor.shutdown()
-
-
 def query(server, text):
     return requests.get(f"{server.url}/sparql", params={"query": text}, headers=JSON, timeout=60)
 
@@ -130,8 +114,8 @@ def test_the_listener_does_see_pyoxigraph_connect(listener):
     assert results[0]["x"].value == "from the listener"
 
 
-def test_service_and_load_are_refused_by_default_with_zero_connections(safe_app, serve_app, listener):
-    server = serve_app(safe_app(update_token=TOKEN))
+def test_service_and_load_are_refused_by_default_with_zero_connections(make_app, serve_app, listener):
+    server = serve_app(make_app(update_token=TOKEN))
     for text in service_forms(listener.base):
         response = query(server, text)
         assert response.status_code == 403, (text, response.text)
@@ -150,8 +134,8 @@ def test_service_and_load_are_refused_by_default_with_zero_connections(safe_app,
     assert query(server, "ASK { <urn:a> <urn:b> <urn:c> }").json()["boolean"] is False
 
 
-def test_the_allowlist_admits_exactly_what_it_lists(safe_app, serve_app, listener):
-    server = serve_app(safe_app(service_allowlist=f"{listener.base}/sparql",
+def test_the_allowlist_admits_exactly_what_it_lists(make_app, serve_app, listener):
+    server = serve_app(make_app(service_allowlist=f"{listener.base}/sparql",
                                 service_allow_private=True, update_token=TOKEN))
     admitted = query(server, f"SELECT ?x WHERE {{ SERVICE <{listener.base}/sparql> {{ ?x ?y ?z }} }}")
     assert admitted.status_code == 200, admitted.text
@@ -169,16 +153,16 @@ def test_the_allowlist_admits_exactly_what_it_lists(safe_app, serve_app, listene
     assert listener.connections == 1
 
 
-def test_allowlisted_loopback_target_stays_refused_without_allow_private(safe_app, serve_app, listener):
-    server = serve_app(safe_app(service_allowlist=f"{listener.base}/sparql"))
+def test_allowlisted_loopback_target_stays_refused_without_allow_private(make_app, serve_app, listener):
+    server = serve_app(make_app(service_allowlist=f"{listener.base}/sparql"))
     refused = query(server, f"SELECT * WHERE {{ SERVICE <{listener.base}/sparql> {{ ?x ?y ?z }} }}")
     assert refused.status_code == 403
     assert "127.0.0.1" in refused.json()["message"] and "private" in refused.json()["message"]
     assert listener.connections == 0
 
 
-def test_service_hidden_in_strings_comments_and_names_is_not_refused(safe_app, serve_app, listener):
-    server = serve_app(safe_app())
+def test_service_hidden_in_strings_comments_and_names_is_not_refused(make_app, serve_app, listener):
+    server = serve_app(make_app())
     base = listener.base
     innocent = [
         f'SELECT ?x WHERE {{ BIND("SERVICE <{base}/sparql> {{ ?s ?p ?o }}" AS ?x) }}',

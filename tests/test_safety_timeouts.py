@@ -31,23 +31,6 @@ STREAMING_CROSS = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 SIMPLE = "ASK { ?s ?p ?o }"
 
 
-@pytest.fixture
-def safe_app(make_app):
-    """make_app, whose worker pools are shut down at the end of the test."""
-    apps = []
-
-    def factory(**overrides):
-        app = make_app(**overrides)
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        executor = app.extensions.get("ssikg.executor")
-        if executor is not None:
-            executor.shutdown()
-
-
 def executor_of(app):
     return app.extensions["ssikg.executor"]
 
@@ -135,8 +118,8 @@ def warm(server, app):
 
 @pytest.mark.parametrize("query", [CROSS_COUNT, DEEP_ORDER_BY, PATH],
                          ids=["cross-product-count", "deep-order-by", "property-path"])
-def test_heavy_query_stops_at_the_timeout_and_frees_the_cpu(safe_app, serve_app, query):
-    app = safe_app(query_timeout=2.5, max_concurrent_queries=3)
+def test_heavy_query_stops_at_the_timeout_and_frees_the_cpu(make_app, serve_app, query):
+    app = make_app(query_timeout=2.5, max_concurrent_queries=3)
     server = serve_app(app)
     warm(server, app)
     outcome = {}
@@ -171,8 +154,8 @@ def test_heavy_query_stops_at_the_timeout_and_frees_the_cpu(safe_app, serve_app,
     assert sparql(server, SIMPLE).json()["boolean"] is True
 
 
-def test_per_request_timeout_is_capped_by_the_server_limit(safe_app, serve_app):
-    app = safe_app(query_timeout=1.5)
+def test_per_request_timeout_is_capped_by_the_server_limit(make_app, serve_app):
+    app = make_app(query_timeout=1.5)
     server = serve_app(app)
     shorter = sparql(server, CROSS_COUNT, {"timeout": "0.5"})
     assert shorter.status_code == 503
@@ -189,8 +172,8 @@ def test_per_request_timeout_is_capped_by_the_server_limit(safe_app, serve_app):
         assert "timeout" in refused.json()["message"]
 
 
-def test_overrun_while_streaming_aborts_the_transfer(safe_app, serve_app):
-    app = safe_app(query_timeout=1.5)
+def test_overrun_while_streaming_aborts_the_transfer(make_app, serve_app):
+    app = make_app(query_timeout=1.5)
     server = serve_app(app)
     warm(server, app)
     response = requests.get(f"{server.url}/sparql", params={"query": STREAMING_CROSS},
@@ -205,9 +188,9 @@ def test_overrun_while_streaming_aborts_the_transfer(safe_app, serve_app):
     assert wait_for(lambda: not busy_workers(app), timeout=10)
 
 
-def test_streaming_overrun_never_ends_with_the_final_chunk(safe_app, serve_app):
+def test_streaming_overrun_never_ends_with_the_final_chunk(make_app, serve_app):
     """The same at the byte level: the body stops without the terminating 0-length chunk."""
-    app = safe_app(query_timeout=1.0)
+    app = make_app(query_timeout=1.0)
     server = serve_app(app)
     request = (f"GET /sparql?query={requests.utils.quote(STREAMING_CROSS)} HTTP/1.1\r\n"
                f"Host: 127.0.0.1\r\nAccept: text/csv\r\nConnection: close\r\n\r\n").encode()
@@ -231,8 +214,8 @@ def _start_raw_query(server, query: str) -> socket.socket:
 
 
 @pytest.mark.parametrize("query", [CROSS_COUNT, STREAMING_CROSS], ids=["evaluating", "streaming"])
-def test_client_disconnect_kills_the_worker(safe_app, serve_app, query):
-    app = safe_app(query_timeout=120)
+def test_client_disconnect_kills_the_worker(make_app, serve_app, query):
+    app = make_app(query_timeout=120)
     server = serve_app(app)
     warm(server, app)
     sock = _start_raw_query(server, query)
@@ -251,12 +234,14 @@ def test_client_disconnect_kills_the_worker(safe_app, serve_app, query):
 
 # Heavy but bounded whatever the data grows to (2 500 x 2 500 rows): in thread mode
 # an aggregate cannot be stopped, so the test must not leave endless work behind.
+# ~62 million rows: a few seconds of work, well beyond the 0.5 s limit on any machine, yet
+# short enough for the soft-deadline test to wait until the aggregate ends.
 BOUNDED_COUNT = ("SELECT (COUNT(*) AS ?n) WHERE { { SELECT ?a WHERE { ?a ?b ?c } LIMIT 2500 } "
-                 "{ SELECT ?d WHERE { ?d ?e ?f } LIMIT 2500 } }")
+                 "{ SELECT ?d WHERE { ?d ?e ?f } LIMIT 2500 } { SELECT ?g WHERE { ?g ?h ?i } LIMIT 10 } }")
 
 
-def test_thread_isolation_answers_on_time_with_a_soft_deadline(safe_app, serve_app):
-    app = safe_app(query_timeout=0.5, isolation="thread", max_concurrent_queries=2)
+def test_thread_isolation_answers_on_time_with_a_soft_deadline(make_app, serve_app):
+    app = make_app(query_timeout=0.5, isolation="thread", max_concurrent_queries=2)
     server = serve_app(app)
     response = sparql(server, BOUNDED_COUNT)
     executor = executor_of(app)
@@ -274,9 +259,9 @@ def test_thread_isolation_answers_on_time_with_a_soft_deadline(safe_app, serve_a
     assert wait_for(lambda: executor.gate._value == executor.size, timeout=30)
 
 
-def test_workers_see_writes_made_through_the_server(safe_app, serve_app):
+def test_workers_see_writes_made_through_the_server(make_app, serve_app):
     token = "safety-token"
-    app = safe_app(update_token=token)
+    app = make_app(update_token=token)
     server = serve_app(app)
     assert executor_of_after_query(server, app).mode == "process"
     before = set(executor_of(app).pool.pids())
@@ -366,10 +351,10 @@ def test_production_server_stops_overruns_and_abandoned_queries(store_copy, tmp_
     assert "client went away; query stopped" in log_path.read_text(errors="replace")
 
 
-def test_in_memory_store_keeps_the_hard_timeout(safe_app, serve_app):
+def test_in_memory_store_keeps_the_hard_timeout(make_app, serve_app):
     """in_memory: each worker holds its own in-memory copy; with writes enabled the memory
     copy cannot be shared, so queries fall back to threads (soft deadline)."""
-    app = safe_app(in_memory=True, query_timeout=1.0)
+    app = make_app(in_memory=True, query_timeout=1.0)
     server = serve_app(app)
     assert sparql(server, SIMPLE).json()["boolean"] is True
     executor = executor_of(app)
@@ -377,7 +362,7 @@ def test_in_memory_store_keeps_the_hard_timeout(safe_app, serve_app):
     timed_out = sparql(server, CROSS_COUNT)
     assert timed_out.status_code == 503 and "time limit of 1 s" in timed_out.json()["message"]
     assert wait_for(lambda: not busy_workers(app), timeout=10)
-    writable = safe_app(in_memory=True, update_token="t")
+    writable = make_app(in_memory=True, update_token="t")
     serve = serve_app(writable)
     assert sparql(serve, SIMPLE).status_code == 200
     assert executor_of(writable).mode == "thread"

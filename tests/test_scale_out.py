@@ -1,0 +1,137 @@
+"""Read scale-out without a remote engine: several ``ssikg serve`` processes answering
+identically, either all on one built store opened read-only (one machine) or each
+on its own copy of it (several machines), so any HTTP load balancer can spread
+requests over them: same answers, same ETags, a validator from one instance
+accepted by another, and writes refused where the store is read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+import requests
+from conftest import free_port, wait_for_http
+
+from ssikg.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.timeout(300)
+TOKEN = "scale-out-token"
+QUERY = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g"
+PATHS = [
+    ("/sparql", {"query": QUERY}, "application/sparql-results+json"),
+    ("/id/dcis.html", None, "text/html"),
+    ("/id/dcis.ttl", None, "text/turtle"),
+    ("/api/queries/cq02-dcis-expansion.json", None, "application/json"),
+    ("/org-chart.svg", None, "image/svg+xml"),
+]
+
+
+class Instance:
+    """One ``ssikg serve`` process on loopback, stopped by its pid."""
+
+    def __init__(self, store: Path, tmp: Path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(tmp / f"serve-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
+        environment = {**os.environ, "SSIKG_UPDATE_TOKEN": TOKEN, **env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ssikg", "serve", "--store", str(store), "--port", str(self.port)],
+            cwd=PROJECT_ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        try:
+            wait_for_http(self.url + "/health", timeout=60, process=self.process)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def instances():
+    started: list[Instance] = []
+    yield started
+    for instance in started:
+        instance.stop()
+
+
+def fetch(instance: Instance, path: str, params, accept: str, **headers) -> requests.Response:
+    return requests.get(instance.url + path, params=params, headers={"Accept": accept, **headers},
+                        timeout=60)
+
+
+def same_content(a: requests.Response, b: requests.Response) -> bool:
+    """Byte-identical, or for RDF the same triples (serialisation order may vary by process)."""
+    media_type = a.headers["Content-Type"].split(";")[0]
+    rdf_format = ox.RdfFormat.from_media_type(media_type)
+    if rdf_format is None or a.content == b.content:
+        return a.content == b.content
+
+    def triples(response):
+        def term(t):
+            return "_:b" if isinstance(t, ox.BlankNode) else str(t)
+
+        return sorted(" ".join(map(term, (x.subject, x.predicate, x.object)))
+                      for x in ox.parse(response.content, rdf_format))
+
+    return triples(a) == triples(b)
+
+
+def assert_interchangeable(first: Instance, second: Instance) -> None:
+    for path, params, accept in PATHS:
+        a, b = fetch(first, path, params, accept), fetch(second, path, params, accept)
+        assert a.status_code == b.status_code == 200, (path, a.text[:300], b.text[:300])
+        assert same_content(a, b), path
+        if a.headers.get("ETag"):
+            # A validator from one instance is honoured by the other, behind a load balancer.
+            assert a.headers["ETag"] == b.headers.get("ETag"), path
+            again = fetch(second, path, params, accept, **{"If-None-Match": a.headers["ETag"]})
+            assert again.status_code == 304, path
+
+
+def test_read_only_instances_share_one_built_store(store_copy, tmp_path, instances):
+    for _ in range(2):
+        instances.append(Instance(store_copy, tmp_path, SSIKG_READ_ONLY="1"))
+    assert_interchangeable(*instances)
+    for instance in instances:
+        refused = requests.post(instance.url + "/sparql", timeout=60, headers={
+            "Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
+            data={"update": "INSERT DATA { GRAPH <http://example.org/g> { <http://example.org/a> "
+                            "<http://example.org/b> 1 } }"})
+        assert refused.status_code == 403
+        assert "read-only" in refused.json()["message"]
+
+
+def test_instances_on_separate_copies_answer_identically(built_store, tmp_path, instances):
+    for index in range(2):  # as on two machines: the built store copied to each
+        copy = tmp_path / f"machine-{index}" / "store"
+        shutil.copytree(built_store.resolve(), copy)
+        instances.append(Instance(copy, tmp_path))
+    assert_interchangeable(*instances)
+
+
+def test_a_read_only_instance_never_builds(tmp_path, instances):
+    missing = tmp_path / "never-built" / "store"
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "ssikg", "serve", "--store", str(missing), "--port", str(port)],
+        cwd=PROJECT_ROOT, env={**os.environ, "SSIKG_READ_ONLY": "1"}, capture_output=True, text=True,
+        timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    assert "ssikg build" in result.stderr and "Traceback" not in result.stderr
+    assert not missing.exists()
