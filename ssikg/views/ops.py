@@ -15,11 +15,11 @@ bp = Blueprint("ops", __name__)
 def health():
     store = get_store()
     try:
-        triples = http.store_size(store)
+        triples, version = http.store_size(store), store.version
         status, code = "ok", 200
     except Exception as exc:  # noqa: BLE001 - a probe must answer, whatever broke
-        triples, status, code = None, f"store unavailable: {exc}", 503
-    response = jsonify({"status": status, "store_version": store.version, "triples": triples,
+        triples, version, status, code = None, None, f"store unavailable: {exc}", 503
+    response = jsonify({"status": status, "store_version": version, "triples": triples,
                         "store_kind": getattr(store, "kind", None)})
     response.status_code = code
     response.headers["Cache-Control"] = "no-store"

@@ -203,7 +203,8 @@ def _alternates(href_base: str) -> str:
 
 
 def _conditional(response: Response, *parts: str) -> Response:
-    response.set_etag(f"{get_store().version}-" + "-".join(parts))
+    # Weak: RDF serialisations are equivalent, not byte-identical, across processes.
+    response.set_etag(f"{get_store().version}-" + "-".join(parts), weak=True)
     response.headers.setdefault("Cache-Control", "public, no-cache")
     return response.make_conditional(request)
 

@@ -295,10 +295,14 @@ def _execute(query: StoredQuery, substitutions: dict, used: dict,
         text = query.paged_text(limit + 1, offset)  # one more row tells whether a next page exists
     graph = query.kind == "construct"
     started = time.perf_counter()
-    response = run_query(get_store(), text,
-                         solutions_format=None if graph else ox.QueryResultsFormat.JSON,
-                         graph_format=ox.RdfFormat.N_TRIPLES if graph else None,
-                         substitutions=substitutions or None)
+    try:
+        response = run_query(get_store(), text,
+                             solutions_format=None if graph else ox.QueryResultsFormat.JSON,
+                             graph_format=ox.RdfFormat.N_TRIPLES if graph else None,
+                             substitutions=substitutions or None)
+    except SyntaxError as exc:
+        # Checked at start-up, so only a remote engine that reads SPARQL differently gets here.
+        raise SsikgError(502, f"the SPARQL engine rejected stored query {query.name}: {exc}") from None
     try:
         body = b"".join(response.chunks)
     finally:

@@ -1,0 +1,31 @@
+"""The endpoint, linked-data and stored-query suites, run a second time with every app
+serving its store through a real ``oxigraph serve`` process and the remote backend.
+
+Running them in a subprocess keeps one test command for everything: the session
+fixture that switches the backend (``SSIKG_TEST_BACKEND=oxigraph`` in conftest)
+must apply from the start of a pytest session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from conftest import require_tool
+
+SUITES = ("tests/test_protocol.py", "tests/test_graph_store.py", "tests/test_conneg.py",
+          "tests/test_service_description.py", "tests/test_linked_data.py",
+          "tests/test_stored_queries.py", "tests/test_competency.py")
+
+
+def test_suites_pass_over_an_oxigraph_serve_backend(project_root):
+    require_tool(shutil.which("oxigraph") is not None, "the oxigraph CLI (PyPI package oxigraph)")
+    env = {**os.environ, "SSIKG_TEST_BACKEND": "oxigraph"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *SUITES],
+        cwd=project_root, env=env, capture_output=True, text=True, timeout=1200)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
