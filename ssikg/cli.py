@@ -281,10 +281,31 @@ def export(store, fmt, output):
 
 
 @cli.command("settings")
-def show_settings():
+@click.option("--markdown", is_flag=True, help="Print the table the README's Settings section holds.")
+def show_settings(markdown):
     """List every setting, its environment variable, default and meaning."""
+    if markdown:
+        click.echo(settings_markdown())
+        return
     for setting in declared():
         click.echo(f"{setting.name}  ({setting.env}, default {setting.default!r})\n    {setting.help}")
+
+
+def settings_markdown() -> str:
+    rows = ["| Setting (env `SSIKG_<NAME>`) | Default | Meaning |", "| --- | --- | --- |"]
+    for setting in declared():
+        rows.append(f"| `{setting.name}` | {_shown_default(setting.default)} | {setting.help} |")
+    return "\n".join(rows)
+
+
+def _shown_default(value) -> str:
+    if isinstance(value, Path):
+        return "the project folder"
+    if isinstance(value, tuple):
+        return ",".join(value) or "empty"
+    if value is None or value == "":
+        return "unset" if value is None else "empty"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 # Commands owned by other modules register here.

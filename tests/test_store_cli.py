@@ -151,7 +151,7 @@ def test_cli_build_then_query_reporting_chain_with_labels(sources, tmp_path):
     out = answered.stdout
     for label in ("directeur général de la police nationale", "directeur général de la gendarmerie nationale",
                   "police nationale", "gendarmerie nationale"):
-        assert label in out
+        assert label + "@fr" in out
     assert "ministère" not in out  # no higher parent is stated
     assert "(4 rows)" in out
 
@@ -216,3 +216,12 @@ def test_query_from_clause_overrides_the_union_default_graph(built_store):
         assert bool(store.query(stated)) is True
     finally:
         store.close()
+
+
+def test_readme_lists_every_setting_as_declared():
+    from ssikg.cli import settings_markdown
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert settings_markdown() in readme
+    printed = run_cli("settings", "--markdown")
+    assert printed.returncode == 0 and printed.stdout.strip() == settings_markdown()
