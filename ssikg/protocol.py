@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 import pyoxigraph as ox
 
 from .errors import SsikgError
+from .sparql_lexer import Token, closing_brace, tokenize
 
 FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
@@ -380,50 +381,7 @@ def media_format_for(fmt) -> MediaFormat | None:
 
 
 # ---------------------------------------------------------------------------
-# Tokens, operations, and the USING rewrite
-
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<comment>\#[^\n\r]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-              |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-  | (?P<var>[?$][\w\u00b7\u0300-\u036f\u203f-\u2040]+)
-  | (?P<name>(?:[A-Za-z\u00c0-\uffff_][\w.\-\u00b7\u00c0-\uffff]*)?:[\w.\-:%\\\u00b7\u00c0-\uffff]*
-             |[A-Za-z_\u00c0-\uffff][\w\-\u00b7\u00c0-\uffff]*)
-  | (?P<open>\{)
-  | (?P<close>\})
-  | (?P<semi>;)
-  | (?P<other>.)
-""", re.VERBOSE | re.DOTALL)
-
-
-@dataclass
-class Token:
-    kind: str
-    text: str
-    start: int
-    end: int
-    depth: int  # brace depth before this token
-
-    def keyword(self, *words: str) -> bool:
-        return self.kind == "name" and ":" not in self.text and self.text.upper() in words
-
-
-def tokenize(text: str) -> list[Token]:
-    """Significant tokens (no whitespace or comments) with their brace depth."""
-    tokens, depth = [], 0
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind in ("ws", "comment"):
-            continue
-        if kind == "close":
-            depth = max(0, depth - 1)
-        tokens.append(Token(kind, match.group(), match.start(), match.end(), depth))
-        if kind == "open":
-            depth += 1
-    return tokens
-
+# Operations and the USING rewrite (tokens from ssikg.sparql_lexer)
 
 @dataclass
 class UpdateOp:
@@ -461,7 +419,7 @@ class UpdateOp:
             head = head[2:]
         if not head or not head[0].keyword("DELETE", "INSERT"):
             return False
-        return len(head) > 1 and head[1].kind == "open"
+        return len(head) > 1 and head[1].text == "{"
 
     @property
     def is_delete_where(self) -> bool:
@@ -472,7 +430,7 @@ class UpdateOp:
 def split_operations(tokens: list[Token]) -> list[UpdateOp]:
     ops, current = [], []
     for token in tokens:
-        if token.kind == "semi" and token.depth == 0:
+        if token.text == ";" and token.depth == 0:
             ops.append(UpdateOp(current))
             current = []
         else:
@@ -497,9 +455,9 @@ def apply_using(text: str, using: Sequence[str], using_named: Sequence[str]) -> 
         if op.is_delete_where:
             head = op._head()
             where, body_open = head[1], head[2] if len(head) > 2 else None
-            if body_open is None or body_open.kind != "open":
+            if body_open is None or body_open.text != "{":
                 continue  # malformed: leave it to the parser's message
-            body_close = _matching_close(op.tokens, body_open)
+            body_close = closing_brace(op.tokens, body_open)
             if body_close is None:
                 continue
             pattern = text[body_open.start:body_close.end]
@@ -513,14 +471,6 @@ def apply_using(text: str, using: Sequence[str], using_named: Sequence[str]) -> 
     return text
 
 
-def _matching_close(tokens: list[Token], opening: Token) -> Token | None:
-    index = tokens.index(opening)
-    for token in tokens[index + 1:]:
-        if token.kind == "close" and token.depth == opening.depth:
-            return token
-    return None
-
-
 def declared_dataset(text: str) -> tuple[list[str], list[str]] | None:
     """FROM / FROM NAMED IRIs declared by a query, or None when it declares none.
 
@@ -528,8 +478,9 @@ def declared_dataset(text: str) -> tuple[list[str], list[str]] | None:
     the query's own FROM clauses.  Prefixed names are resolved against the
     query's PREFIX declarations; relative IRIs are left to the engine (None).
     """
-    tokens = tokenize(text)
-    top = [t for t in tokens if t.depth == 0]
+    if "from" not in text.lower():  # cheap exit: most queries declare no dataset
+        return None
+    top = [t for t in tokenize(text) if t.depth == 0]
     if not any(t.keyword("FROM") for t in top):
         return None
     prefixes: dict[str, str] = {}
@@ -539,7 +490,7 @@ def declared_dataset(text: str) -> tuple[list[str], list[str]] | None:
     while i < len(top):
         token = top[i]
         if token.keyword("PREFIX") and i + 2 < len(top) and top[i + 2].kind == "iri":
-            prefixes[top[i + 1].text.rstrip(":")] = top[i + 2].text[1:-1]
+            prefixes[top[i + 1].text.rstrip(":")] = top[i + 2].value
             i += 3
             continue
         if token.keyword("BASE"):
@@ -561,10 +512,7 @@ def _resolve(token: Token | None, prefixes: Mapping[str, str]) -> str | None:
     if token is None:
         return None
     if token.kind == "iri":
-        iri = token.text[1:-1]
-        return iri if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", iri) else None
-    if token.kind == "name" and ":" in token.text:
-        prefix, _, local = token.text.partition(":")
-        if prefix in prefixes:
-            return prefixes[prefix] + local.replace("\\", "")
+        return token.value if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", token.value) else None
+    if token.kind == "pname" and token.prefix in prefixes:
+        return prefixes[token.prefix] + token.local  # the lexer removed the local's escapes
     return None

@@ -47,7 +47,8 @@ from requests.adapters import HTTPAdapter
 
 from .errors import SsikgError
 from .namespaces import GRAPH
-from .store import GraphStore, StoreError, _load_file, source_files
+from .sparql_lexer import Token, closing_brace, iter_tokens, tokenize
+from .store import GraphStore, StoreError, _load_file, declares_dataset, source_files
 
 CACHE_SECONDS = 2.0
 USER_AGENT = "ssikg-remote-store"
@@ -413,27 +414,12 @@ def triples_result(body: bytes, rdf_format: ox.RdfFormat) -> ox.QueryTriples:
 
 
 # ---------------------------------------------------------------------------
-# Query text: dataset clauses and VALUES injection
+# Query text: query form, BASE, dataset clauses and VALUES injection (tokens from
+# ssikg.sparql_lexer, so strings, IRIs and comments never count as keywords)
 
 
-_TOKEN = re.compile(r"""
-    (?P<comment>\#[^\n]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-              |'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-  | (?P<word>[A-Za-z_][\w\-.]*(?::[\w\-.%]*)?|:[\w\-.%]*)  # keywords; prefixed names stay whole
-  | (?P<var>[?$][A-Za-z0-9_\u00B7\u00C0-\uFFFF]+)
-  | (?P<punct>[{}()])
-""", re.VERBOSE | re.DOTALL)
-
-
-def _tokens(text: str) -> Iterator[tuple[str, str, int, int]]:
-    """Significant tokens (kind, text, start, end): words, braces, parens; strings/IRIs/comments skipped."""
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind in ("comment", "string", "iri", "var"):
-            continue
-        yield kind, match.group(), match.start(), match.end()
+# Query forms, in the order a query may start with them (after its prologue).
+_QUERY_FORMS = ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")
 
 
 def is_valid_sparql(text: str, *, update: bool = False) -> bool:
@@ -451,9 +437,9 @@ def is_valid_sparql(text: str, *, update: bool = False) -> bool:
 def with_base(sparql: str, base_iri: str | None) -> str:
     """The text with ``BASE <base_iri>`` in front when it holds relative IRIs (else unchanged,
     so the engine's syntax error positions stay those of the text the client sent)."""
-    if not base_iri or not any(not _ABSOLUTE_IRI.match(match.group("iri")[1:-1])
-                               for match in _TOKEN.finditer(sparql) if match.lastgroup == "iri"):
-        return sparql
+    if not base_iri or "<" not in sparql or all(
+            _ABSOLUTE_IRI.match(token.value) for token in iter_tokens(sparql) if token.kind == "iri"):
+        return sparql  # no IRI at all (the cheap test), or only absolute ones
     # A BASE of the query's own, written after this one, still wins.
     return f"BASE <{ox.NamedNode(base_iri).value}> {sparql}"
 
@@ -463,23 +449,13 @@ _ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 def query_form(sparql: str) -> str | None:
     """SELECT, CONSTRUCT, ASK or DESCRIBE: the first query-form keyword (after the prologue)."""
-    for kind, text, _start, _end in _tokens(sparql):
-        if kind == "word" and text.upper() in {"SELECT", "CONSTRUCT", "ASK", "DESCRIBE"}:
-            return text.upper()
-    return None
+    form = next((token for token in iter_tokens(sparql) if token.keyword(*_QUERY_FORMS)), None)
+    return form.text.upper() if form else None
 
 
-def has_dataset_clause(sparql: str) -> bool:
-    """True when the query names its own dataset with FROM / FROM NAMED (outside any group)."""
-    depth = 0
-    for kind, text, _start, _end in _tokens(sparql):
-        if text == "{":
-            depth += 1
-        elif text == "}":
-            depth -= 1
-        elif kind == "word" and depth == 0 and text.upper() == "FROM":
-            return True
-    return False
+# True when the query names its own dataset with FROM / FROM NAMED (outside any
+# group): the same test the embedded store makes, under the name used here.
+has_dataset_clause = declares_dataset
 
 
 def values_block(substitutions: dict) -> str:
@@ -497,50 +473,50 @@ def values_block(substitutions: dict) -> str:
 def inject_values(sparql: str, substitutions: dict) -> str:
     """Bind variables by placing a VALUES block at the start of the query's WHERE group."""
     block = values_block(substitutions)
-    tokens = list(_tokens(sparql))
-    form_index = next((i for i, (kind, text, _s, _e) in enumerate(tokens)
-                       if kind == "word" and text.upper() in {"SELECT", "CONSTRUCT", "ASK", "DESCRIBE"}),
-                      None)
+    tokens = tokenize(sparql)
+    form_index = next((i for i, token in enumerate(tokens) if token.keyword(*_QUERY_FORMS)), None)
     if form_index is None:
         raise SyntaxError("not a SPARQL query (no SELECT, CONSTRUCT, ASK or DESCRIBE)")
-    form = tokens[form_index][1].upper()
+    form = tokens[form_index].text.upper()
     rest = tokens[form_index + 1:]
-    if form == "CONSTRUCT" and rest and rest[0][1].upper() == "WHERE":
+    if form == "CONSTRUCT" and rest and rest[0].keyword("WHERE"):
         return _expand_construct_where(sparql, rest, block)
-    skip_template = form == "CONSTRUCT" and rest and rest[0][1] == "{"
-    depth = parens = 0
-    for _kind, text, _start, end in rest:
-        if text == "(":
-            parens += 1
-        elif text == ")":
-            parens -= 1
-        elif text == "{":
-            if depth == 0 and parens == 0 and not skip_template:
-                return f"{sparql[:end]} {block}\n{sparql[end:]}"
-            depth += 1
-        elif text == "}":
-            depth -= 1
-            if depth == 0:
-                skip_template = False
+    has_template = form == "CONSTRUCT" and bool(rest) and rest[0].text == "{"
+    opening = _where_group(rest, skip=1 if has_template else 0)
+    if opening is not None:
+        return f"{sparql[:opening.end]} {block}\n{sparql[opening.end:]}"
     if form == "DESCRIBE":
         return f"{sparql}\nWHERE {{ {block} }}"
     raise SyntaxError("cannot find the WHERE group of the query to bind its parameters")
 
 
-def _expand_construct_where(sparql: str, rest, block: str) -> str:
+def _where_group(tokens: list[Token], skip: int) -> Token | None:
+    """The '{' opening the WHERE group: a top-level brace outside parentheses (a
+    projection's ``EXISTS { }`` is inside them), after ``skip`` of them (a CONSTRUCT template)."""
+    parens = 0
+    for token in tokens:
+        if token.text == "(":
+            parens += 1
+        elif token.text == ")":
+            parens -= 1
+        elif token.text == "{" and token.depth == 0 and parens == 0:
+            if not skip:
+                return token
+            skip -= 1
+    return None
+
+
+def _expand_construct_where(sparql: str, rest: list[Token], block: str) -> str:
     """``CONSTRUCT WHERE { T }`` admits no VALUES: rewrite it as ``CONSTRUCT { T } WHERE { VALUES … T }``."""
-    where_start = rest[0][2]
-    open_end = rest[1][3] if len(rest) > 1 and rest[1][1] == "{" else None
-    if open_end is None:
+    where = rest[0]
+    if len(rest) < 2 or rest[1].text != "{":
         raise SyntaxError("CONSTRUCT WHERE must be followed by a group")
-    depth = 1
-    for _kind, text, start, _end in rest[2:]:
-        depth += {"{": 1, "}": -1}.get(text, 0)
-        if depth == 0:
-            template = sparql[open_end:start]
-            return (f"{sparql[:where_start]}{{{template}}}\nWHERE {{ {block}\n{template}}}"
-                    f"{sparql[start + 1:]}")
-    raise SyntaxError("unbalanced braces in the CONSTRUCT WHERE group")
+    closing = closing_brace(rest, rest[1])
+    if closing is None:
+        raise SyntaxError("unbalanced braces in the CONSTRUCT WHERE group")
+    template = sparql[rest[1].end:closing.start]
+    return (f"{sparql[:where.start]}{{{template}}}\nWHERE {{ {block}\n{template}}}"
+            f"{sparql[closing.end:]}")
 
 
 # ---------------------------------------------------------------------------

@@ -3,13 +3,13 @@
 
 pyoxigraph makes real HTTP requests for ``SERVICE <url>`` and ``LOAD <url>``
 and has no switch to turn them off, so this module is the switch.  It works on
-tokens, not on the raw text: a small SPARQL tokenizer skips comments and the
-four forms of string literal (with their escapes), reads IRIs (decoding their
-``\\u`` escapes, as Oxigraph does), prefixed names (resolved through the
-``PREFIX`` and ``BASE`` declarations seen so far) and variables.  A ``SERVICE``
-or ``LOAD`` keyword is then an identifier token, case-insensitive, and never a
-word inside a string, an IRI, a comment or a prefixed name such as
-``service:x``.
+tokens, not on the raw text: the package's SPARQL lexer
+(:mod:`ssikg.sparql_lexer`) skips comments and the four forms of string literal
+(with their escapes), reads IRIs (decoding their ``\\u`` escapes, as Oxigraph
+does), prefixed names (resolved here through the ``PREFIX`` and ``BASE``
+declarations seen so far) and variables.  A ``SERVICE`` or ``LOAD`` keyword is
+then an identifier token, case-insensitive, and never a word inside a string,
+an IRI, a comment or a prefixed name such as ``service:x``.
 
 Policy (:class:`OutboundPolicy`): with an empty allowlist every ``SERVICE`` and
 ``LOAD`` is refused.  A target is admitted only when it is an http(s) IRI
@@ -26,29 +26,16 @@ the HTTP status the endpoint answers with.
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+from . import sparql_lexer
+from .sparql_lexer import Token
+
 # ---------------------------------------------------------------------------
-# Tokens
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # "name", "pname", "iri", "var", "string", "punct", "other"
-    value: str  # decoded IRI, the text as written otherwise
-    position: int
-    end: int
-    prefix: str = ""  # for "pname": the prefix part (without ':')
-    local: str = ""  # for "pname": the local part, escapes removed
-
-    @property
-    def word(self) -> str:
-        """Upper-cased text of a name or prefixed name ('' for other tokens), for keyword tests."""
-        return self.value.upper() if self.kind in {"name", "pname"} else ""
+# Tokens (the lexer is ssikg.sparql_lexer; here only the refusal of what it cannot split)
 
 
 class Refused(ValueError):
@@ -60,89 +47,22 @@ class Refused(ValueError):
         self.message = message
 
 
-# IRIREF per the SPARQL grammar, plus the \u / \U escapes Oxigraph decodes inside IRIs.
-_IRIREF = re.compile(r'<((?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*)>')
-_UCHAR = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
-_VAR = re.compile(r"[?$][\w\u00B7\u0300-\u036F\u203F-\u2040]+")
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?")
-# A prefix (possibly empty) then ':' then a local part; PN_LOCAL allows '.', ':'
-# and %hh inside, backslash escapes of punctuation, but no trailing '.'.
-_PN_PREFIX = r"(?:[^\W\d_](?:[\w.\-\u00B7\u0300-\u036F\u203F-\u2040]*[\w\-\u00B7\u0300-\u036F\u203F-\u2040])?)?"
-_PN_LOCAL_CHAR = r"(?:[\w\-:\u00B7\u0300-\u036F\u203F-\u2040]|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?#@%])"
-_PNAME = re.compile(
-    rf"({_PN_PREFIX}|_):((?:{_PN_LOCAL_CHAR}(?:(?:{_PN_LOCAL_CHAR}|\.)*{_PN_LOCAL_CHAR})?)?)")
-_NAME = re.compile(r"[^\W\d][\w\-]*")
-_LANGTAG = re.compile(r"@[A-Za-z]+(?:-[A-Za-z0-9]+)*(?:--[A-Za-z]+)?")
-_LOCAL_ESCAPE = re.compile(r"\\(.)")
-
-
-def _decode_uchars(text: str) -> str:
-    return _UCHAR.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
-
-
-def _string_end(text: str, start: int) -> int:
-    """Index just after the string literal starting at ``start`` (any of the 4 quote forms)."""
-    quote = text[start]
-    long_quote = text.startswith(quote * 3, start)
-    delimiter = quote * 3 if long_quote else quote
-    i = start + len(delimiter)
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
-        if text.startswith(delimiter, i):
-            return i + len(delimiter)
-        if not long_quote and char in "\r\n":
-            break
-        i += 1
-    raise Refused(400, f"unterminated string literal starting at character {start + 1}")
-
-
 def next_token(text: str, i: int) -> Token | None:
-    """The token starting at or after index ``i`` (whitespace and comments skipped), or None.
-
-    Raises :class:`Refused` (400) for an unterminated string, where the text
-    cannot be split safely."""
-    length = len(text)
-    while i < length:
-        char = text[i]
-        if char.isspace():
-            i += 1
-        elif char == "#":
-            ends = [p for p in (text.find("\n", i), text.find("\r", i)) if p >= 0]
-            i = min(ends, default=length)
-        else:
-            return _token_at(text, i)
-    return None
+    """The lexer's token at or after ``i`` (see :func:`_checked`)."""
+    return _checked(sparql_lexer.next_token(text, i))
 
 
-def _token_at(text: str, i: int) -> Token:
-    char = text[i]
-    if char in "\"'":
-        end = _string_end(text, i)
-        return Token("string", text[i:end], i, end)
-    if char == "<" and (match := _IRIREF.match(text, i)):
-        return Token("iri", _decode_uchars(match.group(1)), i, match.end())
-    if char in "?$" and (match := _VAR.match(text, i)):
-        return Token("var", match.group(0)[1:], i, match.end())
-    if char == "@" and (match := _LANGTAG.match(text, i)):
-        return Token("other", match.group(0), i, match.end())
-    if match := _PNAME.match(text, i):
-        local = _LOCAL_ESCAPE.sub(r"\1", match.group(2))
-        return Token("pname", match.group(0), i, match.end(), prefix=match.group(1), local=local)
-    for kind, pattern in (("name", _NAME), ("other", _NUMBER)):
-        if match := pattern.match(text, i):
-            return Token(kind, match.group(0), i, match.end())
-    return Token("punct", char, i, i + 1)
+def tokenize(text: str) -> list[Token]:
+    """Every token of ``text`` (see :func:`_checked`)."""
+    return [_checked(token) for token in sparql_lexer.tokenize(text)]
 
 
-def tokenize(text: str) -> Iterator[Token]:
-    """Every SPARQL token of ``text``, comments and whitespace skipped."""
-    position = 0
-    while (token := next_token(text, position)) is not None:
-        yield token
-        position = token.end
+def _checked(token: Token | None) -> Token | None:
+    """``token``, unless it is an unterminated string: past one the text cannot be
+    split safely, so no target found could be trusted and the text is refused (400)."""
+    if token is not None and token.kind == "unterminated":
+        raise Refused(400, f"unterminated string literal starting at character {token.start + 1}")
+    return token
 
 
 # ---------------------------------------------------------------------------
@@ -190,15 +110,15 @@ def outbound_targets(text: str, base_iri: str | None = None) -> list[Target]:
             position, operation_start = declared_end, True
             continue
         if operation_start and depth == 0 and word.startswith("LOAD"):
-            found = _call(text, token.position + 4, "LOAD", token.position, scope, need_brace=False)
+            found = _call(text, token.start + 4, "LOAD", token.start, scope, need_brace=False)
             if not found:
-                raise Refused(400, f"LOAD at character {token.position + 1} must be followed by an IRI")
+                raise Refused(400, f"LOAD at character {token.start + 1} must be followed by an IRI")
             targets.extend(found)
         for offset in _occurrences(word, "SERVICE"):
             exact = offset == 0 and word == "SERVICE"
             if offset == 0 and not exact and after_iri_keyword:
                 continue  # GRAPH service:g { … }: the word is that keyword's IRI
-            targets.extend(_call(text, token.position + offset + 7, "SERVICE", token.position + offset,
+            targets.extend(_call(text, token.start + offset + 7, "SERVICE", token.start + offset,
                                  scope, need_brace=not exact))
         if token.kind == "punct" and token.value in "{}":
             depth += 1 if token.value == "{" else -1
@@ -221,16 +141,16 @@ def _declaration(text: str, token: Token, scope: _Scope) -> int | None:
     """Record a ``PREFIX p: <iri>`` or ``BASE <iri>`` starting at ``token``; returns where it ends."""
     word = token.word
     if word.startswith("BASE"):
-        iri = next_token(text, token.position + 4)
+        iri = next_token(text, token.start + 4)
         if iri is not None and iri.kind == "iri":
-            scope.base = _resolve(iri.value, scope.base, iri.position)
+            scope.base = _resolve(iri.value, scope.base, iri.start)
             return iri.end
     if word.startswith("PREFIX"):
-        name = next_token(text, token.position + 6)
+        name = next_token(text, token.start + 6)
         if name is not None and name.kind == "pname" and not name.local and name.value.endswith(":"):
             iri = next_token(text, name.end)
             if iri is not None and iri.kind == "iri":
-                scope.prefixes[name.prefix] = _resolve(iri.value, scope.base, iri.position)
+                scope.prefixes[name.prefix] = _resolve(iri.value, scope.base, iri.start)
                 return iri.end
     return None
 
@@ -246,7 +166,7 @@ def _call(text: str, after: int, keyword: str, position: int, scope: _Scope,
         return []
     readings = [(first, False)]
     if first.word.startswith("SILENT"):
-        second = next_token(text, first.position + 6)
+        second = next_token(text, first.start + 6)
         readings = [(second, True)] + ([(first, False)] if first.kind == "pname" else [])
     targets, unresolved = [], None
     for target_token, silent in readings:
@@ -272,7 +192,7 @@ def _target(keyword: str, token: Token, silent: bool, position: int, scope: _Sco
     if token.kind == "var":
         return Target(keyword, None, silent, position, variable=token.value)
     if token.kind == "iri":
-        return Target(keyword, _resolve(token.value, scope.base, token.position), silent, position)
+        return Target(keyword, _resolve(token.value, scope.base, token.start), silent, position)
     if token.prefix not in scope.prefixes:
         raise Refused(400, f"{where}: the prefix '{token.prefix}:' is not declared")
     return Target(keyword, scope.prefixes[token.prefix] + token.local, silent, position)

@@ -30,6 +30,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from .namespaces import ONTOLOGY_GRAPH
+from .sparql_lexer import tokenize
 
 META_FILE = "meta.json"
 DB_DIR = "db"
@@ -382,8 +383,6 @@ def declares_dataset(sparql: str) -> bool:
     """Whether a query names its own dataset with a top-level FROM clause."""
     if "from" not in sparql.lower():  # cheap exit for the common case
         return False
-    from .protocol import tokenize
-
     return any(token.depth == 0 and token.keyword("FROM") for token in tokenize(sparql))
 
 
