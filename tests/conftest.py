@@ -48,6 +48,16 @@ def built_store(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def embedded(built_store):
+    """The built store opened read-only, to compare another engine's answers with."""
+    from ssikg.store import open_store
+
+    store = open_store(built_store, read_only=True)
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def store_copy(built_store, tmp_path) -> Path:
     """A private copy of the built store that a test may open, write and break."""

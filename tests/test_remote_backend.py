@@ -32,7 +32,6 @@ from ssikg.remote_store import (
     query_form,
 )
 from ssikg.settings import PROJECT_ROOT
-from ssikg.store import open_store
 
 pytestmark = pytest.mark.timeout(300)
 TOKEN = "remote-write-token"
@@ -62,13 +61,6 @@ def engine(tmp_path_factory):
 @pytest.fixture(scope="module")
 def remote(engine):
     store = RemoteStore(RemoteConfig(engine.query_url))
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def embedded(built_store):
-    store = open_store(built_store, read_only=True)
     yield store
     store.close()
 

@@ -21,7 +21,6 @@ from ssikg.errors import SsikgError
 from ssikg.namespaces import ID, STATED_GRAPH
 from ssikg.remote_store import RemoteConfig, RemoteStore
 from ssikg.settings import PROJECT_ROOT
-from ssikg.store import open_store
 from ssikg.stored_queries import check_dir
 
 pytestmark = [pytest.mark.virtuoso, pytest.mark.timeout(300)]
@@ -61,13 +60,6 @@ def virtuoso_server(virtuoso, tmp_path_factory):
 @pytest.fixture(scope="module")
 def remote(virtuoso):
     store = RemoteStore(RemoteConfig(virtuoso.query_url))
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def embedded(built_store):
-    store = open_store(built_store, read_only=True)
     yield store
     store.close()
 
