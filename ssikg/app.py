@@ -14,9 +14,11 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from . import http
 from .errors import register_error_handlers
 from .settings import Settings, load_settings
 from .store import GraphStore, ensure_built, open_store
+from .stored_queries import load_all as load_stored_queries
 
 log = logging.getLogger("ssikg")
 
@@ -38,11 +40,10 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: GraphStore | N
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_body_bytes or None
     app.json.ensure_ascii = False
     # Checked before the store opens: a broken query file stops start-up with file:line messages.
-    app.extensions["ssikg.queries"] = importlib.import_module("ssikg.stored_queries").load_all(
-        settings.source_dir / "queries")
+    app.extensions["ssikg.queries"] = load_stored_queries(settings.source_dir / "queries")
     app.extensions["ssikg.store"] = store or _open_configured_store(settings)
     register_error_handlers(app)
-    importlib.import_module("ssikg.http").install(app)  # CORS, gzip, request log, metrics
+    http.install(app)  # CORS, gzip, request log, metrics
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
     return app

@@ -308,23 +308,18 @@ def _shown_default(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-# Commands owned by other modules register here.
-def _register_optional_commands() -> None:
-    for module_name, command_name in (("ssikg.validation_cli", "validate"),
-                                      ("ssikg.orgchart", "chart"),
-                                      ("ssikg.stored_queries", "queries")):
-        try:
-            module = __import__(module_name, fromlist=[command_name])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        command = getattr(module, "cli_command", None)
-        if command is not None:
-            cli.add_command(command, command_name)
+# Commands that live beside the code they drive.
+def _register_commands() -> None:
+    from .orgchart import cli_command as chart
+    from .stored_queries import cli_command as queries
+    from .validation_cli import cli_command as validate
+
+    cli.add_command(validate, "validate")
+    cli.add_command(chart, "chart")
+    cli.add_command(queries, "queries")
 
 
-_register_optional_commands()
+_register_commands()
 
 
 def main() -> None:
