@@ -129,18 +129,73 @@ class StoreMeta:
 Progress = Callable[[str], None]
 
 
-def _load_file(store: ox.Store, source: SourceFile) -> None:
+PROGRESS_ABOVE_BYTES = 16 << 20  # files this large get progress lines while they load
+PROGRESS_EVERY_S = 2.0
+
+
+def _load_file(store: ox.Store, source: SourceFile, say: Progress) -> None:
     to_graph = ox.NamedNode(source.graph) if source.graph else None
+    watch = _LoadProgress(source, say) if source.path.stat().st_size > PROGRESS_ABOVE_BYTES else None
     try:
+        if watch:
+            watch.start()
         store.bulk_load(path=str(source.path), format=source.format, to_graph=to_graph)
     except SyntaxError as exc:
         raise StoreError(f"{source.relative}: {exc}") from None
     except (OSError, ValueError) as exc:
         raise StoreError(f"{source.relative}: cannot load: {exc}") from None
+    finally:
+        if watch:
+            watch.stop()
     stray = next(iter(store.quads_for_pattern(None, None, None, ox.DefaultGraph())), None)
     if stray is not None:
         raise StoreError(f"{source.relative}: triples outside any named graph (e.g. {stray.triple}); "
                          "put every triple in a GRAPH block")
+
+
+class _LoadProgress(threading.Thread):
+    """Says how far pyoxigraph's bulk load has read a large file.
+
+    The load runs in Rust with the GIL released and no progress callback, so this
+    thread reads the position of the loader's file descriptor from /proc (Linux);
+    elsewhere it reports the elapsed time only."""
+
+    def __init__(self, source: SourceFile, say: Progress):
+        super().__init__(daemon=True)
+        self.source, self.say = source, say
+        self.size = source.path.stat().st_size
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        started, was_reading = time.monotonic(), False
+        while not self.done.wait(PROGRESS_EVERY_S):
+            elapsed = time.monotonic() - started
+            position = _read_position(self.source.path)
+            if position is not None:
+                was_reading = True
+                self.say(f"loading {self.source.relative}: read {position / self.size:.0%} "
+                         f"({position / elapsed / (1 << 20):,.1f} MiB/s, {elapsed:.0f} s)")
+            elif was_reading:  # the file is read and closed; the loader sorts and writes indexes
+                self.say(f"loading {self.source.relative}: read 100%, writing indexes ({elapsed:.0f} s)")
+            else:
+                self.say(f"loading {self.source.relative}: {elapsed:.0f} s")
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=5)
+
+
+def _read_position(path: Path) -> int | None:
+    """Read offset of this process's open descriptor on ``path``, from /proc; None if unknown."""
+    target = str(path.resolve())
+    try:
+        for fd in os.listdir("/proc/self/fd"):
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    return int(info.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
@@ -171,7 +226,7 @@ def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
         for source in files:
             size = source.path.stat().st_size
             t0 = time.monotonic()
-            _load_file(store, source)
+            _load_file(store, source, say)
             total_bytes += size
             say(f"loaded {source.relative} ({size / 1024:,.0f} KiB in {time.monotonic() - t0:.2f} s)")
         quads = len(store)

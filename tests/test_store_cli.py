@@ -225,3 +225,23 @@ def test_readme_lists_every_setting_as_declared():
     assert settings_markdown() in readme
     printed = run_cli("settings", "--markdown")
     assert printed.returncode == 0 and printed.stdout.strip() == settings_markdown()
+
+
+def test_large_inputs_report_progress_while_loading(tmp_path, monkeypatch):
+    import ssikg.store
+
+    monkeypatch.setattr(ssikg.store, "PROGRESS_ABOVE_BYTES", 1 << 20)
+    monkeypatch.setattr(ssikg.store, "PROGRESS_EVERY_S", 0.05)
+    root = tmp_path / "src"
+    (root / "ontology").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "ontology" / "o.ttl").write_text("<urn:o> <urn:p> <urn:q> .\n")
+    with open(root / "data" / "big.nq", "w") as handle:
+        for i in range(120_000):
+            handle.write(f'<urn:e:{i}> <urn:p:{i % 40}> "value {i}" <urn:g:{i % 5}> .\n')
+    said: list[str] = []
+    meta = build_store(tmp_path / "store", root, progress=said.append)
+    assert meta.quads == 120_001
+    loading = [line for line in said if line.startswith("loading data/big.nq:")]
+    assert loading, said
+    assert said[-2].startswith("loaded data/big.nq")
