@@ -432,11 +432,14 @@ class Executor:
 
     def run(self, job: dict, seconds: float | None, sock, offered: dict, solutions_format,
             graph_format) -> QueryResponse:
-        if not self.gate.acquire(blocking=False):
+        wait = float(self.settings.get("queue_timeout") or 0)
+        acquired = self.gate.acquire(timeout=wait) if wait else self.gate.acquire(blocking=False)
+        if not acquired:
             _count("refusals")
             retry = int(self.settings.get("retry_after") or 1)
             raise SsikgError(503, f"the server is already running its maximum of {self.size} concurrent "
-                                  f"queries; retry in {retry} s", title="Too busy",
+                                  f"queries (waited {wait:g} s for a slot); retry in {retry} s",
+                             title="Too busy",
                              headers={"Retry-After": str(retry)}, extra={"retry_after": retry})
         try:
             source = self._start(job, sock, seconds)

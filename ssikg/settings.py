@@ -56,6 +56,13 @@ def _positive_float(value: Any) -> float:
     return number
 
 
+def _non_negative_float(value: Any) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
+    return number
+
+
 def _path(value: Any) -> Path:
     return Path(value).expanduser()
 
@@ -133,6 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
             "a link in SPARQL JSON/XML); 0 = unlimited."),
     Setting("max_concurrent_queries", 4, lambda v: max(1, _non_negative_int(v)),
             "Queries evaluated at once (each in its own worker process); beyond, 503 with Retry-After."),
+    Setting("queue_timeout", 2.0, _non_negative_float,
+            "Seconds a query waits for a free slot when max_concurrent_queries are running, so a short "
+            "burst queues instead of failing; then 503 with Retry-After (0 = refuse at once)."),
     Setting("retry_after", 5, _non_negative_int,
             "Seconds announced in Retry-After when the server is too busy."),
     Setting("service_allowlist", (), _list,
