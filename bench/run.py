@@ -443,7 +443,8 @@ class SizeRun:
                 if kind == "http":
                     self.restart(name)
                 continue
-            except (OSError, SyntaxError, ValueError) as exc:
+            except (OSError, SyntaxError, ValueError, http.client.HTTPException) as exc:
+                # HTTPException: e.g. a streamed answer cut short by the server's own deadline
                 entry["errors"][name] = f"{type(exc).__name__}: {exc}"[:300]
                 continue
             if status != 200:
@@ -482,9 +483,9 @@ class SizeRun:
                 try:
                     status, _, elapsed = (clients[name].get(query, keep_body=False) if kind == "http"
                                           else target.run(query))
-                except (TimeoutError, OSError) as exc:
+                except (TimeoutError, OSError, http.client.HTTPException) as exc:
                     entry["errors"][name] = f"{type(exc).__name__} during repetitions: {exc}"[:300]
-                    if kind == "http":
+                    if kind == "http" and isinstance(exc, TimeoutError):  # still busy: restart it
                         clients[name].close()
                         self.restart(name)
                         targets = self._targets()
@@ -515,7 +516,7 @@ class SizeRun:
                     continue
                 try:
                     runs[name].append(Client(target.url, self.args.timeout).stream(query, target.pid))
-                except (TimeoutError, OSError) as exc:
+                except (TimeoutError, OSError, http.client.HTTPException) as exc:
                     entry["errors"][name] = f"{type(exc).__name__}: {exc}"[:300]
                     self.restart(name)
         for name, values in runs.items():
