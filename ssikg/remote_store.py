@@ -48,7 +48,7 @@ from requests.adapters import HTTPAdapter
 from .errors import SsikgError
 from .namespaces import GRAPH
 from .sparql_lexer import Token, closing_brace, iter_tokens, tokenize
-from .store import GraphStore, StoreError, _load_file, declares_dataset, source_files
+from .store import GraphStore, StoreError, declares_dataset, load_source, source_files
 
 CACHE_SECONDS = 2.0
 USER_AGENT = "ssikg-remote-store"
@@ -527,7 +527,7 @@ def read_sources(source_dir: Path) -> dict[str, list[ox.Triple]]:
     """Every source file parsed (and checked like a local build), grouped by named graph."""
     scratch = ox.Store()
     for source in source_files(source_dir):
-        _load_file(scratch, source)
+        load_source(scratch, source)
     graphs: dict[str, list[ox.Triple]] = defaultdict(list)
     for quad in scratch:
         graphs[quad.graph_name.value].append(quad.triple)

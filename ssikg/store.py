@@ -133,9 +133,10 @@ PROGRESS_ABOVE_BYTES = 16 << 20  # files this large get progress lines while the
 PROGRESS_EVERY_S = 2.0
 
 
-def _load_file(store: ox.Store, source: SourceFile, say: Progress) -> None:
+def load_source(store: ox.Store, source: SourceFile, say: Progress | None = None) -> None:
     to_graph = ox.NamedNode(source.graph) if source.graph else None
-    watch = _LoadProgress(source, say) if source.path.stat().st_size > PROGRESS_ABOVE_BYTES else None
+    big = say is not None and source.path.stat().st_size > PROGRESS_ABOVE_BYTES
+    watch = _LoadProgress(source, say) if big else None
     try:
         if watch:
             watch.start()
@@ -226,7 +227,7 @@ def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
         for source in files:
             size = source.path.stat().st_size
             t0 = time.monotonic()
-            _load_file(store, source, say)
+            load_source(store, source, say)
             total_bytes += size
             say(f"loaded {source.relative} ({size / 1024:,.0f} KiB in {time.monotonic() - t0:.2f} s)")
         quads = len(store)
