@@ -119,9 +119,17 @@ def _publish(backend: str, update_url: str | None, store_url: str | None) -> Non
 @click.option("--production", is_flag=True,
               help="Serve with gunicorn (threads in one process) instead of the development server.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Worker threads (--production).")
-def serve(store, host, port, production, threads):
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes (--production). More than one serves the store read-only, "
+                   "so it needs no update token.")
+def serve(store, host, port, production, threads, processes):
     """Serve the store over HTTP (builds it first when missing or stale)."""
     settings = _settings(store=store)
+    if processes > 1 and not production:
+        raise click.UsageError("--processes needs --production")
+    if processes > 1 and (settings.update_token or settings.update_token_file):
+        raise click.UsageError("--processes > 1 serves the store read-only: only one process may "
+                               "write, so unset the update token or use one process")
     status = "current"
     from .stored_queries import QueryFileError, load_all
 
@@ -142,7 +150,9 @@ def serve(store, host, port, production, threads):
     if production:
         from .production import run_gunicorn
 
-        run_gunicorn(overrides, host=host, port=port, threads=threads)
+        if processes > 1:
+            overrides["read_only"] = True  # each process opens the one built store read-only
+        run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes)
         return
     from .app import create_app
 

@@ -1,8 +1,10 @@
-"""Production serving: gunicorn with one process and many threads.
+"""Production serving: gunicorn with threads, in one process or, read-only, in several.
 
-One process because only one process may open the on-disk store read-write;
-threads because pyoxigraph releases the GIL while it evaluates, iterates and
-serialises, so threads do run queries in parallel.
+One process by default, because only one process may open the on-disk store
+read-write; threads because pyoxigraph releases the GIL while it evaluates,
+iterates and serialises, so threads do run queries in parallel.  A read-only
+deployment (no update token) may run several processes, each opening the store
+read-only, so the Python request path uses every core.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ class _Gunicorn(BaseApplication):
         return create_app(self._overrides)
 
 
-def gunicorn_options(host: str, port: int, threads: int) -> dict[str, Any]:
+def gunicorn_options(host: str, port: int, threads: int, processes: int = 1) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
-        "workers": 1,
+        "workers": processes,
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 0,  # queries have their own deadline; gunicorn must not kill a busy worker
@@ -57,5 +59,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
 
 
-def run_gunicorn(overrides: dict[str, Any], *, host: str, port: int, threads: int) -> None:
-    _Gunicorn(overrides, gunicorn_options(host, port, threads)).run()
+def run_gunicorn(overrides: dict[str, Any], *, host: str, port: int, threads: int,
+                 processes: int = 1) -> None:
+    _Gunicorn(overrides, gunicorn_options(host, port, threads, processes)).run()

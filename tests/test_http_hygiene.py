@@ -177,3 +177,37 @@ def test_production_server(store_copy, wait_until_up):
     lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"event": "request"')]
     assert any(entry["route"] == "/sparql" and entry["status"] == 200 for entry in lines)
 
+
+
+def test_production_server_with_several_read_only_processes(store_copy, wait_until_up):
+    """``--processes 2``: two gunicorn workers, each with the store open read-only."""
+    import psutil
+
+    from conftest import free_port, run_cli
+
+    refused = run_cli("serve", "--production", "--processes", "2", "--store", str(store_copy),
+                      env={"SSIKG_UPDATE_TOKEN": "t"})
+    assert refused.returncode == 2 and "read-only" in refused.stderr
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSIKG_UPDATE_TOKEN")}
+    proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--production", "--processes", "2",
+                             "--threads", "2", "--store", str(store_copy), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/health", proc)
+        for _ in range(6):
+            r = requests.get(f"{url}/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60)
+            assert r.status_code == 200 and r.json()["boolean"] is True
+        gunicorn_workers = [child for child in psutil.Process(proc.pid).children()
+                            if "ssikg.workers" not in " ".join(child.cmdline())]
+        assert len(gunicorn_workers) == 2
+        write = requests.post(f"{url}/sparql", data={"update": "CLEAR ALL"}, timeout=60)
+        assert write.status_code == 403
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
