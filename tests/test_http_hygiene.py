@@ -182,7 +182,6 @@ def test_production_server(store_copy, wait_until_up):
 def test_production_server_with_several_read_only_processes(store_copy, wait_until_up):
     """``--processes 2``: two gunicorn workers, each with the store open read-only."""
     import psutil
-
     from conftest import free_port, run_cli
 
     refused = run_cli("serve", "--production", "--processes", "2", "--store", str(store_copy),
