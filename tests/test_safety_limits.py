@@ -147,11 +147,10 @@ def test_unlimited_by_default(make_app, serve_app):
 # Concurrency cap
 
 
-def test_saturation_answers_503_with_retry_after(make_app, serve_app):
-    app = make_app(max_concurrent_queries=1, retry_after=7, query_timeout=4, queue_timeout=0.5)
-    server = serve_app(app)
-    assert get(server, "ASK { ?s ?p ?o }").status_code == 200
-    outcome = {}
+def occupy_the_only_slot(app, server) -> tuple[threading.Thread, dict]:
+    """Start a heavy query in the background and return once it holds the app's only slot."""
+    assert get(server, "ASK { ?s ?p ?o }").status_code == 200  # a worker is up
+    outcome: dict = {}
     runner = threading.Thread(target=lambda: outcome.setdefault("heavy", get(server, HEAVY)))
     runner.start()
     executor = app.extensions["ssikg.executor"]
@@ -159,6 +158,13 @@ def test_saturation_answers_503_with_retry_after(make_app, serve_app):
     while time.monotonic() < deadline and not executor.pool._busy:
         time.sleep(0.05)
     assert executor.pool._busy, "the heavy query should hold the only slot"
+    return runner, outcome
+
+
+def test_saturation_answers_503_with_retry_after(make_app, serve_app):
+    app = make_app(max_concurrent_queries=1, retry_after=7, query_timeout=4, queue_timeout=0.5)
+    server = serve_app(app)
+    runner, outcome = occupy_the_only_slot(app, server)
     busy = get(server, "ASK { ?s ?p ?o }")
     body = assert_json_error(busy, 503)
     assert busy.headers["Retry-After"] == "7"
@@ -172,15 +178,7 @@ def test_saturation_answers_503_with_retry_after(make_app, serve_app):
 def test_a_short_burst_queues_for_a_slot_instead_of_failing(make_app, serve_app):
     app = make_app(max_concurrent_queries=1, query_timeout=1, queue_timeout=20)
     server = serve_app(app)
-    assert get(server, "ASK { ?s ?p ?o }").status_code == 200
-    outcome = {}
-    runner = threading.Thread(target=lambda: outcome.setdefault("heavy", get(server, HEAVY)))
-    runner.start()
-    executor = app.extensions["ssikg.executor"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not executor.pool._busy:
-        time.sleep(0.05)
-    assert executor.pool._busy, "the heavy query should hold the only slot"
+    runner, outcome = occupy_the_only_slot(app, server)
     waited = get(server, "ASK { ?s ?p ?o }")  # waits until the heavy query times out
     assert waited.status_code == 200 and waited.json()["boolean"] is True
     runner.join(timeout=60)
