@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pyoxigraph as ox
 import requests
 
 VIRTUOSO = shutil.which("virtuoso-t")
@@ -242,3 +243,30 @@ def oxigraph_opener(started: list[EngineProcess]):
         return store
 
     return open_remote_copy
+
+
+# ---------------------------------------------------------------------------
+# Comparing answers across engines
+
+
+def norm(term, *, fold_language: bool = False) -> str:
+    """A term as text, with every blank node alike (labels differ between engines)."""
+    if term is None:
+        return ""
+    if isinstance(term, ox.BlankNode):
+        return "_:b"
+    if fold_language and isinstance(term, ox.Literal) and term.language:
+        return f"{term.value!r}@{term.language.lower()}"  # Virtuoso lower-cases language tags
+    return str(term)
+
+
+def answer(result, *, fold_language: bool = False):
+    """A query result in a form two engines' answers can be compared by equality."""
+    if isinstance(result, ox.QueryBoolean):
+        return bool(result)
+    if isinstance(result, ox.QueryTriples):
+        return sorted(" ".join(norm(t, fold_language=fold_language)
+                               for t in (x.subject, x.predicate, x.object)) for x in result)
+    names = sorted(v.value for v in result.variables)
+    return sorted(tuple(norm(row[name], fold_language=fold_language) for name in names)
+                  for row in result)

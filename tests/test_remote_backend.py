@@ -19,7 +19,7 @@ import pyoxigraph as ox
 import pytest
 import requests
 from conftest import LiveServer, free_port, run_cli
-from sparql_engines import OXIGRAPH, OxigraphServer
+from sparql_engines import OXIGRAPH, OxigraphServer, answer, norm
 
 from ssikg.app import create_app
 from ssikg.errors import SsikgError
@@ -85,21 +85,6 @@ def private_engine(tmp_path):
 # Comparing answers (blank node labels differ between engines; nothing else may)
 
 
-def norm(term) -> str:
-    if term is None:
-        return ""
-    if isinstance(term, ox.BlankNode):
-        return "_:b"
-    return str(term)
-
-
-def answer(result):
-    if isinstance(result, ox.QueryBoolean):
-        return bool(result)
-    if isinstance(result, ox.QueryTriples):
-        return sorted(" ".join(norm(t) for t in (x.subject, x.predicate, x.object)) for x in result)
-    names = [v.value for v in result.variables]
-    return sorted(tuple(norm(row[name]) for name in sorted(names)) for row in result)
 
 
 def rdf_document(response: requests.Response) -> list[str]:

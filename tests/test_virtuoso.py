@@ -14,7 +14,8 @@ import pyoxigraph as ox
 import pytest
 import requests
 from conftest import LiveServer, require_tool, run_cli
-from sparql_engines import VIRTUOSO, VIRTUOSO_ISQL, VirtuosoServer
+from sparql_engines import VIRTUOSO, VIRTUOSO_ISQL, VirtuosoServer, norm
+from sparql_engines import answer as comparable
 
 from ssikg.app import create_app
 from ssikg.errors import SsikgError
@@ -64,21 +65,8 @@ def remote(virtuoso):
     store.close()
 
 
-def norm(term) -> str:
-    if isinstance(term, ox.BlankNode):
-        return "_:b"
-    if isinstance(term, ox.Literal) and term.language:
-        return f"{term.value!r}@{term.language.lower()}"  # Virtuoso lower-cases language tags
-    return str(term)
-
-
 def answer(result):
-    if isinstance(result, ox.QueryBoolean):
-        return bool(result)
-    if isinstance(result, ox.QueryTriples):
-        return sorted(" ".join(norm(t) for t in (x.subject, x.predicate, x.object)) for x in result)
-    names = sorted(v.value for v in result.variables)
-    return sorted(tuple(norm(row[name]) if row[name] is not None else "" for name in names) for row in result)
+    return comparable(result, fold_language=True)
 
 
 def srj(response: requests.Response):
@@ -145,7 +133,8 @@ def rdf(response: requests.Response) -> list[str]:
     assert response.status_code == 200, response.text
     media_type = response.headers["Content-Type"].split(";")[0]
     triples = ox.parse(response.content, ox.RdfFormat.from_media_type(media_type))
-    return sorted(" ".join(norm(t) for t in (x.subject, x.predicate, x.object)) for x in triples)
+    return sorted(" ".join(norm(t, fold_language=True) for t in (x.subject, x.predicate, x.object))
+                  for x in triples)
 
 
 @pytest.mark.parametrize("slug", ["dcis", "ssi-be", "post-asi-be", "reseau-ssi", "concept/role-asi"])
