@@ -75,6 +75,15 @@ def _open_embedded(settings: Settings) -> GraphStore:
     return open_store(path, in_memory=settings.in_memory, read_only=read_only)
 
 
+def start_query_workers(app: Flask) -> None:
+    """Start the query worker processes now rather than on the first queries (servers
+    call this; tests, which create many apps, leave the pool to start lazily)."""
+    from .execution import get_executor
+
+    with app.app_context():
+        get_executor(get_store(), get_settings()).prestart()
+
+
 def get_store() -> GraphStore:
     """The one accessor for the current app's store."""
     return current_app.extensions["ssikg.store"]

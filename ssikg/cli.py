@@ -154,12 +154,13 @@ def serve(store, host, port, production, threads, processes):
             overrides["read_only"] = True  # each process opens the one built store read-only
         run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes)
         return
-    from .app import create_app
+    from .app import create_app, start_query_workers
 
     try:
         app = create_app(overrides)
     except StoreError as exc:
         _fail(str(exc))
+    start_query_workers(app)
     served = settings.get("backend") or settings.store_path
     click.echo(f"ssikg serving {served} on http://{host}:{port}/sparql", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)

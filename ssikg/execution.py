@@ -45,7 +45,8 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
@@ -58,6 +59,7 @@ from .workers import (
     RESULTS_FORMATS,
     WorkerError,
     WorkerPool,
+    decode_frame,
     evaluate,
     format_name,
 )
@@ -73,7 +75,7 @@ MAX_ROWS_HEADER = "SSIKG-Max-Rows"
 class QueryResponse:
     kind: str  # "solutions", "boolean" or "graph"
     format: ox.QueryResultsFormat | ox.RdfFormat
-    chunks: Iterator[bytes]
+    chunks: Iterable[bytes]  # a list when the whole result arrived at once
     headers: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -285,6 +287,27 @@ class _Source:
     def __init__(self, sock):
         self.sock = sock
         self._ended = False
+        self._pending: deque[tuple[bytes, bytes]] = deque()  # arrived, not yet consumed
+
+    def next(self, deadline: float | None) -> tuple[bytes, bytes]:
+        """The job's next message, waiting for it until ``deadline``."""
+        if not self._pending:
+            self._receive(deadline)
+        return self._pending.popleft()
+
+    def take_complete(self) -> list[bytes] | None:
+        """The rest of the result when it has all arrived already (only D messages, then
+        E), consumed; else None and nothing consumed.  Lets a small result be answered
+        whole, with a Content-Length, instead of as a chunked stream."""
+        self._collect_arrived()
+        messages = list(self._pending)
+        if not messages or messages[-1][0] != b"E" or any(tag != b"D" for tag, _ in messages[:-1]):
+            return None
+        self._pending.clear()
+        return [payload for _, payload in messages[:-1]]
+
+    def _collect_arrived(self) -> None:
+        """Move messages that have arrived into ``_pending`` without waiting (bounded)."""
 
     def cancel(self) -> None:
         if not self._ended:
@@ -310,7 +333,7 @@ class _WorkerSource(_Source):
         super().__init__(sock)
         self.executor, self.worker = executor, worker
 
-    def next(self, deadline: float | None) -> tuple[bytes, bytes]:
+    def _receive(self, deadline: float | None) -> None:
         conn = self.worker.conn
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -320,12 +343,16 @@ class _WorkerSource(_Source):
             ready = wait(watched, timeout=remaining)
             if conn in ready:
                 try:
-                    message = conn.recv_bytes()
+                    frame = conn.recv_bytes()
                 except (EOFError, OSError):
                     raise WorkerError("the query worker died: it needed more memory than the "
                                       "worker_memory_mb limit, or was killed") from None
-                return message[:1], message[1:]
+                self._pending.extend(decode_frame(frame))
+                return
             self._watch_client(ready)
+
+    def _collect_arrived(self) -> None:
+        pass  # only the frame already read: reading ahead would buffer a large result
 
     def _stop(self, healthy: bool) -> None:
         self.executor._release_worker(self.worker, healthy=healthy)
@@ -369,13 +396,20 @@ class _ThreadSource(_Source):
             except queue.Full:
                 continue
 
-    def next(self, deadline: float | None) -> tuple[bytes, bytes]:
+    def _collect_arrived(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:  # at most the queue's 16 messages
+                self._pending.append(self.messages.get_nowait())
+
+    def _receive(self, deadline: float | None) -> None:
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise _Deadline()
             try:
-                return self.messages.get(timeout=0.2 if remaining is None else min(remaining, 0.2))
+                self._pending.append(self.messages.get(
+                    timeout=0.2 if remaining is None else min(remaining, 0.2)))
+                return
             except queue.Empty:
                 pass
             if self.sock is not None:
@@ -420,9 +454,10 @@ class Executor:
         log.info("query isolation: %s (%s)", self.mode, self.why)
 
     def prestart(self) -> None:
-        """Start one worker ahead of the first query (process mode)."""
+        """Start the whole pool of workers in the background (process mode), so that
+        neither the first query nor the first burst waits for a worker to start."""
         if self.pool is not None:
-            self.pool.prestart(self.store.version, 1, self._write_lock)
+            self.pool.prestart(self.store.version, open_lock=self._write_lock)
 
     def shutdown(self) -> None:
         if self.pool is not None:
@@ -483,6 +518,10 @@ class Executor:
             _count("truncations")
             headers[TRUNCATED_HEADER] = "true"
             headers[MAX_ROWS_HEADER] = str(header.get("max_rows"))
+        rest = source.take_complete()
+        if rest is not None:  # the whole result is here: answer it in one piece
+            source.done()
+            return QueryResponse(kind, fmt, [b"".join([first[1], *rest])], headers)
         return QueryResponse(kind, fmt, _Chunks(self._stream(source, first, deadline, seconds), source),
                              headers)
 

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -254,6 +254,91 @@ def _write_tsv(sink, variables, rows, truncated) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Frames: the messages of a job, batched
+#
+# One socket message per frame, holding one or more (tag, payload) messages,
+# each as tag (1 byte) + payload length (4 bytes, big-endian) + payload.
+# Batching saves the parent a wake-up and a receive per message: a small
+# result (H, D, E) arrives in one frame, which also lets the parent answer it
+# whole, with a Content-Length; a large one travels in 64 KiB frames instead
+# of pyoxigraph's 8 KiB writes.
+
+
+_STREAMING_WRITE = 4096  # pyoxigraph's serialisers write 8 KiB at a time while more follows
+
+
+def encode_message(tag: bytes, payload: bytes) -> bytes:
+    return tag + len(payload).to_bytes(4, "big") + payload
+
+
+def decode_frame(frame: bytes) -> Iterator[tuple[bytes, bytes]]:
+    view, offset = memoryview(frame), 0
+    while offset < len(frame):
+        size = int.from_bytes(view[offset + 1:offset + 5], "big")
+        yield bytes(view[offset:offset + 1]), bytes(view[offset + 5:offset + 5 + size])
+        offset += 5 + size
+
+
+class FrameWriter:
+    """Batches a job's messages into frames on ``conn``.
+
+    A frame leaves when the job ends (E or X), when 64 KiB are waiting, at a
+    job's first D when it is a full serialiser buffer (more is coming: the first
+    bytes of a streaming result must not wait for the next 0.3 ms write), or at
+    the latest ``max_delay`` after its first message (a background thread sees
+    to it, since a slow query may not write again for long)."""
+
+    # ... the result's end is near for a smaller first write: wait for E, so a small
+    # result travels as one frame.
+
+    def __init__(self, conn: Connection, max_bytes: int = 64 * 1024, max_delay: float = 0.001):
+        self._conn, self._max_bytes, self._max_delay = conn, max_bytes, max_delay
+        self._lock = threading.Condition()
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._oldest: float | None = None
+        self._data_messages = 0  # D messages of the current job so far
+        threading.Thread(target=self._flush_late, daemon=True, name="ssikg-frames").start()
+
+    def emit(self, tag: bytes, payload: bytes) -> None:
+        with self._lock:
+            self._parts.append(encode_message(tag, payload))
+            self._size += len(payload) + 5
+            if tag == b"D":
+                self._data_messages += 1
+            if tag in (b"E", b"X") or self._size >= self._max_bytes or \
+                    (tag == b"D" and self._data_messages == 1 and len(payload) >= _STREAMING_WRITE):
+                if tag in (b"E", b"X"):
+                    self._data_messages = 0
+                self._flush()
+            elif self._oldest is None:
+                self._oldest = time.monotonic()
+                self._lock.notify()
+
+    def _flush(self) -> None:
+        frame = b"".join(self._parts)
+        self._parts.clear()
+        self._size = 0
+        self._oldest = None
+        self._conn.send_bytes(frame)
+
+    def _flush_late(self) -> None:
+        with self._lock:
+            while True:
+                if self._oldest is None:
+                    self._lock.wait()
+                    continue
+                remaining = self._oldest + self._max_delay - time.monotonic()
+                if remaining > 0:
+                    self._lock.wait(remaining)
+                    continue
+                try:
+                    self._flush()
+                except OSError:  # the server is gone: so is this worker's purpose
+                    os._exit(0)
+
+
+# ---------------------------------------------------------------------------
 # The worker process
 
 
@@ -289,13 +374,14 @@ def worker_main(fd: int, folder: str, parent: int, memory_mb: int = 0, in_memory
         conn.send_bytes(b"X" + _json({"type": "error", "message": f"cannot open the store: {exc}"}))
         return
     conn.send_bytes(b"R")
+    frames = FrameWriter(conn)
     while True:
         try:
             job = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            evaluate(store, job, lambda tag, payload: conn.send_bytes(tag + payload))
+            evaluate(store, job, frames.emit)
         except (BrokenPipeError, ConnectionResetError):
             return
 
@@ -374,20 +460,30 @@ class WorkerPool:
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)  # a worker became idle, or a start ended
         self._closed = False
         self._starting = 0  # spares being started in the background
         _LIVE_POOLS.add(self)
 
     def checkout(self, version: str, open_lock=None) -> Worker:
-        """An idle worker opened at ``version``, else a new one; keeps one spare warming."""
+        """An idle worker opened at ``version``, else one being started, else a new one;
+        keeps one spare warming.
+
+        Waiting for a worker already starting rather than starting another matters
+        for an in-memory store, where a start copies the whole store (30 s at 1e6
+        triples): a burst must not launch one copy per request."""
         worker = None
         with self._lock:
-            while self._idle and worker is None:
-                candidate = self._idle.pop()
-                if candidate.version == version and candidate.alive():
-                    worker = candidate
-                else:
-                    threading.Thread(target=candidate.kill, daemon=True).start()
+            while worker is None:
+                while self._idle and worker is None:
+                    candidate = self._idle.pop()
+                    if candidate.version == version and candidate.alive():
+                        worker = candidate
+                    else:
+                        threading.Thread(target=candidate.kill, daemon=True).start()
+                if worker is not None or not self._starting or self._closed:
+                    break
+                self._returned.wait(timeout=1.0)
         if worker is None:
             worker = self._start(version, open_lock)
         with self._lock:
@@ -422,6 +518,7 @@ class WorkerPool:
             self._busy.discard(worker)
             if not self._closed and worker.alive() and len(self._idle) < self.size:
                 self._idle.append(worker)
+                self._returned.notify()
                 return
         worker.kill()
 
@@ -444,16 +541,28 @@ class WorkerPool:
     def _add_spare(self, version: str, open_lock) -> None:
         try:
             worker = self._start(version, open_lock)
-        except WorkerError as exc:
+        except (WorkerError, OSError) as exc:
             log.error("%s", exc)
-            return
-        finally:
-            with self._lock:
-                self._starting -= 1
-        self.checkin(worker)
+            worker = None
+        with self._lock:
+            # One critical section: a waiting checkout sees either the start still
+            # counted or the worker idle, never neither.
+            self._starting -= 1
+            kept = (worker is not None and not self._closed and worker.alive()
+                    and len(self._idle) < self.size)
+            if kept:
+                self._idle.append(worker)
+            self._returned.notify_all()  # also when the start failed: waiters stop waiting
+        if worker is not None and not kept:
+            worker.kill()
 
-    def prestart(self, version: str, count: int = 1, open_lock=None) -> None:
-        for _ in range(count):
+    def prestart(self, version: str, count: int | None = None, open_lock=None) -> None:
+        """Start ``count`` workers (default: the pool's size, less those already there) in
+        the background, so the first queries of a burst find them ready."""
+        with self._lock:
+            present = len(self._idle) + len(self._busy) + self._starting
+        wanted = self.size - present if count is None else count
+        for _ in range(max(0, wanted)):
             self._spawn_spare(version, open_lock)
 
     def pids(self) -> list[int]:
@@ -467,6 +576,7 @@ class WorkerPool:
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True
+            self._returned.notify_all()
             workers = [*self._idle, *self._busy]
             self._idle.clear()
             self._busy.clear()

@@ -22,6 +22,7 @@ from ssikg.sparql_guard import (
     OutboundPolicy,
     Refused,
     Target,
+    check_outbound,
     is_public_address,
     outbound_targets,
     tokenize,
@@ -258,3 +259,20 @@ def test_policy_prefix_matching_and_resolution():
     relaxed.check(_target("http://inner.example/x"))
     with pytest.raises(Refused, match="disabled"):
         OutboundPolicy(()).check(_target("http://a.example/sparql"))
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT * WHERE { SeRvIcE <http://127.0.0.1/s> { ?s ?p ?o } }",
+    "SELECT * WHERE { ?s ?p ?o SERVICE<http://127.0.0.1/s>{} }",
+    "LoAd <http://127.0.0.1/d.ttl>",
+])
+def test_the_quick_screen_still_sends_every_keyword_to_the_tokenizer(text):
+    """check_outbound skips the tokenizer for texts without the keywords' letters; any
+    spelling Oxigraph reads as SERVICE or LOAD still reaches it and is refused."""
+    with pytest.raises(Refused) as caught:
+        check_outbound(text, OutboundPolicy(()))
+    assert caught.value.status == 403
+
+
+def test_the_quick_screen_passes_texts_without_keywords():
+    assert check_outbound("SELECT * WHERE { ?s ?p 'x' } # no outbound call", OutboundPolicy(())) == []

@@ -366,3 +366,43 @@ def test_in_memory_store_keeps_the_hard_timeout(make_app, serve_app):
     serve = serve_app(writable)
     assert sparql(serve, SIMPLE).status_code == 200
     assert executor_of(writable).mode == "thread"
+
+
+def test_a_burst_waits_for_the_workers_being_started_instead_of_starting_more(built_store):
+    """An in-memory worker copies the whole store when it starts: a burst arriving while
+    the pool is starting must take those workers, not launch one more copy per query
+    (the benchmark saw an in-memory server at 1e6 triples refuse everything for 30 s)."""
+    from ssikg.workers import WorkerPool
+
+    pool = WorkerPool(built_store.resolve(), size=2, in_memory=True)
+    started = []
+    start = pool._new_worker
+
+    def counted(version):
+        started.append(version)
+        return start(version)
+
+    pool._new_worker = counted
+    try:
+        pool.prestart("v")
+        assert pool._starting == 2
+        results = []
+        burst = [threading.Thread(target=lambda: results.append(pool.checkout("v")))
+                 for _ in range(2)]
+        for thread in burst:
+            thread.start()
+        for thread in burst:
+            thread.join(timeout=120)
+        assert len(results) == 2 and len({w.pid for w in results}) == 2
+        assert len(started) == 2  # the two prestarted workers, nothing started for the burst
+    finally:
+        pool.shutdown()
+
+
+def test_servers_start_the_whole_pool_before_the_first_query(make_app):
+    from ssikg.app import start_query_workers
+
+    app = make_app(max_concurrent_queries=3)
+    start_query_workers(app)
+    assert wait_for(lambda: len(executor_of(app).pool.pids()) == 3, timeout=60)
+    assert executor_of(app).pool.idle_count() == 3

@@ -191,3 +191,29 @@ def test_stream_quads_serialises_one_graph_in_the_producer_thread():
     assert len(chunks) > 1
     parsed = list(ox.parse(b"".join(chunks), ox.RdfFormat.N_TRIPLES))
     assert len(parsed) == 20_000
+
+
+def test_a_small_result_is_answered_whole_and_a_large_one_streamed(live_server):
+    """The worker batches a job's messages into frames: a result that arrives in one frame
+    is answered with a Content-Length; one the serialiser is still writing is chunked."""
+    small = requests.get(f"{live_server.url}/sparql", params={"query": "ASK { ?s ?p ?o }"},
+                         headers={"Accept": "application/sparql-results+json",
+                                  "Accept-Encoding": "identity"}, timeout=30)
+    assert small.status_code == 200 and small.json() == {"head": {}, "boolean": True}
+    assert small.headers["Content-Length"] == str(len(small.content))
+    query = "SELECT ?s ?p ?o ?x WHERE { ?s ?p ?o . ?x ?y ?z } LIMIT 20000"
+    with requests.get(f"{live_server.url}/sparql", params={"query": query}, stream=True, timeout=60,
+                      headers={"Accept": "application/sparql-results+json",
+                               "Accept-Encoding": "identity"}) as large:
+        assert large.status_code == 200
+        assert "Content-Length" not in large.headers
+        assert len(large.json()["results"]["bindings"]) == 20000
+
+
+def test_frames_carry_every_message_whatever_their_batching():
+    from ssikg.workers import decode_frame, encode_message
+
+    messages = [(b"H", b'{"kind": "solutions"}'), (b"D", b""), (b"D", bytes(range(256)) * 300),
+                (b"E", b"{}")]
+    frame = b"".join(encode_message(tag, payload) for tag, payload in messages)
+    assert list(decode_frame(frame)) == messages
