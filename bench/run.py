@@ -339,8 +339,9 @@ class SizeRun:
                     variant, data_root, systems.copy_store(stores / "ssikg", stores / variant),
                     self.logs / f"{variant}.log", **{**self.extra_settings(), **settings})
             starters[variant] = start_variant
-            info[variant] = {"how": "ssikg serve --production with "
-                             + ", ".join(f"{k}={v}" for k, v in settings.items()), "storage": "disk"}
+            info[variant] = {"how": "ssikg serve --production " + ", ".join(
+                f"--processes {v}" if k == "processes" else f"{k}={v}" for k, v in settings.items()),
+                "storage": "disk"}
         self.starters = starters
         for name in wanted:
             self.say(f"starting {name}")
@@ -362,6 +363,10 @@ class SizeRun:
                 entry["build"] = {"seconds": server.startup["seconds"], "peak_rss_mb": server.startup["peak_rss_mb"]}
             if name == "ssikg-mem":
                 entry["how"] = "ssikg serve --production, SSIKG_IN_MEMORY=1 (copy of the built store)"
+        for name, server in self.servers.items():
+            # ssikg starts its whole worker pool in the background (in memory: one copy of the
+            # store each): measurements start once every system is quiet.
+            info[name]["settled_s"] = systems.wait_idle(server, limit=900)
         if not args.no_floor:
             self.say("opening the in-process floor")
             self.floors["floor-disk"] = InProcess("floor-disk", ox.Store.read_only(str(stores / "oxigraph")))
@@ -755,7 +760,8 @@ def _setting(text: str) -> tuple[str, str]:
 
 
 def _variant(text: str) -> tuple[str, dict]:
-    """``ssikg-thread:isolation=thread,max_concurrent_queries=8`` → name and settings."""
+    """``ssikg-thread:isolation=thread,max_concurrent_queries=8`` → name and settings;
+    ``processes=N`` is not a setting but ``ssikg serve --processes N``."""
     name, _, spec = text.partition(":")
     if not name.startswith("ssikg-") or not spec:
         raise argparse.ArgumentTypeError("expected ssikg-NAME:SETTING=VALUE[,SETTING=VALUE]")
@@ -790,7 +796,8 @@ def parse_args(argv=None):
                         help="NAME=VALUE passed to both ssikg servers as SSIKG_NAME (repeatable)")
     parser.add_argument("--variant", type=_variant, action="append",
                         help="an extra ssikg server on disk with other settings, e.g. "
-                             "ssikg-thread:isolation=thread (repeatable)")
+                             "ssikg-thread:isolation=thread, or ssikg-p2:processes=2 for "
+                             "--processes 2 (repeatable)")
     parser.add_argument("--no-floor", action="store_true", help="skip the in-process pyoxigraph floor")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", default=str(BENCH / "out"), help="output folder (data, stores, runs)")
