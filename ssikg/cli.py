@@ -7,6 +7,7 @@ failed (a broken data file, a query error), 2 usage errors.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -112,6 +113,24 @@ def _publish(backend: str, update_url: str | None, store_url: str | None) -> Non
         remote.close()
 
 
+class _ProcessesType(click.ParamType):
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+        if not 1 <= number <= 64:
+            self.fail(f"{number} is not between 1 and 64", param, ctx)
+        return number
+
+
+_PROCESSES = _ProcessesType()
+
+
 @cli.command()
 @STORE_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
@@ -119,17 +138,20 @@ def _publish(backend: str, update_url: str | None, store_url: str | None) -> Non
 @click.option("--production", is_flag=True,
               help="Serve with gunicorn (threads in one process) instead of the development server.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Worker threads (--production).")
-@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+@click.option("--processes", default="auto", show_default=True, type=_PROCESSES,
               help="Server processes (--production). More than one serves the store read-only, "
-                   "so it needs no update token.")
+                   "so it needs no update token. 'auto': one per CPU core (at most 8) for a "
+                   "read-only, on-disk or remote store; one when writes are enabled or the store "
+                   "is held in memory.")
 def serve(store, host, port, production, threads, processes):
     """Serve the store over HTTP (builds it first when missing or stale)."""
     settings = _settings(store=store)
-    if processes > 1 and not production:
+    if processes != "auto" and processes > 1 and not production:
         raise click.UsageError("--processes needs --production")
-    if processes > 1 and (settings.update_token or settings.update_token_file):
+    if processes != "auto" and processes > 1 and (settings.update_token or settings.update_token_file):
         raise click.UsageError("--processes > 1 serves the store read-only: only one process may "
                                "write, so unset the update token or use one process")
+    processes, why = server_processes(processes, production, settings)
     status = "current"
     from .stored_queries import QueryFileError, load_all
 
@@ -150,6 +172,7 @@ def serve(store, host, port, production, threads, processes):
     if production:
         from .production import run_gunicorn
 
+        click.echo(f"ssikg: {processes} server process{'es' if processes > 1 else ''} ({why})", err=True)
         if processes > 1:
             overrides["read_only"] = True  # each process opens the one built store read-only
         run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes)
@@ -164,6 +187,23 @@ def serve(store, host, port, production, threads, processes):
     served = settings.get("backend") or settings.store_path
     click.echo(f"ssikg serving {served} on http://{host}:{port}/sparql", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def server_processes(asked, production: bool, settings) -> tuple[int, str]:
+    """How many gunicorn processes serve, and why.  Several processes use every core for
+    the Python request path (the GIL caps one process at about one core: the small-query
+    benchmark doubles its throughput with two on two cores), but each opens the store
+    read-only, and an in-memory store would be copied once per query worker per process."""
+    if asked != "auto":
+        return asked, "--processes"
+    if not production:
+        return 1, "development server"
+    if settings.update_token or settings.update_token_file:
+        return 1, "writes are enabled: only one process may open the store read-write"
+    if settings.in_memory and not settings.get("backend"):
+        return 1, "in-memory store: more processes would hold more copies of it"
+    cores = min(os.cpu_count() or 1, 8)
+    return cores, f"read-only: one per CPU core, {cores} here"
 
 
 QUERY_FORMATS = ("table", "json", "xml", "csv", "tsv", "turtle", "ntriples")

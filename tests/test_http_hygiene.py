@@ -158,7 +158,7 @@ def test_production_server(store_copy, wait_until_up):
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--production", "--threads", "4",
-                             "--store", str(store_copy), "--port", str(port)],
+                             "--processes", "1", "--store", str(store_copy), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     try:
         url = f"http://127.0.0.1:{port}"
@@ -210,3 +210,38 @@ def test_production_server_with_several_read_only_processes(store_copy, wait_unt
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_production_processes_default_to_one_per_core_when_read_only():
+    """``--processes auto`` (the default): every core for a read-only store, one process
+    when writes are enabled or the store is held in memory."""
+    from ssikg.cli import server_processes
+    from ssikg.settings import load_settings
+
+    cores = min(os.cpu_count() or 1, 8)
+    assert server_processes("auto", True, load_settings({}))[0] == cores
+    assert server_processes("auto", True, load_settings({"update_token": "t"}))[0] == 1
+    assert server_processes("auto", True, load_settings({"in_memory": True}))[0] == 1
+    assert server_processes("auto", False, load_settings({}))[0] == 1
+    assert server_processes(3, True, load_settings({}))[0] == 3
+
+
+def test_production_server_announces_its_processes(store_copy, wait_until_up):
+    from conftest import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSIKG_UPDATE_TOKEN")}
+    proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--production", "--threads", "2",
+                             "--store", str(store_copy), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", proc)
+        r = requests.get(f"http://127.0.0.1:{port}/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60)
+        assert r.status_code == 200
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    cores = min(os.cpu_count() or 1, 8)
+    plural = "es" if cores > 1 else ""
+    assert f"ssikg: {cores} server process{plural} (" in output
+    assert output.count("Booting worker with pid") == cores
