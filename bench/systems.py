@@ -236,13 +236,13 @@ def copy_store(store: Path, target: Path) -> Path:
 
 
 def start_ssikg(name: str, source_dir: Path, store: Path, log: Path, *, timeout: float = 600,
-                storage: str = "disk", processes: int | str = 1, **settings) -> Server:
-    """``ssikg serve --production`` (``--processes N`` above 1: read-only, N gunicorn processes)."""
+                storage: str = "disk", processes: int | str = "auto", **settings) -> Server:
+    """``ssikg serve --production --processes N`` (``auto``, ssikg's default: one per core
+    when read-only, one in memory; above 1: read-only, N gunicorn processes)."""
     port = free_port()
     args = [sys.executable, "-m", "ssikg", "serve", "--production", "--store", str(store),
             "--host", "127.0.0.1", "--port", str(port)]
-    if int(processes) > 1:
-        args += ["--processes", str(int(processes))]
+    args += ["--processes", str(processes)]
     proc = _spawn(args, env=ssikg_env(source_dir, **settings), log=log)
     server = Server(name, storage, f"http://127.0.0.1:{port}/sparql", proc)
     return _started(server, log, timeout)

@@ -530,23 +530,25 @@ class Executor:
             if self._passes_timeout and seconds:
                 job = {**job, "store_kwargs": {"timeout": seconds}}
             return _ThreadSource(self, job, sock)
-        try:
-            worker = self.pool.checkout(self.store.version, self._write_lock)
-        except (WorkerError, OSError) as exc:
-            log.error("query worker unavailable: %s", exc)
-            raise SsikgError(503, f"no query worker is available: {exc}",
-                             headers={"Retry-After": str(int(self.settings.get("retry_after") or 1))}) \
-                from None
-        try:
-            worker.conn.send(job)
-        except BaseException as exc:
-            # e.g. a worker that died while idle, or a substitution that cannot be pickled
-            self.pool.discard(worker, replace_version=self.store.version, open_lock=self._write_lock)
-            if isinstance(exc, OSError):
-                raise SsikgError(503, "the query worker was lost; retry",
-                                 headers={"Retry-After": "1"}) from None
-            raise
-        return _WorkerSource(self, worker, sock)
+        for _attempt in (1, 2):
+            try:
+                worker = self.pool.checkout(self.store.version, self._write_lock)
+            except (WorkerError, OSError) as exc:
+                log.error("query worker unavailable: %s", exc)
+                raise SsikgError(503, f"no query worker is available: {exc}",
+                                 headers={"Retry-After": str(int(self.settings.get("retry_after") or 1))}) \
+                    from None
+            try:
+                worker.conn.send(job)
+                return _WorkerSource(self, worker, sock)
+            except BaseException as exc:
+                # e.g. a worker that died while idle (then another is taken, once), or a
+                # substitution that cannot be pickled
+                self.pool.discard(worker, replace_version=self.store.version, open_lock=self._write_lock)
+                if not isinstance(exc, OSError):
+                    raise
+                log.warning("a query worker had died while idle (%s); taking another", exc)
+        raise SsikgError(503, "the query workers were lost; retry", headers={"Retry-After": "1"})
 
     def _release_worker(self, worker, *, healthy: bool) -> None:
         try:

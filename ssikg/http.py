@@ -8,11 +8,12 @@ Other modules count events with :func:`count` (e.g. ``count("timeouts")``,
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import threading
 import time
-import uuid
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -247,6 +248,16 @@ def _apply_cors(app: Flask, response: Response) -> None:
 # Hooks
 
 
+_REQUEST_IDS = itertools.count(1)
+_REQUEST_ID_PREFIX = os.urandom(4).hex()  # per process: ids stay unique across processes
+
+
+def new_request_id() -> str:
+    """A 16-hex-digit id unique to this request (a random per-process prefix and a counter:
+    ``uuid4`` cost a ``getrandom`` syscall per request, 4 % of a small query's profile)."""
+    return f"{_REQUEST_ID_PREFIX}{next(_REQUEST_IDS) & 0xFFFFFFFF:08x}"
+
+
 def _route_label() -> str:
     rule = request.url_rule
     return rule.rule if rule is not None else "(unmatched)"
@@ -258,7 +269,7 @@ def install(app: Flask) -> None:
     @app.before_request
     def _start():
         g.ssikg_started = time.perf_counter()
-        g.ssikg_request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.ssikg_request_id = request.headers.get("X-Request-Id") or new_request_id()
 
     @app.after_request
     def _finish(response: Response):

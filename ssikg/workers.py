@@ -473,17 +473,22 @@ class WorkerPool:
         for an in-memory store, where a start copies the whole store (30 s at 1e6
         triples): a burst must not launch one copy per request."""
         worker = None
-        with self._lock:
-            while worker is None:
-                while self._idle and worker is None:
-                    candidate = self._idle.pop()
-                    if candidate.version == version and candidate.alive():
-                        worker = candidate
-                    else:
-                        threading.Thread(target=candidate.kill, daemon=True).start()
-                if worker is not None or not self._starting or self._closed:
-                    break
-                self._returned.wait(timeout=1.0)
+        while worker is None:
+            with self._lock:
+                while not self._idle and self._starting and not self._closed:
+                    self._returned.wait(timeout=1.0)
+                candidate = self._idle.pop() if self._idle else None
+                if candidate is not None:
+                    self._busy.add(candidate)  # counted at once: the spare rule below sees it
+            if candidate is None:
+                break
+            # Checked outside the lock: a waitpid under it serialised the server's threads.
+            if candidate.version == version and candidate.alive():
+                worker = candidate
+            else:
+                with self._lock:
+                    self._busy.discard(candidate)
+                threading.Thread(target=candidate.kill, daemon=True).start()
         if worker is None:
             worker = self._start(version, open_lock)
         with self._lock:
@@ -514,9 +519,10 @@ class WorkerPool:
                       memory_mb=self.memory_mb, in_memory=self.in_memory)
 
     def checkin(self, worker: Worker) -> None:
+        alive = worker.alive()  # outside the lock (a system call)
         with self._lock:
             self._busy.discard(worker)
-            if not self._closed and worker.alive() and len(self._idle) < self.size:
+            if not self._closed and alive and len(self._idle) < self.size:
                 self._idle.append(worker)
                 self._returned.notify()
                 return

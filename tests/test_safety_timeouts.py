@@ -406,3 +406,24 @@ def test_servers_start_the_whole_pool_before_the_first_query(make_app):
     start_query_workers(app)
     assert wait_for(lambda: len(executor_of(app).pool.pids()) == 3, timeout=60)
     assert executor_of(app).pool.idle_count() == 3
+
+
+def test_a_worker_that_died_while_idle_is_replaced_without_failing_the_query(make_app, serve_app):
+    """A worker killed while idle is skipped at checkout (its liveness is checked outside
+    the pool's lock, where a waitpid serialised the server's threads), and the query goes
+    to another one."""
+    import os
+    import signal
+
+    app = make_app(max_concurrent_queries=2)
+    server = serve_app(app)
+    assert sparql(server, SIMPLE).json()["boolean"] is True
+    pool = executor_of(app).pool
+    assert wait_for(lambda: pool.idle_count() >= 1)
+    with pool._lock:
+        next_up = pool._idle[-1]  # checkout takes the most recently used
+    os.kill(next_up.pid, signal.SIGKILL)
+    assert wait_for(lambda: not next_up.alive(), timeout=10)
+    answer = sparql(server, SIMPLE)
+    assert answer.status_code == 200 and answer.json()["boolean"] is True
+    assert next_up.pid not in pool.pids()
