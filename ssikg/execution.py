@@ -478,6 +478,9 @@ class Executor:
                              headers={"Retry-After": str(retry)}, extra={"retry_after": retry})
         try:
             source = self._start(job, sock, seconds)
+        except _ClientGone:
+            self.gate.release()
+            raise SsikgError(503, "the client closed the connection before its query started") from None
         except BaseException:
             self.gate.release()
             raise
@@ -538,6 +541,12 @@ class Executor:
                 raise SsikgError(503, f"no query worker is available: {exc}",
                                  headers={"Retry-After": str(int(self.settings.get("retry_after") or 1))}) \
                     from None
+            if sock is not None and _client_gone(sock):
+                # It left while the query waited for a slot or a starting worker: nothing ran,
+                # so the worker goes back (killing it would cost an in-memory copy of the store).
+                self.pool.checkin(worker)
+                log.info("client went away before its query started")
+                raise _ClientGone()
             try:
                 worker.conn.send(job)
                 return _WorkerSource(self, worker, sock)

@@ -567,9 +567,22 @@ class WorkerPool:
         the background, so the first queries of a burst find them ready."""
         with self._lock:
             present = len(self._idle) + len(self._busy) + self._starting
-        wanted = self.size - present if count is None else count
-        for _ in range(max(0, wanted)):
-            self._spawn_spare(version, open_lock)
+            wanted = max(0, self.size - present if count is None else count)
+            self._starting += wanted
+        if wanted:
+            # One after another: the first is ready soonest (four in-memory copies of a
+            # 1e6-triple store started at once made the first query wait 166 s).
+            threading.Thread(target=self._add_spares, args=(version, open_lock, wanted), daemon=True,
+                             name="ssikg-worker-prestart").start()
+
+    def _add_spares(self, version: str, open_lock, count: int) -> None:
+        for started in range(count):
+            if self._closed:
+                with self._lock:
+                    self._starting -= count - started
+                    self._returned.notify_all()
+                return
+            self._add_spare(version, open_lock)
 
     def pids(self) -> list[int]:
         with self._lock:

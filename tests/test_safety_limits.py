@@ -235,3 +235,32 @@ def test_worker_memory_cap_stops_a_query_that_needs_too_much(make_app, serve_app
     assert "worker_memory_mb" in body["message"]
     assert time.monotonic() - started < 120
     assert get(server, "ASK { ?s ?p ?o }").json()["boolean"] is True
+
+
+def test_a_client_gone_while_queued_does_not_cost_a_worker(make_app, serve_app, caplog):
+    """A query whose client leaves while it waits for a slot never runs: its worker goes
+    back to the pool instead of being killed (for an in-memory store, a kill costs a copy
+    of the store; a readiness poller with a short timeout once set off a storm of them)."""
+    import logging
+    import socket
+    from urllib.parse import quote
+
+    app = make_app(max_concurrent_queries=1, query_timeout=1.5, queue_timeout=20)
+    server = serve_app(app)
+    runner, outcome = occupy_the_only_slot(app, server)
+    with caplog.at_level(logging.INFO, logger="ssikg"):
+        leaving = socket.create_connection(("127.0.0.1", server.port))
+        leaving.sendall(f"GET /sparql?query={quote('ASK { ?s ?p ?o }')} HTTP/1.1\r\n"
+                        f"Host: 127.0.0.1\r\nAccept: application/json\r\n\r\n".encode())
+        time.sleep(0.3)
+        leaving.close()
+        runner.join(timeout=60)
+        assert outcome["heavy"].status_code == 503  # the heavy query's own timeout
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "before its query started" not in caplog.text:
+            time.sleep(0.05)
+    assert "client went away before its query started" in caplog.text
+    pool = app.extensions["ssikg.executor"].pool
+    survivors = pool.pids()
+    assert get(server, "ASK { ?s ?p ?o }").status_code == 200
+    assert pool.pids() == survivors  # the worker the abandoned query was given is serving
