@@ -168,18 +168,33 @@ def wait_ready(server: Server, timeout: float, log: Path) -> float:
     raise RuntimeError(f"{server.name} did not answer within {timeout:.0f} s")
 
 
-def wait_idle(server: Server, *, threshold: float = 5.0, limit: float = 120.0) -> float:
-    """Wait until the server's process tree uses under ``threshold`` % CPU; seconds waited."""
+def wait_idle(server: Server, *, threshold: float = 5.0, limit: float = 120.0, quiet_for: float = 1.0) -> float:
+    """Wait until the server's process tree has used under ``threshold`` % CPU for
+    ``quiet_for`` seconds; seconds waited.  The tree is listed afresh at every look: a
+    server that starts its query workers one after another adds processes meanwhile."""
     started = time.perf_counter()
+    seen: dict[int, psutil.Process] = {}
+    quiet_since = None
     try:
         root = psutil.Process(server.pid)
-        procs = [root, *root.children(recursive=True)]
-        for proc in procs:
-            proc.cpu_percent(None)
         while time.perf_counter() - started < limit:
+            for proc in [root, *root.children(recursive=True)]:
+                if proc.pid not in seen:
+                    seen[proc.pid] = proc
+                    proc.cpu_percent(None)  # the first call only sets the baseline
             time.sleep(0.1)
-            if sum(p.cpu_percent(None) for p in procs if p.is_running()) < threshold:
-                break
+            busy = 0.0
+            for pid, proc in list(seen.items()):
+                try:
+                    busy += proc.cpu_percent(None)
+                except psutil.Error:
+                    del seen[pid]
+            if busy < threshold:
+                quiet_since = quiet_since or time.perf_counter()
+                if time.perf_counter() - quiet_since >= quiet_for:
+                    break
+            else:
+                quiet_since = None
     except psutil.Error:
         pass
     return time.perf_counter() - started
