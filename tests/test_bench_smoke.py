@@ -107,3 +107,19 @@ def test_smoke_run_completes_with_well_formed_numbers(tmp_path):
     for heading in ("### Build / load", "### Sequential latency", "### Throughput", "### Large result"):
         assert heading in report
     assert "| small-ask-dcis | small | True |" in report
+
+
+def test_ceiling_run_completes_with_well_formed_numbers(tmp_path):
+    """``python -m bench.ceiling``: the bare WSGI app, the one-route Flask app, ssikg and
+    oxigraph serve all answer the ASK; figures well-formed (speed is not judged here)."""
+    require_tool(shutil.which("oxigraph") is not None, "the oxigraph CLI (pip install oxigraph)")
+    out = tmp_path / "ceiling.json"
+    command = [sys.executable, "-m", "bench.ceiling", "--processes", "1", "--duration", "0.5", "--rounds", "1",
+               "--reps", "20", "--load-generator", "python", "--json", str(out)]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(out.read_text())["processes"]["1"]
+    assert set(figures) == {"wsgi-minimal", "flask-minimal", "ssikg", "oxigraph"}
+    for name, measured in figures.items():
+        assert measured["p50_ms"] > 0 and measured["rps"] > 0, (name, measured)
+    assert "| 1 | flask-minimal |" in done.stdout
