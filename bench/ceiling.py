@@ -23,6 +23,7 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -148,20 +149,15 @@ def _measure_servers(servers: dict[str, Server], query: Query, load, args) -> di
 
 
 def _project_nquads(target: Path) -> Path:
-    """The project's own data as N-Quads: the ASK asks about the real DCIS."""
+    """The project's own data as N-Quads (the ASK asks about the real DCIS), through the
+    CLI: ``ssikg build`` then ``ssikg export --format nquads``."""
     from ssikg.settings import PROJECT_ROOT
-    from ssikg.store import build_store, open_store
 
-    with tempfile.TemporaryDirectory() as folder:
-        build_store(Path(folder) / "store", PROJECT_ROOT)
-        store = open_store(Path(folder) / "store", read_only=True)
-        try:
-            import pyoxigraph as ox
-
-            with target.open("wb") as out:
-                ox.serialize(store.quads(), out, ox.RdfFormat.N_QUADS)
-        finally:
-            store.close()
+    store = target.parent / "project-store"
+    for args in (["build", "--store", str(store)],
+                 ["export", "--store", str(store), "--format", "nquads", "-o", str(target)]):
+        subprocess.run([sys.executable, "-m", "ssikg", *args], cwd=PROJECT_ROOT, check=True,
+                       capture_output=True, env=systems.ssikg_env(PROJECT_ROOT))
     return target
 
 
