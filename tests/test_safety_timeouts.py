@@ -317,7 +317,7 @@ def test_production_server_stops_overruns_and_abandoned_queries(store_copy, tmp_
     import subprocess
     import sys
 
-    from conftest import free_port, wait_for_http
+    from conftest import free_port, stop_process, wait_for_http
 
     port = free_port()
     env = {**os.environ, "SSIKG_QUERY_TIMEOUT": "1.5", "SSIKG_AUTO_BUILD": "0"}
@@ -342,12 +342,7 @@ def test_production_server_stops_overruns_and_abandoned_queries(store_copy, tmp_
         assert all(wait_for(lambda pid=pid: gone(pid), timeout=15) for pid in busy)
         assert sparql(server, SIMPLE).json()["boolean"] is True
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
     assert "client went away; query stopped" in log_path.read_text(errors="replace")
 
 

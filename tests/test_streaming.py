@@ -81,7 +81,7 @@ class MemoryWatch:
 def server_process(request, store_copy, wait_until_up):
     """``ssikg serve`` in a subprocess, with the development server and with gunicorn
     (whose INFO access log must not make the server buffer a streamed body)."""
-    from conftest import free_port
+    from conftest import free_port, stop_process
 
     port = free_port()
     env = {**os.environ, "SSIKG_QUERY_TIMEOUT": "280", "PYTHONUNBUFFERED": "1"}
@@ -93,12 +93,7 @@ def server_process(request, store_copy, wait_until_up):
         wait_until_up(f"http://127.0.0.1:{port}/health", proc)
         yield proc, f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc, timeout=15)
 
 
 def test_large_result_streams_with_bounded_server_memory(server_process):
