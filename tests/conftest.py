@@ -7,6 +7,7 @@ Nothing is mocked: ``built_store`` is a real on-disk Oxigraph store built by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -151,6 +152,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def writable_live_server(built_store: Path, folder: Path, token: str):
+    """A live server over a private copy of the built store, accepting writes with ``token``;
+    its store is closed afterwards."""
+    target = folder / "store"
+    shutil.copytree(built_store.resolve(), target)
+    app = create_app({"store": target, "auto_build": False, "update_token": token})
+    try:
+        with LiveServer(app) as live:
+            yield live
+    finally:
+        app.extensions["ssikg.store"].close()
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> None:

@@ -8,14 +8,10 @@ the built store): each GET checks the state left by the write before it.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import requests
 from rdflib import Graph
 from rdflib.compare import isomorphic
-
-from ssikg.app import create_app
 
 TOKEN = "gsp-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,15 +36,11 @@ JANE_MULTIPART = PREFIXES + """<http://www.example/graphstore/person/1> a foaf:P
 
 @pytest.fixture(scope="module")
 def server(built_store, tmp_path_factory):
-    from conftest import LiveServer
+    from conftest import writable_live_server
 
-    target = tmp_path_factory.mktemp("gsp") / "store"
-    shutil.copytree(built_store.resolve(), target)
-    app = create_app({"store": target, "auto_build": False, "update_token": TOKEN})
-    with LiveServer(app) as live:
+    with writable_live_server(built_store, tmp_path_factory.mktemp("gsp"), TOKEN) as live:
         live.created = None
         yield live
-    app.extensions["ssikg.store"].close()
 
 
 def store_url(server, **params):

@@ -8,13 +8,10 @@ built store through the server's own Graph Store Protocol.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import requests
 
 from ssikg import protocol
-from ssikg.app import create_app
 from ssikg.errors import SsikgError
 
 TOKEN = "w3c-protocol-token"
@@ -27,18 +24,14 @@ FOAF = "http://xmlns.com/foaf/0.1/"
 @pytest.fixture(scope="module")
 def server(built_store, tmp_path_factory):
     """A writable server over a private store holding data1..data3 as named graphs."""
-    from conftest import LiveServer
+    from conftest import writable_live_server
 
-    target = tmp_path_factory.mktemp("w3c-protocol") / "store"
-    shutil.copytree(built_store.resolve(), target)
-    app = create_app({"store": target, "auto_build": False, "update_token": TOKEN})
-    with LiveServer(app) as live:
+    with writable_live_server(built_store, tmp_path_factory.mktemp("w3c-protocol"), TOKEN) as live:
         for iri in (D1, D2, D3):
             r = requests.put(f"{live.url}/store", params={"graph": iri}, headers={
                 **AUTH, "Content-Type": "text/turtle"}, data=f"<{iri}> a <{FOAF}Document> .")
             assert r.status_code in (201, 204), r.text
         yield live
-    app.extensions["ssikg.store"].close()
 
 
 def sparql(server, method="GET", params=None, data=None, headers=None):
