@@ -3,12 +3,14 @@ served (gunicorn gthread + Flask, ssikg's own gunicorn options) answer a small q
 
     python -m bench.ceiling --processes 1,2 --duration 3 --rounds 2
 
-Four systems answer the same small ASK, interleaved, with 1 and N gunicorn processes:
+Five systems answer the same small ASK, interleaved, with 1 and N gunicorn processes:
 
 * ``wsgi-minimal``: a bare WSGI callable returning the answer's bytes (no Flask, no
   query): the cost of gunicorn alone;
 * ``flask-minimal``: one Flask route returning the same bytes: gunicorn + Flask;
-* ``ssikg``: the real server (``ssikg serve --production [--processes N]``);
+* ``ssikg``: the real server (``ssikg serve --production [--processes N]``), cold
+  (``result_cache_mb=0``: the ASK is evaluated by a query worker every time);
+* ``ssikg-warm``: the same with its result cache (the ASK answered from it);
 * ``oxigraph``: ``oxigraph serve-read-only`` on the same data.
 
 For each: sequential p50 (one keep-alive connection) and answers/s with 8 concurrent
@@ -118,9 +120,13 @@ def measure(args) -> dict:
         systems.build_oxigraph(nquads, work / "oxigraph-store", work / "oxigraph-build.log")
         for processes in args.processes:
             servers = {kind: start_minimal(kind, processes, work / f"{kind}-{processes}.log") for kind in MINIMAL}
+            # Both open the one built store read-only (only one process may open it to write).
             servers["ssikg"] = systems.start_ssikg(
                 f"ssikg-p{processes}", data, work / "ssikg-store", work / f"ssikg-{processes}.log",
-                processes=processes)
+                processes=processes, result_cache_mb="0", read_only="1")
+            servers["ssikg-warm"] = systems.start_ssikg(
+                f"ssikg-warm-p{processes}", data, work / "ssikg-store", work / f"ssikg-warm-{processes}.log",
+                processes=processes, result_cache_mb="64", read_only="1")
             servers["oxigraph"] = systems.start_oxigraph(work / "oxigraph-store", work / f"oxigraph-{processes}.log")
             try:
                 for server in servers.values():

@@ -16,6 +16,10 @@ For each size it generates the synthetic graph (:mod:`bench.generate`), builds s
 4. throughput with 8 concurrent keep-alive clients (``wrk`` when installed, else
    Python threads), rounds interleaved.
 
+ssikg runs cold (``result_cache_mb=0``: every request is evaluated) unless told
+otherwise; warm runs are a variant, reported on their own rows:
+``--variant ssikg-warm:result_cache_mb=64``.
+
 Results go to ``<out>/run-<timestamp>/results.json`` and ``report.md`` (ratio tables
 against ``oxigraph serve`` on the same kind of storage).
 """
@@ -378,7 +382,7 @@ class SizeRun:
             info[name]["ready_rss_mb"] = server.rss() / 2**20
 
     def extra_settings(self) -> dict:
-        return dict(self.args.ssikg_setting or [])
+        return ssikg_settings(self.args)
 
     def restart(self, name: str):
         """A server still busy with a query its client gave up on is restarted, so that it
@@ -610,6 +614,8 @@ def report(results: dict) -> str:
              f"Machine: {results['machine']['nproc']} cores, {results['machine']['cpu']}, "
              f"{results['machine']['ram_gib']} GiB RAM; Python {results['machine']['python']}; "
              f"{results['machine']['oxigraph_cli']}.", "", f"Command: `{results['command']}`", "",
+             "ssikg servers run with " + ", ".join(f"{k}={v}" for k, v in results.get("ssikg_settings", {}).items())
+             + " (result_cache_mb=0: cold, every request evaluated; variants override).", "",
              "Ratios (×) compare each system with `oxigraph serve` on the same kind of storage "
              "(disk: `oxigraph serve-read-only` on an optimized RocksDB store; memory: `oxigraph serve` "
              "in memory); above 1 is better than oxigraph for every ratio (speed = oxigraph time / "
@@ -752,6 +758,13 @@ def report_size(label: str, size: dict) -> list[str]:
 # Command line
 
 
+def ssikg_settings(args) -> dict:
+    """Settings of every ssikg server in the run.  Cold by default: the result cache is
+    off, so every request is evaluated; ``--variant ssikg-warm:result_cache_mb=64``
+    measures warm runs on their own rows."""
+    return {"result_cache_mb": "0", **dict(args.ssikg_setting or [])}
+
+
 def _setting(text: str) -> tuple[str, str]:
     name, _, value = text.partition("=")
     if not value:
@@ -817,7 +830,7 @@ def main(argv=None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {"started": started, "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
                "machine": machine(), "queries": {q.name: {"kind": q.kind, "title": q.title} for q in queries},
-               "sizes": {}}
+               "ssikg_settings": ssikg_settings(args), "sizes": {}}
     for size in [parse_size(s) for s in args.sizes.split(",")]:
         wanted = [s for s in wanted_all if not (s == "rdflib-endpoint" and size > args.rdflib_max_triples)]
         run = SizeRun(args, size, run_dir)

@@ -28,6 +28,9 @@ Safety (see README "Limits and safety"):
   take the partial body for a complete one.
 * **Back-pressure.**  At most ``max_concurrent_queries`` run at once; beyond,
   503 with ``Retry-After``.
+* **Result cache.**  A small, whole result of a deterministic query on the
+  embedded store is kept per store version (:mod:`ssikg.result_cache`) and a
+  repeat is answered from it, before any slot or worker is taken.
 * **Row cap.**  With ``max_rows`` set, a longer result is cut and says so: the
   ``SSIKG-Truncated: true`` header, and in SPARQL JSON / XML a ``link``
   ``urn:ssikg:truncated`` (plus ``"ssikg:truncated": true`` in JSON).
@@ -53,6 +56,7 @@ from multiprocessing.connection import wait
 import pyoxigraph as ox
 
 from .errors import SsikgError
+from .result_cache import CACHE_HEADER, ResultCache
 from .sparql_guard import OutboundPolicy, Refused, check_outbound
 from .workers import (
     RDF_FORMATS,
@@ -233,8 +237,21 @@ def run_query(store, query: str, *, solutions_format: ox.QueryResultsFormat | No
         "max_rows": settings.get("max_rows") if max_rows is None else max_rows,
     }
     executor = executor or get_executor(store, settings)
+    cache = executor.results
+    key = cache.key(job, store.version) if cache is not None else None
+    if key is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            _count("result_cache_hits")
+            return QueryResponse(hit.kind, hit.format, [hit.body], {**dict(hit.headers), CACHE_HEADER: "hit"})
     sock = client_socket if client_socket is not None else _client_socket()
-    return executor.run(job, seconds, sock, offered or {}, solutions_format, graph_format)
+    response = executor.run(job, seconds, sock, offered or {}, solutions_format, graph_format)
+    if key is not None and isinstance(response.chunks, list):
+        body = b"".join(response.chunks)
+        if cache.put(key, response.kind, response.format, body, response.headers):
+            _count("result_cache_misses")
+            response.headers[CACHE_HEADER] = "miss"
+    return response
 
 
 # ---------------------------------------------------------------------------
@@ -449,6 +466,7 @@ class Executor:
                      if self.mode == "process" else None)
         if self.pool is not None:
             weakref.finalize(self, self.pool.shutdown)  # an app that goes away takes its workers
+        self.results = ResultCache.for_store(store, settings)
         self._write_lock = getattr(store, "_lock", None)
         self._passes_timeout = "timeout" in _parameters(getattr(store, "query", None))
         log.info("query isolation: %s (%s)", self.mode, self.why)

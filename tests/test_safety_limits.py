@@ -165,7 +165,7 @@ def test_saturation_answers_503_with_retry_after(make_app, serve_app):
     app = make_app(max_concurrent_queries=1, retry_after=7, query_timeout=4, queue_timeout=0.5)
     server = serve_app(app)
     runner, outcome = occupy_the_only_slot(app, server)
-    busy = get(server, "ASK { ?s ?p ?o }")
+    busy = get(server, "ASK { ?s a ?type }")  # not asked before: no cached answer to give
     body = assert_json_error(busy, 503)
     assert busy.headers["Retry-After"] == "7"
     assert "concurrent" in body["message"]

@@ -1,0 +1,110 @@
+"""The result cache: small, whole query results kept per store version, so that a
+query asked again (a stored query behind a dashboard, the query UI's examples, the
+org chart) is answered without a worker, a concurrency slot or an evaluation.
+
+What may be kept is narrow on purpose:
+
+* only an embedded store's results: its ``version`` changes with every write made
+  through this server, and a read-only store cannot change under it; a remote
+  engine's data can change behind ssikg's back, so its results are never kept;
+* only deterministic queries: ``RAND()``, ``NOW()``, ``UUID()``, ``STRUUID()`` and
+  ``SERVICE`` (another endpoint's data) make a query uncacheable;
+* only results that arrived whole (the executor answers those with Content-Length):
+  a streamed result is never held in memory, and each entry is at most a sixteenth
+  of the cache.
+
+The cache holds ``result_cache_mb`` MiB per server process (least recently used
+entries go first); 0 turns it off.  Every key names the store version, the query
+text, its dataset, bound parameters and the negotiated format, so a hit answers
+exactly what evaluating the query would.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+CACHE_HEADER = "SSIKG-Cache"
+
+# A false positive (the word inside a literal) only costs a cache entry.
+_UNCACHEABLE = re.compile(r"\b(?:RAND|NOW|UUID|STRUUID)\s*\(|\bSERVICE\b", re.IGNORECASE)
+
+
+def deterministic(query: str) -> bool:
+    return _UNCACHEABLE.search(query) is None
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    kind: str
+    format: object
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+
+
+class ResultCache:
+    """A bounded, thread-safe LRU of whole results for one store."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_bytes // 16
+        self._entries: OrderedDict[tuple, CachedResult] = OrderedDict()
+        self._bytes = 0
+        self._version: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_store(cls, store, settings) -> ResultCache | None:
+        megabytes = float(settings.get("result_cache_mb") or 0)
+        if megabytes <= 0 or getattr(store, "kind", None) != "embedded":
+            return None
+        return cls(int(megabytes * 1024 * 1024))
+
+    @staticmethod
+    def key(job: dict, version: str) -> tuple | None:
+        """The entry's key, or None when the query's answer may differ next time."""
+        if not deterministic(job["query"]):
+            return None
+        substitutions = job.get("substitutions") or {}
+        return (version, job["query"], job.get("base_iri"),
+                _frozen(job.get("default_graphs")), _frozen(job.get("named_graphs")),
+                tuple(sorted((str(k), str(v)) for k, v in substitutions.items())),
+                tuple(sorted((job.get("prefixes") or {}).items())),
+                job.get("solutions_format"), job.get("graph_format"), job.get("max_rows"))
+
+    def get(self, key: tuple) -> CachedResult | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, kind: str, fmt, body: bytes, headers: dict[str, str]) -> bool:
+        """Keep a whole result; False when it is too large to be worth a place."""
+        size = len(body) + len(key[1])
+        if size > self.max_entry_bytes:
+            return False
+        with self._lock:
+            if key[0] != self._version:  # the store changed: every older entry is stale
+                self._entries.clear()
+                self._bytes = 0
+                self._version = key[0]
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body) + len(key[1])
+            self._entries[key] = CachedResult(kind, fmt, body, tuple(headers.items()))
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                evicted_key, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted.body) + len(evicted_key[1])
+            return True
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self.max_bytes}
+
+
+def _frozen(graphs) -> tuple | None:
+    return None if graphs is None else tuple(graphs)

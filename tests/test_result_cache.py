@@ -1,0 +1,161 @@
+"""The result cache on a real server: a repeated query is answered from the cache with
+the same bytes and headers; writes, other formats, datasets and parameters never get a
+stale or foreign answer; non-deterministic queries, streamed results and remote
+engines are never cached; and a cached answer needs no query slot.
+"""
+
+from __future__ import annotations
+
+import pyoxigraph as ox
+import requests
+from test_safety_limits import TOKEN, get, occupy_the_only_slot
+
+from ssikg.result_cache import CACHE_HEADER, ResultCache, deterministic
+from ssikg.settings import load_settings
+
+XML = {"Accept": "application/sparql-results+xml"}
+COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+
+
+def metric(server, name: str) -> float:
+    text = requests.get(f"{server.url}/metrics", timeout=30).text
+    for line in text.splitlines():
+        if line.startswith(f"ssikg_{name}_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_repeated_query_is_answered_from_the_cache_with_the_same_bytes(make_app, serve_app):
+    server = serve_app(make_app())
+    first = get(server, COUNT)
+    again = get(server, COUNT)
+    assert first.status_code == again.status_code == 200
+    assert first.headers[CACHE_HEADER] == "miss" and again.headers[CACHE_HEADER] == "hit"
+    assert again.content == first.content and int(first.json()["results"]["bindings"][0]["n"]["value"]) > 3000
+    for header in ("Content-Type", "ETag", "Vary", "Cache-Control", "Content-Length"):
+        assert again.headers[header] == first.headers[header], header
+    assert metric(server, "result_cache_hits") >= 1 and metric(server, "result_cache_misses") >= 1
+
+
+def test_each_format_and_dataset_is_its_own_entry(make_app, serve_app):
+    server = serve_app(make_app())
+    as_json = get(server, COUNT)
+    as_xml = get(server, COUNT, headers=XML)
+    assert as_xml.headers[CACHE_HEADER] == "miss"
+    assert as_xml.headers["Content-Type"].startswith("application/sparql-results+xml")
+    assert get(server, COUNT, headers=XML).content == as_xml.content
+    assert get(server, COUNT).content == as_json.content
+    stated = get(server, COUNT, **{"default-graph-uri": "https://w3id.org/ssikg/graph/stated"})
+    assert stated.headers[CACHE_HEADER] == "miss"
+    stated_n = int(stated.json()["results"]["bindings"][0]["n"]["value"])
+    assert 0 < stated_n < int(as_json.json()["results"]["bindings"][0]["n"]["value"])
+
+
+def test_a_write_makes_every_cached_answer_stale(make_app, serve_app):
+    server = serve_app(make_app(update_token=TOKEN))
+    ask = "ASK { <urn:ssikg:test:a> <urn:ssikg:test:b> ?o }"
+    assert get(server, ask).json()["boolean"] is False
+    assert get(server, ask).headers[CACHE_HEADER] == "hit"
+    written = requests.post(f"{server.url}/sparql",
+                            data={"update": "INSERT DATA { GRAPH <urn:ssikg:test:g> "
+                                            "{ <urn:ssikg:test:a> <urn:ssikg:test:b> 1 } }"},
+                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert written.status_code == 204, written.text
+    after = get(server, ask)
+    assert after.json()["boolean"] is True and after.headers[CACHE_HEADER] == "miss"
+
+
+def test_non_deterministic_queries_are_never_cached(make_app, serve_app):
+    server = serve_app(make_app())
+    for query in ("SELECT (RAND() AS ?r) WHERE {}", "SELECT (STRUUID() AS ?u) WHERE {}",
+                  "SELECT (NOW() AS ?t) WHERE {}"):
+        first, second = get(server, query), get(server, query)
+        assert first.status_code == second.status_code == 200
+        assert CACHE_HEADER not in first.headers and CACHE_HEADER not in second.headers
+    values = {get(server, "SELECT (STRUUID() AS ?u) WHERE {}").json()["results"]["bindings"][0]["u"]["value"]
+              for _ in range(3)}
+    assert len(values) == 3
+
+
+def test_a_result_larger_than_an_entry_may_be_is_not_kept(make_app, serve_app):
+    server = serve_app(make_app(result_cache_mb=0.01))  # entries up to 655 bytes
+    everything = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 50"
+    for _ in range(2):
+        response = get(server, everything)
+        assert response.status_code == 200 and len(response.content) > 655
+        assert CACHE_HEADER not in response.headers
+    assert get(server, "ASK {}").headers[CACHE_HEADER] == "miss"  # small ones still are
+
+
+def test_the_cache_can_be_turned_off(make_app, serve_app):
+    server = serve_app(make_app(result_cache_mb=0))
+    for _ in range(2):
+        assert CACHE_HEADER not in get(server, COUNT).headers
+
+
+def test_a_cached_answer_needs_no_query_slot(make_app, serve_app):
+    app = make_app(max_concurrent_queries=1, query_timeout=4, queue_timeout=0.2)
+    server = serve_app(app)
+    runner, outcome = occupy_the_only_slot(app, server)  # asked ASK { ?s ?p ?o } first
+    cached = get(server, "ASK { ?s ?p ?o }")
+    assert cached.status_code == 200 and cached.headers[CACHE_HEADER] == "hit"
+    assert get(server, "ASK { ?s a ?type }").status_code == 503  # not cached: it needs the slot
+    runner.join(timeout=60)
+    assert outcome["heavy"].status_code == 503
+
+
+def test_stored_query_parameters_are_part_of_the_key(make_app, serve_app):
+    server = serve_app(make_app())
+
+    def labels(text):
+        response = requests.get(f"{server.url}/api/queries/label-search", params={"text": text},
+                                headers={"Accept": "application/json"}, timeout=30)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return {dict(zip(body["columns"], row, strict=True))["label"] for row in body["rows"]}
+
+    belgium, cooperation = labels("Belgique"), labels("coopération")
+    assert belgium and cooperation and belgium != cooperation
+    assert labels("Belgique") == belgium and labels("coopération") == cooperation
+
+
+def test_only_embedded_stores_get_a_cache():
+    settings = load_settings({})
+
+    class Remote:
+        kind = "remote"
+
+    class Embedded:
+        kind = "embedded"
+
+    assert ResultCache.for_store(Remote(), settings) is None
+    assert ResultCache.for_store(Embedded(), load_settings({"result_cache_mb": 0})) is None
+    assert ResultCache.for_store(Embedded(), settings).max_bytes == 64 * 1024 * 1024
+
+
+def test_least_recently_used_entries_go_first_and_a_new_version_empties_the_cache():
+    cache = ResultCache(16 * 100)  # entries up to 100 bytes (body and query text)
+
+    def key(text, version="v1"):
+        return ResultCache.key({"query": text}, version)
+
+    for n in range(16):
+        assert cache.put(key(f"q{n:02d}"), "solutions", None, b"x" * 97, {})
+    assert cache.get(key("q00")) is not None  # used: now the most recent
+    cache.put(key("q16"), "solutions", None, b"x" * 97, {})
+    assert cache.get(key("q01")) is None and cache.get(key("q00")) is not None
+    assert cache.stats()["bytes"] <= cache.max_bytes
+    assert not cache.put(key("big"), "solutions", None, b"x" * 200, {})
+    cache.put(key("q00", "v2"), "solutions", None, b"y", {})
+    assert cache.get(key("q02")) is None and cache.stats()["entries"] == 1
+
+
+def test_which_queries_count_as_deterministic():
+    assert deterministic("SELECT * WHERE { ?s ?p ?o }")
+    assert deterministic("CONSTRUCT { _:b ?p ?o } WHERE { ?s ?p ?o }")
+    for text in ("SELECT (rand() AS ?r) {}", "SELECT (NOW () AS ?t) {}", "SELECT (UUID() AS ?u) {}",
+                 "SELECT * { SERVICE <http://x/sparql> { ?s ?p ?o } }"):
+        assert not deterministic(text), text
+    key = ResultCache.key({"query": "SELECT * { ?s ?p ?o }",
+                           "substitutions": {ox.Variable("s"): ox.NamedNode("urn:a")}}, "v")
+    assert ("?s", "<urn:a>") in key[5]
