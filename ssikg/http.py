@@ -162,6 +162,9 @@ def _apply_gzip(response: Response) -> None:
         return  # files served with byte ranges: compressing would break the ranges
     if not _compressible(response):
         return
+    if not response.is_streamed and (response.calculate_content_length() or 0) < 200:
+        _add_vary(response, "Accept-Encoding")  # too small to gain: no need to read the header
+        return
     accepted = request.accept_encodings
     if not accepted or accepted["gzip"] <= 0:
         _add_vary(response, "Accept-Encoding")
@@ -169,11 +172,7 @@ def _apply_gzip(response: Response) -> None:
     if response.is_streamed:
         response.response = gzip_chunks(response.response)
     else:
-        data = response.get_data()
-        if len(data) < 200:
-            _add_vary(response, "Accept-Encoding")
-            return
-        response.set_data(gzip_chunks_all(data))
+        response.set_data(gzip_chunks_all(response.get_data()))
     response.headers["Content-Encoding"] = "gzip"
     response.headers.pop("Content-Length", None)
     _add_vary(response, "Accept-Encoding")

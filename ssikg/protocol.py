@@ -16,6 +16,7 @@ never mistaken for keywords.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -341,6 +342,9 @@ def negotiate(accept: str | None, formats: Sequence[MediaFormat],
     return max(candidates, key=lambda c: (c[0][0], c[0][1], c[0][2], c[1]))[2]
 
 
+# Pure and asked on every query with a handful of distinct Accept headers: remembered
+# (bounded, so a client varying its header only evicts entries).
+@functools.lru_cache(maxsize=512)
 def negotiate_query_formats(accept: str | None, format_param: str | None
                             ) -> tuple[MediaFormat | None, MediaFormat | None]:
     """The format for a solutions/boolean result and the one for a graph result.

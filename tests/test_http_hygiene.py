@@ -179,6 +179,38 @@ def test_production_server(store_copy, wait_until_up):
 
 
 
+def test_production_request_lines_are_written_while_the_server_runs(store_copy, wait_until_up, tmp_path):
+    """The access log is buffered (one write per batch, not per line) yet reaches stderr
+    within a fraction of a second, without waiting for the server to exit."""
+    import time
+
+    from conftest import free_port, stop_process
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--production", "--processes", "1",
+                                 "--store", str(store_copy), "--port", str(port)],
+                                stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/health", proc)
+        marker = f"/sparql?query=ASK%7B%7D&probe={port}"
+        assert requests.get(url + marker, timeout=30).status_code == 200
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and '"status": 200' not in _request_lines(log, "/sparql"):
+            time.sleep(0.05)
+        assert '"status": 200' in _request_lines(log, "/sparql"), log.read_text()[-2000:]
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
+
+
+def _request_lines(log, route: str) -> str:
+    return "\n".join(line for line in log.read_text(errors="replace").splitlines()
+                     if line.startswith('{"event": "request"') and f'"route": "{route}"' in line)
+
+
 def test_production_server_with_several_read_only_processes(store_copy, wait_until_up):
     """``--processes 2``: two gunicorn workers, each with the store open read-only."""
     import psutil
