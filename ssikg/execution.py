@@ -247,11 +247,14 @@ def run_query(store, query: str, *, solutions_format: ox.QueryResultsFormat | No
             return QueryResponse(hit.kind, hit.format, [hit.body], {**dict(hit.headers), CACHE_HEADER: "hit"})
     sock = client_socket if client_socket is not None else _client_socket()
     response = executor.run(job, seconds, sock, offered or {}, solutions_format, graph_format)
-    if key is not None and isinstance(response.chunks, list):
-        body = b"".join(response.chunks)
-        if cache.put(key, response.kind, response.format, body, response.headers):
-            _count("result_cache_misses")
-            response.headers[CACHE_HEADER] = "miss"
+    if key is not None:
+        _count("result_cache_misses")
+        kept = dict(response.headers)
+        response.headers[CACHE_HEADER] = "miss"
+        if isinstance(response.chunks, list):
+            cache.put(key, response.kind, response.format, b"".join(response.chunks), kept)
+        else:
+            response.chunks = _CachingChunks(response.chunks, cache, key, response.kind, response.format, kept)
     return response
 
 
@@ -642,6 +645,43 @@ class _Chunks:
 
     def __del__(self):
         self.close()
+
+
+class _CachingChunks:
+    """A streamed result passed through unchanged, and kept in the result cache once it has
+    streamed to its end, if it fits an entry.  Bytes are only held up to that size: a
+    larger result stops being collected, so streaming keeps its bounded memory."""
+
+    def __init__(self, chunks, cache, key: tuple, kind: str, fmt, headers: dict[str, str]):
+        self._chunks, self._cache, self._key = chunks, cache, key
+        self._kind, self._format, self._headers = kind, fmt, headers
+        self._parts: list[bytes] | None = []
+        self._size = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            if self._parts is not None:
+                self._cache.put(self._key, self._kind, self._format, b"".join(self._parts), self._headers)
+                self._parts = None
+            raise
+        if self._parts is not None:
+            self._size += len(chunk)
+            if self._size > self._cache.max_entry_bytes:
+                self._parts = None
+            else:
+                self._parts.append(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._parts = None
+        close = getattr(self._chunks, "close", None)
+        if close:
+            close()
 
 
 def _parameters(function) -> set[str]:

@@ -9,9 +9,9 @@ What may be kept is narrow on purpose:
   engine's data can change behind ssikg's back, so its results are never kept;
 * only deterministic queries: ``RAND()``, ``NOW()``, ``UUID()``, ``STRUUID()`` and
   ``SERVICE`` (another endpoint's data) make a query uncacheable;
-* only results that arrived whole (the executor answers those with Content-Length):
-  a streamed result is never held in memory, and each entry is at most a sixteenth
-  of the cache.
+* only results of at most a sixteenth of the cache: one that arrived whole is kept at
+  once; a streamed one is collected as it goes out and kept when it reaches its end,
+  and is dropped as soon as it grows past that size (a large result is never held).
 
 The cache holds ``result_cache_mb`` MiB per server process (least recently used
 entries go first); 0 turns it off.  Every key names the store version, the query

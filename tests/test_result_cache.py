@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyoxigraph as ox
 import requests
-from test_safety_limits import TOKEN, get, occupy_the_only_slot
+from test_safety_limits import JSON, TOKEN, get, occupy_the_only_slot
 
 from ssikg.result_cache import CACHE_HEADER, ResultCache, deterministic
 from ssikg.settings import load_settings
@@ -79,12 +79,42 @@ def test_non_deterministic_queries_are_never_cached(make_app, serve_app):
 
 def test_a_result_larger_than_an_entry_may_be_is_not_kept(make_app, serve_app):
     server = serve_app(make_app(result_cache_mb=0.01))  # entries up to 655 bytes
-    everything = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 50"
+    fifty = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 50"
     for _ in range(2):
-        response = get(server, everything)
+        response = get(server, fifty)
         assert response.status_code == 200 and len(response.content) > 655
-        assert CACHE_HEADER not in response.headers
-    assert get(server, "ASK {}").headers[CACHE_HEADER] == "miss"  # small ones still are
+        assert response.headers[CACHE_HEADER] == "miss"
+    get(server, "ASK {}")
+    assert get(server, "ASK {}").headers[CACHE_HEADER] == "hit"  # small ones still are
+
+
+EVERYTHING = "SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }"
+
+
+def test_a_streamed_result_is_kept_once_it_has_streamed_to_its_end(make_app, serve_app):
+    server = serve_app(make_app())  # entries up to 4 MiB
+    streamed = get(server, EVERYTHING)
+    assert streamed.status_code == 200 and streamed.headers[CACHE_HEADER] == "miss"
+    assert "Content-Length" not in streamed.headers  # it was streamed, not answered whole
+    assert len(streamed.json()["results"]["bindings"]) > 3000
+    again = get(server, EVERYTHING)
+    assert again.headers[CACHE_HEADER] == "hit" and again.content == streamed.content
+    assert "Content-Length" in again.headers  # answered whole (its gzip form, for requests)
+
+
+def test_a_streamed_result_larger_than_an_entry_or_cut_short_is_not_kept(make_app, serve_app):
+    server = serve_app(make_app(result_cache_mb=1))  # entries up to 64 KiB
+    for _ in range(2):
+        response = get(server, EVERYTHING)
+        assert len(response.content) > 64 * 1024 and response.headers[CACHE_HEADER] == "miss"
+    roomy = serve_app(make_app())
+    with requests.get(f"{roomy.url}/sparql", params={"query": EVERYTHING}, headers=JSON, stream=True,
+                      timeout=60) as partial:
+        assert partial.status_code == 200
+        next(partial.iter_content(4096))  # the client reads a little and leaves
+    assert requests.head(f"{roomy.url}/sparql", params={"query": EVERYTHING}, headers=JSON,
+                         timeout=60).status_code == 200  # nor a HEAD, which reads nothing
+    assert get(roomy, EVERYTHING).headers[CACHE_HEADER] == "miss"
 
 
 def test_the_cache_can_be_turned_off(make_app, serve_app):
