@@ -152,6 +152,12 @@ def serve(store, host, port, production, threads, processes):
         raise click.UsageError("--processes > 1 serves the store read-only: only one process may "
                                "write, so unset the update token or use one process")
     processes, why = server_processes(processes, production, settings)
+    from .workers import AllocatorMissing, find_allocator
+
+    try:
+        find_allocator(settings.worker_allocator)
+    except AllocatorMissing as exc:
+        _fail(str(exc))
     status = "current"
     from .stored_queries import QueryFileError, load_all
 

@@ -65,6 +65,7 @@ from .workers import (
     WorkerPool,
     decode_frame,
     evaluate,
+    find_allocator,
     format_name,
 )
 
@@ -465,9 +466,12 @@ class Executor:
         self.size = max(1, int(settings.get("max_concurrent_queries") or 1))
         self.gate = threading.BoundedSemaphore(self.size)
         self.mode, self.why = choose_isolation(store, settings)
-        self.pool = (WorkerPool(store.folder, self.size, int(settings.get("worker_memory_mb") or 0),
-                                in_memory=bool(getattr(store, "in_memory", False)))
-                     if self.mode == "process" else None)
+        self.pool = None
+        if self.mode == "process":
+            allocator, library = find_allocator(settings.get("worker_allocator") or "auto")
+            self.pool = WorkerPool(store.folder, self.size, int(settings.get("worker_memory_mb") or 0),
+                                   in_memory=bool(getattr(store, "in_memory", False)), allocator=library)
+            self.why += f"; workers allocate with {allocator}" + (f" ({library})" if library else "'s malloc")
         if self.pool is not None:
             weakref.finalize(self, self.pool.shutdown)  # an app that goes away takes its workers
         self.results = ResultCache.for_store(store, settings)

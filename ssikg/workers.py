@@ -14,7 +14,9 @@ through ``emit(tag, payload)``:
 Worker processes (``python -m ssikg.workers FD DB``, started with
 :mod:`subprocess`, so nothing of the threaded server is forked) open the
 on-disk store with ``Store.read_only`` and serve jobs one at a time over a
-socket pair.  The parent (:mod:`ssikg.execution`) enforces the deadline and
+socket pair.  They preload jemalloc or mimalloc when installed
+(:func:`find_allocator`): the engine allocates per row, and glibc's malloc
+made heavy queries 7–25 % slower (``bench/RESULTS.md``).  The parent (:mod:`ssikg.execution`) enforces the deadline and
 SIGKILLs a worker whose query overruns or whose client went away: that is the
 only way to stop aggregates, ORDER BY and property paths, which pyoxigraph
 evaluates inside ``query()`` with no cancellation API.
@@ -387,6 +389,43 @@ def worker_main(fd: int, folder: str, parent: int, memory_mb: int = 0, in_memory
 
 
 # ---------------------------------------------------------------------------
+# The allocator
+
+# name → (library the dynamic loader finds, the Debian package that installs it)
+ALLOCATORS = {"jemalloc": ("jemalloc", "libjemalloc2"), "mimalloc": ("mimalloc", "libmimalloc2.0")}
+AUTO_ORDER = ("jemalloc", "mimalloc")
+
+
+class AllocatorMissing(RuntimeError):
+    """An allocator was asked for by name and is not installed."""
+
+
+def find_allocator(choice: str) -> tuple[str, str | None]:
+    """(name, library to preload) for the ``worker_allocator`` setting: ``auto`` takes the
+    first installed of jemalloc and mimalloc, else the system's malloc (None)."""
+    import ctypes.util
+
+    if choice == "system":
+        return "system", None
+    for name in (AUTO_ORDER if choice == "auto" else (choice,)):
+        library = ctypes.util.find_library(ALLOCATORS[name][0])  # a soname, found without loading it
+        if library:
+            return name, library
+    if choice != "auto":
+        raise AllocatorMissing(f"worker_allocator={choice}, but lib{choice} is not installed "
+                               f"(Debian: apt-get install {ALLOCATORS[choice][1]}); "
+                               "use auto or system")
+    return "system", None
+
+
+def _worker_environment(allocator: str | None) -> dict[str, str] | None:
+    if allocator is None:
+        return None
+    preload = " ".join(filter(None, (allocator, os.environ.get("LD_PRELOAD"))))
+    return {**os.environ, "LD_PRELOAD": preload}
+
+
+# ---------------------------------------------------------------------------
 # The pool
 
 
@@ -398,13 +437,14 @@ class Worker:
     """One worker process and the parent's end of its socket pair."""
 
     def __init__(self, folder: Path, version: str, start_timeout: float = 60.0, memory_mb: int = 0,
-                 in_memory: bool = False):
+                 in_memory: bool = False, allocator: str | None = None):
         parent_end, child_end = socket.socketpair()
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ssikg.workers", str(child_end.fileno()), str(folder),
                  str(os.getpid()), str(memory_mb), "1" if in_memory else "0"],
-                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, close_fds=True)
+                pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
+                env=_worker_environment(allocator))
         finally:
             child_end.close()
         self.conn = Connection(parent_end.detach())
@@ -452,11 +492,13 @@ class WorkerPool:
     read-only RocksDB handle sees the database as it was when opened.
     """
 
-    def __init__(self, folder: Path, size: int, memory_mb: int = 0, in_memory: bool = False):
+    def __init__(self, folder: Path, size: int, memory_mb: int = 0, in_memory: bool = False,
+                 allocator: str | None = None):
         self.folder = Path(folder)
         self.size = max(1, size)
         self.memory_mb = memory_mb
         self.in_memory = in_memory
+        self.allocator = allocator  # library the workers preload; None: the system's malloc
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._lock = threading.Lock()
@@ -516,7 +558,7 @@ class WorkerPool:
     def _new_worker(self, version: str) -> Worker:
         # Copying a large store into memory takes longer than opening it.
         return Worker(self.folder, version, start_timeout=600.0 if self.in_memory else 60.0,
-                      memory_mb=self.memory_mb, in_memory=self.in_memory)
+                      memory_mb=self.memory_mb, in_memory=self.in_memory, allocator=self.allocator)
 
     def checkin(self, worker: Worker) -> None:
         alive = worker.alive()  # outside the lock (a system call)
