@@ -28,9 +28,10 @@ Safety (see README "Limits and safety"):
   take the partial body for a complete one.
 * **Back-pressure.**  At most ``max_concurrent_queries`` run at once; beyond,
   503 with ``Retry-After``.
-* **Result cache.**  A small, whole result of a deterministic query on the
-  embedded store is kept per store version (:mod:`ssikg.result_cache`) and a
-  repeat is answered from it, before any slot or worker is taken.
+* **Result cache.**  The result of a deterministic query on the embedded store,
+  up to an entry's size, is kept per store version (:mod:`ssikg.result_cache`;
+  a streamed one once it has streamed to its end) and a repeat is answered from
+  it, before any slot or worker is taken.
 * **Row cap.**  With ``max_rows`` set, a longer result is cut and says so: the
   ``SSIKG-Truncated: true`` header, and in SPARQL JSON / XML a ``link``
   ``urn:ssikg:truncated`` (plus ``"ssikg:truncated": true`` in JSON).
