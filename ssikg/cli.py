@@ -169,7 +169,9 @@ def serve(store, host, port, production, threads, processes):
         # A remote backend or a read-only store shared by several instances is built elsewhere.
         if not (settings.get("backend") or settings.get("read_only")):
             status = ensure_built(settings.store_path, settings.source_dir, progress=_progress)
-    except StoreError as exc:
+        elif not settings.get("backend"):
+            open_store(settings.store_path, read_only=True).close()  # say a bad store here, not per process
+    except (StoreError, OSError) as exc:
         _fail(str(exc))
     if status == "unexported":
         click.secho("warning: the store holds writes not exported to files; serving it as it is",

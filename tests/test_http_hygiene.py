@@ -211,6 +211,15 @@ def _request_lines(log, route: str) -> str:
                      if line.startswith('{"event": "request"') and f'"route": "{route}"' in line)
 
 
+def test_serving_read_only_a_folder_that_is_not_a_built_store_fails_in_one_line(tmp_path):
+    from conftest import run_cli
+
+    refused = run_cli("serve", "--production", "--store", str(tmp_path / "nothing-built-here"),
+                      env={"SSIKG_READ_ONLY": "1"}, timeout=60)
+    assert refused.returncode != 0 and "not a built store" in refused.stderr
+    assert "Traceback" not in refused.stderr and "gunicorn" not in refused.stderr.lower()
+
+
 def test_production_server_with_several_read_only_processes(store_copy, wait_until_up):
     """``--processes 2``: two gunicorn workers, each with the store open read-only."""
     import psutil
