@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -400,6 +401,7 @@ class AllocatorMissing(RuntimeError):
     """An allocator was asked for by name and is not installed."""
 
 
+@functools.lru_cache(maxsize=8)  # the lookup runs ldconfig: once per choice is enough
 def find_allocator(choice: str) -> tuple[str, str | None]:
     """(name, library to preload) for the ``worker_allocator`` setting: ``auto`` takes the
     first installed of jemalloc and mimalloc, else the system's malloc (None)."""
