@@ -8,7 +8,8 @@ What may be kept is narrow on purpose:
   through this server, and a read-only store cannot change under it; a remote
   engine's data can change behind ssikg's back, so its results are never kept;
 * only deterministic queries: ``RAND()``, ``NOW()``, ``UUID()``, ``STRUUID()`` and
-  ``SERVICE`` (another endpoint's data) make a query uncacheable;
+  ``SERVICE`` (another endpoint's data) make a query uncacheable, read as SPARQL
+  tokens (the word "service" in a label or comment does not);
 * only results of at most a sixteenth of the cache: one that arrived whole is kept at
   once; a streamed one is collected as it goes out and kept when it reaches its end,
   and is dropped as soon as it grows past that size (a large result is never held).
@@ -21,6 +22,7 @@ exactly what evaluating the query would.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -28,12 +30,34 @@ from dataclasses import dataclass
 
 CACHE_HEADER = "SSIKG-Cache"
 
-# A false positive (the word inside a literal) only costs a cache entry.
-_UNCACHEABLE = re.compile(r"\b(?:RAND|NOW|UUID|STRUUID)\s*\(|\bSERVICE\b", re.IGNORECASE)
+# Texts without these letters need no tokenizing (most queries); the others are read as
+# SPARQL tokens, so "service" in a label, a comment or an IRI (common here: SSI stands for
+# "service de sécurité intérieure") does not make a query uncacheable.
+_MAY_BE_UNCACHEABLE = re.compile(r"rand|now|uuid|service|\\u", re.IGNORECASE)  # \u: escaped IRIs
+_NON_DETERMINISTIC_CALLS = ("RAND", "NOW", "UUID", "STRUUID")
+_REMEMBERED_TEXT = 8192  # verdicts on longer texts are not kept (bounded memory)
 
 
 def deterministic(query: str) -> bool:
-    return _UNCACHEABLE.search(query) is None
+    """Whether evaluating ``query`` twice on the same data must give the same answer."""
+    if not _MAY_BE_UNCACHEABLE.search(query):
+        return True
+    return _read_deterministic(query) if len(query) > _REMEMBERED_TEXT else _remembered(query)
+
+
+def _read_deterministic(query: str) -> bool:
+    from .sparql_guard import Refused, outbound_targets
+    from .sparql_lexer import tokenize
+
+    try:
+        if any(token.keyword(*_NON_DETERMINISTIC_CALLS) for token in tokenize(query)):
+            return False
+        return not outbound_targets(query)  # SERVICE reads another endpoint's data
+    except (Refused, ValueError):
+        return False
+
+
+_remembered = functools.lru_cache(maxsize=512)(_read_deterministic)
 
 
 @dataclass(frozen=True)

@@ -183,8 +183,15 @@ def test_least_recently_used_entries_go_first_and_a_new_version_empties_the_cach
 def test_which_queries_count_as_deterministic():
     assert deterministic("SELECT * WHERE { ?s ?p ?o }")
     assert deterministic("CONSTRUCT { _:b ?p ?o } WHERE { ?s ?p ?o }")
+    # the words in labels, comments, IRIs, prefixed names and variables are not calls
+    assert deterministic('# the hosted service, now\nPREFIX service: <urn:service:>\n'
+                         'SELECT ?now ?service WHERE { ?service service:x "Service de sécurité, rand()" ; '
+                         '<urn:uuid:1> service:now }')
     for text in ("SELECT (rand() AS ?r) {}", "SELECT (NOW () AS ?t) {}", "SELECT (UUID() AS ?u) {}",
-                 "SELECT * { SERVICE <http://x/sparql> { ?s ?p ?o } }"):
+                 "SELECT (STRUUID() AS ?u) {}", "SELECT * { SERVICE <http://x/sparql> { ?s ?p ?o } }",
+                 "SELECT * { service SILENT <http://x/sparql> { ?s ?p ?o } }",
+                 "SELECT * { SERVICE ?endpoint { ?s ?p ?o } }",
+                 "SELECT (RAND() AS ?r) {} # " + "x" * 9000):
         assert not deterministic(text), text
     key = ResultCache.key({"query": "SELECT * { ?s ?p ?o }",
                            "substitutions": {ox.Variable("s"): ox.NamedNode("urn:a")}}, "v")
