@@ -159,7 +159,7 @@ SETTINGS: tuple[Setting, ...] = (
             "is stopped with a 503. Below ~400 the store cannot open; 0 = no cap."),
     Setting("worker_allocator", "auto", lambda v: _choice(v, ("auto", "jemalloc", "mimalloc", "system")),
             "Memory allocator the query workers preload: auto takes jemalloc, else mimalloc, when "
-            "installed (heavy queries ran 7-25 % faster than with glibc's malloc), else the system's; "
+            "installed (heavy queries take 5-20 % less time than on glibc's malloc), else the system's; "
             "naming one that is not installed stops start-up."),
     Setting("isolation", "process", lambda v: _choice(v, ("process", "thread")),
             "'process': each query runs in a worker process that is killed at the deadline or when the "

@@ -15,9 +15,9 @@ Worker processes (``python -m ssikg.workers FD DB``, started with
 :mod:`subprocess`, so nothing of the threaded server is forked) open the
 on-disk store with ``Store.read_only`` and serve jobs one at a time over a
 socket pair.  They preload jemalloc or mimalloc when installed
-(:func:`find_allocator`): the engine allocates per row, and glibc's malloc
-made heavy queries 7–25 % slower (``bench/RESULTS.md``).  The parent (:mod:`ssikg.execution`) enforces the deadline and
-SIGKILLs a worker whose query overruns or whose client went away: that is the
+(:func:`find_allocator`): the engine allocates per row, and on glibc's malloc
+heavy queries took 5–20 % longer (``bench/RESULTS.md``).  The parent
+(:mod:`ssikg.execution`) enforces the deadline and SIGKILLs a worker whose query overruns or whose client went away: that is the
 only way to stop aggregates, ORDER BY and property paths, which pyoxigraph
 evaluates inside ``query()`` with no cancellation API.
 """

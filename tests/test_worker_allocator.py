@@ -1,5 +1,5 @@
 """The query workers' allocator: jemalloc or mimalloc preloaded when installed (the
-benchmark measured heavy queries 7–25 % faster than with glibc's malloc), the system's
+benchmark measured heavy queries taking 5–20 % less time than on glibc's malloc), the system's
 malloc on request, and a clear refusal when a named allocator is missing.
 
 .ci/run installs both (Debian libjemalloc2, libmimalloc2.0); elsewhere the tests that
