@@ -69,6 +69,8 @@ KNOWN_EVENTS = {
     "updates": "SPARQL updates committed.",
     "graph_store_writes": "Graph Store Protocol writes committed.",
     "truncations": "Results cut at the configured row limit.",
+    "result_cache_hits": "Queries answered from the result cache.",
+    "result_cache_misses": "Cacheable queries evaluated (and kept when they fit).",
 }
 
 
@@ -95,7 +97,7 @@ def store_size(store) -> int:
     return size
 
 
-def prometheus_text(store=None) -> str:
+def prometheus_text(store=None, result_cache=None) -> str:
     requests_, events, buckets, sums, counts = METRICS.snapshot()
     lines = ["# HELP ssikg_http_requests_total HTTP requests by route, method and status.",
              "# TYPE ssikg_http_requests_total counter"]
@@ -122,6 +124,12 @@ def prometheus_text(store=None) -> str:
                   "# HELP ssikg_store_named_graphs Named graphs in the store.",
                   "# TYPE ssikg_store_named_graphs gauge",
                   f"ssikg_store_named_graphs {len(store.named_graphs())}"]
+    if result_cache is not None:
+        stats = result_cache.stats()
+        lines += ["# HELP ssikg_result_cache_entries Results held by this process's result cache.",
+                  "# TYPE ssikg_result_cache_entries gauge", f"ssikg_result_cache_entries {stats['entries']}",
+                  "# HELP ssikg_result_cache_bytes Bytes held by this process's result cache.",
+                  "# TYPE ssikg_result_cache_bytes gauge", f"ssikg_result_cache_bytes {stats['bytes']}"]
     return "\n".join(lines) + "\n"
 
 

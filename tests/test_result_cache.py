@@ -20,13 +20,14 @@ COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 def metric(server, name: str) -> float:
     text = requests.get(f"{server.url}/metrics", timeout=30).text
     for line in text.splitlines():
-        if line.startswith(f"ssikg_{name}_total"):
+        if line.split(" ")[0] == f"ssikg_{name}":
             return float(line.split()[-1])
-    return 0.0
+    raise AssertionError(f"ssikg_{name} is not in /metrics")
 
 
 def test_a_repeated_query_is_answered_from_the_cache_with_the_same_bytes(make_app, serve_app):
     server = serve_app(make_app())
+    hits, misses = metric(server, "result_cache_hits_total"), metric(server, "result_cache_misses_total")
     first = get(server, COUNT)
     again = get(server, COUNT)
     assert first.status_code == again.status_code == 200
@@ -34,7 +35,11 @@ def test_a_repeated_query_is_answered_from_the_cache_with_the_same_bytes(make_ap
     assert again.content == first.content and int(first.json()["results"]["bindings"][0]["n"]["value"]) > 3000
     for header in ("Content-Type", "ETag", "Vary", "Cache-Control", "Content-Length"):
         assert again.headers[header] == first.headers[header], header
-    assert metric(server, "result_cache_hits") >= 1 and metric(server, "result_cache_misses") >= 1
+    # the counters are the process's (tests share it); the gauges are this app's cache
+    assert metric(server, "result_cache_hits_total") - hits == 1
+    assert metric(server, "result_cache_misses_total") - misses == 1
+    assert metric(server, "result_cache_entries") == 1
+    assert metric(server, "result_cache_bytes") >= len(first.content)
 
 
 def test_each_format_and_dataset_is_its_own_entry(make_app, serve_app):

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from .. import http
 from ..app import get_store
@@ -28,7 +28,8 @@ def health():
 
 @bp.route("/metrics")
 def metrics():
-    response = Response(http.prometheus_text(get_store()),
+    executor = current_app.extensions.get("ssikg.executor")  # none before the first query
+    response = Response(http.prometheus_text(get_store(), getattr(executor, "results", None)),
                         content_type="text/plain; version=0.0.4; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
