@@ -1,4 +1,4 @@
-"""The result cache: small, whole query results kept per store version, so that a
+"""The result cache: query results kept per store version, so that a
 query asked again (a stored query behind a dashboard, the query UI's examples, the
 org chart) is answered without a worker, a concurrency slot or an evaluation.
 
@@ -69,7 +69,7 @@ class CachedResult:
 
 
 class ResultCache:
-    """A bounded, thread-safe LRU of whole results for one store."""
+    """A bounded, thread-safe LRU of results for one store."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
@@ -107,7 +107,7 @@ class ResultCache:
 
     def put(self, key: tuple, kind: str, fmt, body: bytes, headers: dict[str, str]) -> bool:
         """Keep a whole result; False when it is too large to be worth a place."""
-        size = len(body) + len(key[1])
+        size = _entry_size(key, body)
         if size > self.max_entry_bytes:
             return False
         with self._lock:
@@ -117,17 +117,21 @@ class ResultCache:
                 self._version = key[0]
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= len(old.body) + len(key[1])
+                self._bytes -= _entry_size(key, old.body)
             self._entries[key] = CachedResult(kind, fmt, body, tuple(headers.items()))
             self._bytes += size
             while self._bytes > self.max_bytes:
                 evicted_key, evicted = self._entries.popitem(last=False)
-                self._bytes -= len(evicted.body) + len(evicted_key[1])
+                self._bytes -= _entry_size(evicted_key, evicted.body)
             return True
 
     def stats(self) -> dict:
         with self._lock:
             return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self.max_bytes}
+
+
+def _entry_size(key: tuple, body: bytes) -> int:
+    return len(body) + len(key[1])  # the result and the query text it is kept under
 
 
 def _frozen(graphs) -> tuple | None:
