@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,29 +47,25 @@ def tree_rss(pid: int) -> int:
 
 
 class RssSampler:
-    """Samples a process tree's RSS in a thread; ``peak`` and ``baseline`` in bytes."""
+    """Peak RSS of a process tree while the ``with`` block runs; ``peak`` and ``baseline``
+    in bytes.  The sampling runs in another process (:mod:`bench.rss`), so it never
+    competes with the client's own timing for this interpreter."""
 
     def __init__(self, pid: int, interval: float = 0.005):
         self.pid = pid
         self.interval = interval
-        self.baseline = tree_rss(pid)
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
-            self._stop.wait(self.interval)
+        self.baseline = self.peak = 0
+        self._proc: subprocess.Popen | None = None
 
     def __enter__(self):
-        self._thread.start()
+        self._proc = subprocess.Popen([sys.executable, "-m", "bench.rss", str(self.pid), str(self.interval)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, text=True)
+        self.baseline = self.peak = int(self._proc.stdout.readline())  # sampling has begun
         return self
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, tree_rss(self.pid))
+        out, _ = self._proc.communicate(timeout=30)
+        self.peak = max(self.baseline, int(out.split()[-1]))
 
 
 def timed_command(args: list[str], *, env: dict | None = None, log: Path) -> dict:
