@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from . import http
+from . import http, replay
 from .errors import register_error_handlers
 from .settings import Settings, load_settings
 from .store import GraphStore, ensure_built, open_store
@@ -46,6 +46,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: GraphStore | N
     http.install(app)  # CORS, gzip, request log, metrics
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
+    replay.install(app)  # answers repeated cached queries before Flask
     return app
 
 

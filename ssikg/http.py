@@ -97,7 +97,7 @@ def store_size(store) -> int:
     return size
 
 
-def prometheus_text(store=None, result_cache=None) -> str:
+def prometheus_text(store=None, result_cache=None, replay=None) -> str:
     requests_, events, buckets, sums, counts = METRICS.snapshot()
     lines = ["# HELP ssikg_http_requests_total HTTP requests by route, method and status.",
              "# TYPE ssikg_http_requests_total counter"]
@@ -130,6 +130,12 @@ def prometheus_text(store=None, result_cache=None) -> str:
                   "# TYPE ssikg_result_cache_entries gauge", f"ssikg_result_cache_entries {stats['entries']}",
                   "# HELP ssikg_result_cache_bytes Bytes held by this process's result cache.",
                   "# TYPE ssikg_result_cache_bytes gauge", f"ssikg_result_cache_bytes {stats['bytes']}"]
+    if replay is not None:
+        stats = replay.stats()
+        lines += ["# HELP ssikg_replay_entries Cached answers this process replays before Flask.",
+                  "# TYPE ssikg_replay_entries gauge", f"ssikg_replay_entries {stats['entries']}",
+                  "# HELP ssikg_replay_bytes Bytes held by this process's replay front.",
+                  "# TYPE ssikg_replay_bytes gauge", f"ssikg_replay_bytes {stats['bytes']}"]
     return "\n".join(lines) + "\n"
 
 
@@ -288,15 +294,22 @@ def install(app: Flask) -> None:
             response.headers.setdefault("X-Request-Id", request_id)
         started = getattr(g, "ssikg_started", None)
         elapsed = time.perf_counter() - started if started else 0.0
-        route = _route_label()
-        METRICS.observe(route, request.method, response.status_code, elapsed)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(json.dumps({
-                "event": "request", "id": request_id, "method": request.method,
-                "path": request.path, "route": route, "status": response.status_code,
-                "ms": round(elapsed * 1000, 2), "type": response.mimetype,
-                # Never measure a streamed body: that would read the whole result into memory.
-                "bytes": None if response.is_streamed else response.calculate_content_length(),
-                "remote": request.remote_addr, "agent": request.user_agent.string or None,
-            }, ensure_ascii=False))
+        record_request(request_id, request.method, request.path, _route_label(), response.status_code,
+                       elapsed, response.mimetype,
+                       # Never measure a streamed body: that would read the whole result into memory.
+                       None if response.is_streamed else response.calculate_content_length(),
+                       request.remote_addr, request.user_agent.string or None)
         return response
+
+
+def record_request(request_id: str | None, method: str, path: str, route: str, status: int,
+                   elapsed: float, mimetype: str | None, size: int | None, remote: str | None,
+                   agent: str | None) -> None:
+    """Count a request in the metrics and write its access-log line (one JSON object)."""
+    METRICS.observe(route, method, status, elapsed)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(json.dumps({
+            "event": "request", "id": request_id, "method": method, "path": path, "route": route,
+            "status": status, "ms": round(elapsed * 1000, 2), "type": mimetype, "bytes": size,
+            "remote": remote, "agent": agent,
+        }, ensure_ascii=False))

@@ -68,16 +68,52 @@ class CachedResult:
     headers: tuple[tuple[str, str], ...]
 
 
-class ResultCache:
-    """A bounded, thread-safe LRU of results for one store."""
+class VersionedLRU:
+    """A bounded, thread-safe LRU of byte-sized entries whose keys start with a store
+    version: the first entry of a newer version drops every older one (they are stale)."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self.max_entry_bytes = max_bytes // 16
-        self._entries: OrderedDict[tuple, CachedResult] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
         self._bytes = 0
         self._version: str | None = None
         self._lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def keep(self, key: tuple, value, size: int) -> bool:
+        """Keep ``value`` (``size`` bytes) under ``key``; False when it is too large to be worth a place."""
+        if size > self.max_entry_bytes:
+            return False
+        with self._lock:
+            if key[0] != self._version:  # the store changed: every older entry is stale
+                self._entries.clear()
+                self._bytes = 0
+                self._version = key[0]
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._entries[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _evicted_key, (_value, evicted_size) = self._entries.popitem(last=False)
+                self._bytes -= evicted_size
+            return True
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self.max_bytes}
+
+
+class ResultCache(VersionedLRU):
+    """Query results for one store, keyed by everything that decides their bytes."""
 
     @classmethod
     def for_store(cls, store, settings) -> ResultCache | None:
@@ -98,36 +134,9 @@ class ResultCache:
                 tuple(sorted((job.get("prefixes") or {}).items())),
                 job.get("solutions_format"), job.get("graph_format"), job.get("max_rows"))
 
-    def get(self, key: tuple) -> CachedResult | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
     def put(self, key: tuple, kind: str, fmt, body: bytes, headers: dict[str, str]) -> bool:
         """Keep a whole result; False when it is too large to be worth a place."""
-        size = _entry_size(key, body)
-        if size > self.max_entry_bytes:
-            return False
-        with self._lock:
-            if key[0] != self._version:  # the store changed: every older entry is stale
-                self._entries.clear()
-                self._bytes = 0
-                self._version = key[0]
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= _entry_size(key, old.body)
-            self._entries[key] = CachedResult(kind, fmt, body, tuple(headers.items()))
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                evicted_key, evicted = self._entries.popitem(last=False)
-                self._bytes -= _entry_size(evicted_key, evicted.body)
-            return True
-
-    def stats(self) -> dict:
-        with self._lock:
-            return {"entries": len(self._entries), "bytes": self._bytes, "max_bytes": self.max_bytes}
+        return self.keep(key, CachedResult(kind, fmt, body, tuple(headers.items())), _entry_size(key, body))
 
 
 def _entry_size(key: tuple, body: bytes) -> int:

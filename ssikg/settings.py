@@ -154,7 +154,8 @@ SETTINGS: tuple[Setting, ...] = (
             "MiB of query results (each at most a sixteenth of it) kept per server process and "
             "store version, so a query asked again is answered without evaluating it (embedded "
             "store only; never RAND/NOW/UUID/STRUUID/SERVICE; SSIKG-Cache: hit or miss says "
-            "which); 0 = off."),
+            "which; a repeated GET of a cached answer is replayed before Flask, from up to an eighth "
+            "as much again); 0 = off."),
     Setting("worker_memory_mb", 2048, _non_negative_int,
             "Memory cap of each query worker process in MiB (heap, RLIMIT_DATA); a query needing more "
             "is stopped with a 503. Below ~400 the store cannot open; 0 = no cap."),

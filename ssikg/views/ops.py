@@ -29,7 +29,8 @@ def health():
 @bp.route("/metrics")
 def metrics():
     executor = current_app.extensions.get("ssikg.executor")  # none before the first query
-    response = Response(http.prometheus_text(get_store(), getattr(executor, "results", None)),
+    response = Response(http.prometheus_text(get_store(), getattr(executor, "results", None),
+                                             current_app.extensions.get("ssikg.replay")),
                         content_type="text/plain; version=0.0.4; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -14,7 +14,7 @@ import hashlib
 
 from flask import Blueprint, Response, request
 
-from .. import auth, execution, http, protocol
+from .. import auth, execution, http, protocol, replay
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..service_description import service_description_response
@@ -127,6 +127,7 @@ def run_query(operation: protocol.QueryOperation) -> Response:
                         content_type=media.content_type if media else None)
     response.headers.update(result.headers)
     response.headers["Vary"] = "Accept"
+    replay.mark_replayable(request.environ, result.headers)
     if etag:
         response.set_etag(etag)
         response.headers["Cache-Control"] = READ_CACHE_CONTROL
