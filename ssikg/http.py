@@ -125,18 +125,19 @@ def prometheus_text(store=None, result_cache=None, replay=None) -> str:
                   "# TYPE ssikg_store_named_graphs gauge",
                   f"ssikg_store_named_graphs {len(store.named_graphs())}"]
     if result_cache is not None:
-        stats = result_cache.stats()
-        lines += ["# HELP ssikg_result_cache_entries Results held by this process's result cache.",
-                  "# TYPE ssikg_result_cache_entries gauge", f"ssikg_result_cache_entries {stats['entries']}",
-                  "# HELP ssikg_result_cache_bytes Bytes held by this process's result cache.",
-                  "# TYPE ssikg_result_cache_bytes gauge", f"ssikg_result_cache_bytes {stats['bytes']}"]
+        lines += _cache_gauges("result_cache", "Results held by this process's result cache",
+                               "Bytes held by this process's result cache", result_cache.stats())
     if replay is not None:
-        stats = replay.stats()
-        lines += ["# HELP ssikg_replay_entries Cached answers this process replays before Flask.",
-                  "# TYPE ssikg_replay_entries gauge", f"ssikg_replay_entries {stats['entries']}",
-                  "# HELP ssikg_replay_bytes Bytes held by this process's replay front.",
-                  "# TYPE ssikg_replay_bytes gauge", f"ssikg_replay_bytes {stats['bytes']}"]
+        lines += _cache_gauges("replay", "Cached answers this process replays before Flask",
+                               "Bytes held by this process's replay front", replay.stats())
     return "\n".join(lines) + "\n"
+
+
+def _cache_gauges(name: str, entries_help: str, bytes_help: str, stats: dict) -> list[str]:
+    return [f"# HELP ssikg_{name}_entries {entries_help}.", f"# TYPE ssikg_{name}_entries gauge",
+            f"ssikg_{name}_entries {stats['entries']}",
+            f"# HELP ssikg_{name}_bytes {bytes_help}.", f"# TYPE ssikg_{name}_bytes gauge",
+            f"ssikg_{name}_bytes {stats['bytes']}"]
 
 
 # ---------------------------------------------------------------------------

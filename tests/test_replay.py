@@ -12,7 +12,7 @@ import logging
 
 import requests
 from flask import request
-from test_result_cache import metric
+from test_result_cache import metric, write_one_triple
 from test_safety_limits import JSON, TOKEN, get
 
 from ssikg.replay import ReplayFront
@@ -29,11 +29,16 @@ def counting(app) -> list[str]:
     return seen
 
 
+def counted_server(make_app, serve_app, **settings):
+    """A live server and the list of the requests that reached its Flask app."""
+    app = make_app(**settings)
+    seen = counting(app)
+    return serve_app(app), seen
+
+
 def test_a_cached_answer_asked_again_is_replayed_with_the_views_bytes_and_headers(make_app, serve_app,
                                                                                   caplog):
-    app = make_app()
-    seen = counting(app)
-    server = serve_app(app)
+    server, seen = counted_server(make_app, serve_app)
     hits = metric(server, "result_cache_hits_total")
     first, second = get(server, ASK), get(server, ASK)
     assert first.headers[CACHE_HEADER] == "miss" and second.headers[CACHE_HEADER] == "hit"
@@ -60,9 +65,7 @@ def test_a_client_request_id_is_echoed_on_a_replay(make_app, serve_app):
 
 
 def test_another_encoding_origin_or_header_is_another_entry(make_app, serve_app):
-    app = make_app()
-    seen = counting(app)
-    server = serve_app(app)
+    server, seen = counted_server(make_app, serve_app)
     plain = [get(server, ASK) for _ in range(3)]
     assert len(seen) == 2
     gzip = {**JSON, "Accept-Encoding": "gzip"}
@@ -81,9 +84,7 @@ def test_another_encoding_origin_or_header_is_another_entry(make_app, serve_app)
 
 
 def test_conditional_requests_and_other_methods_go_through_flask(make_app, serve_app):
-    app = make_app()
-    seen = counting(app)
-    server = serve_app(app)
+    server, seen = counted_server(make_app, serve_app)
     answers = [get(server, ASK) for _ in range(3)]
     assert len(seen) == 2
     revalidated = get(server, ASK, headers={**JSON, "If-None-Match": answers[0].headers["ETag"]})
@@ -95,25 +96,17 @@ def test_conditional_requests_and_other_methods_go_through_flask(make_app, serve
 
 
 def test_a_write_ends_the_replay_of_older_answers(make_app, serve_app):
-    app = make_app(update_token=TOKEN)
-    seen = counting(app)
-    server = serve_app(app)
+    server, seen = counted_server(make_app, serve_app, update_token=TOKEN)
     ask = "ASK { <urn:ssikg:test:replay> ?p ?o }"
     assert [get(server, ask).json()["boolean"] for _ in range(3)] == [False] * 3
     assert len(seen) == 2
-    written = requests.post(f"{server.url}/sparql",
-                            data={"update": "INSERT DATA { GRAPH <urn:ssikg:test:g> "
-                                            "{ <urn:ssikg:test:replay> <urn:ssikg:test:p> 1 } }"},
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
-    assert written.status_code == 204, written.text
+    write_one_triple(server, "urn:ssikg:test:replay")
     after = get(server, ask)
     assert after.json()["boolean"] is True and after.headers[CACHE_HEADER] == "miss"
 
 
 def test_failures_and_non_deterministic_queries_are_never_replayed(make_app, serve_app):
-    app = make_app()
-    seen = counting(app)
-    server = serve_app(app)
+    server, seen = counted_server(make_app, serve_app)
     for _ in range(3):
         assert get(server, "SELECT (RAND() AS ?r) WHERE {}").status_code == 200
     for _ in range(3):

@@ -25,6 +25,15 @@ def metric(server, name: str) -> float:
     raise AssertionError(f"ssikg_{name} is not in /metrics")
 
 
+def write_one_triple(server, subject: str) -> None:
+    """Write ``<subject> <urn:ssikg:test:b> 1`` through the endpoint (the store version changes)."""
+    written = requests.post(f"{server.url}/sparql",
+                            data={"update": f"INSERT DATA {{ GRAPH <urn:ssikg:test:g> "
+                                            f"{{ <{subject}> <urn:ssikg:test:b> 1 }} }}"},
+                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert written.status_code == 204, written.text
+
+
 def test_a_repeated_query_is_answered_from_the_cache_with_the_same_bytes(make_app, serve_app):
     server = serve_app(make_app())
     hits, misses = metric(server, "result_cache_hits_total"), metric(server, "result_cache_misses_total")
@@ -61,11 +70,7 @@ def test_a_write_makes_every_cached_answer_stale(make_app, serve_app):
     ask = "ASK { <urn:ssikg:test:a> <urn:ssikg:test:b> ?o }"
     assert get(server, ask).json()["boolean"] is False
     assert get(server, ask).headers[CACHE_HEADER] == "hit"
-    written = requests.post(f"{server.url}/sparql",
-                            data={"update": "INSERT DATA { GRAPH <urn:ssikg:test:g> "
-                                            "{ <urn:ssikg:test:a> <urn:ssikg:test:b> 1 } }"},
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
-    assert written.status_code == 204, written.text
+    write_one_triple(server, "urn:ssikg:test:a")
     after = get(server, ask)
     assert after.json()["boolean"] is True and after.headers[CACHE_HEADER] == "miss"
 
