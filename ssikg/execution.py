@@ -329,6 +329,15 @@ class _Source:
         self._pending.clear()
         return [payload for _, payload in messages[:-1]]
 
+    def take_arrived_data(self) -> list[bytes]:
+        """The data messages already received that come next (those of the frame in hand),
+        consumed: streamed as one chunk, they cost gunicorn one write instead of one per
+        8 KiB serialiser write."""
+        data = []
+        while self._pending and self._pending[0][0] == b"D":
+            data.append(self._pending.popleft()[1])
+        return data
+
     def _collect_arrived(self) -> None:
         """Move messages that have arrived into ``_pending`` without waiting (bounded)."""
 
@@ -603,6 +612,9 @@ class Executor:
             tag, payload = first
             while tag != b"E":
                 if tag == b"D":
+                    more = source.take_arrived_data()
+                    if more:
+                        payload = b"".join([payload, *more])
                     if payload:
                         yield payload
                 elif tag in (b"X", b"!"):

@@ -5,6 +5,7 @@ it, sent chunked as it is produced; and the producer/consumer plumbing of
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -212,3 +213,16 @@ def test_frames_carry_every_message_whatever_their_batching():
                 (b"E", b"{}")]
     frame = b"".join(encode_message(tag, payload) for tag, payload in messages)
     assert list(decode_frame(frame)) == messages
+
+
+def test_a_streamed_result_leaves_in_whole_frames_not_serialiser_writes(live_server):
+    """The serialiser writes 8 KiB at a time; the worker sends up to 64 KiB per frame, and
+    the server writes what one frame brought as one HTTP chunk (one write, not eight)."""
+    query = "SELECT ?s ?p ?o ?x WHERE { ?s ?p ?o . ?x ?y ?z } LIMIT 20000"
+    with requests.get(f"{live_server.url}/sparql", params={"query": query}, stream=True, timeout=60,
+                      headers={"Accept": "application/sparql-results+json",
+                               "Accept-Encoding": "identity"}) as large:
+        chunks = list(large.raw.read_chunked(decode_content=False))
+    body = b"".join(chunks)
+    assert len(json.loads(body)["results"]["bindings"]) == 20000
+    assert len(chunks) > 1 and max(len(chunk) for chunk in chunks) > 8192, [len(c) for c in chunks[:5]]
