@@ -73,7 +73,8 @@ def _open_embedded(settings: Settings) -> GraphStore:
         status = ensure_built(path, settings.source_dir, progress=log.info)
         if status == "unexported":
             log.warning("%s holds writes not exported to files; serving it as it is", path)
-    return open_store(path, in_memory=settings.in_memory, read_only=read_only)
+    return open_store(path, in_memory=settings.in_memory, read_only=read_only,
+                      source_dir=settings.source_dir if settings.in_memory else None)
 
 
 def start_query_workers(app: Flask) -> None:

@@ -136,6 +136,56 @@ def test_in_memory_copy_answers_like_disk(built_store):
         memory.close()
 
 
+def _content(store) -> tuple[set, dict]:
+    """Quads without blank nodes, and how many quads with one, per graph (labels aside)."""
+    plain, with_blank = set(), {}
+    for quad in store.quads():
+        if any(isinstance(term, ox.BlankNode) for term in (quad.subject, quad.object)):
+            with_blank[quad.graph_name] = with_blank.get(quad.graph_name, 0) + 1
+        else:
+            plain.add(quad)
+    return plain, with_blank
+
+
+def _ordered_copies(folder: Path) -> list[Path]:
+    return sorted(folder.resolve().glob("memory-order-*.nq"))
+
+
+def test_an_unwritten_store_is_copied_into_memory_in_build_order(store_copy):
+    """The server makes the ordered file from unchanged sources; a worker (no sources) reads
+    the same file, so both copies hold the same quads with the same blank-node labels."""
+    disk = open_store(store_copy, read_only=True)
+    server = open_store(store_copy, in_memory=True, source_dir=PROJECT_ROOT)
+    worker = open_store(store_copy, in_memory=True)
+    try:
+        assert len(_ordered_copies(store_copy)) == 1
+        assert _content(server) == _content(disk) and len(server) == len(disk)
+        assert set(server.quads()) == set(worker.quads())
+        assert any(isinstance(q.subject, ox.BlankNode) for q in server.quads())  # labels were at stake
+        q = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+        assert next(iter(disk.query(q)))["n"] == next(iter(server.query(q)))["n"]
+    finally:
+        for store in (disk, server, worker):
+            store.close()
+
+
+def test_a_store_written_since_its_build_or_with_changed_sources_is_copied_from_disk(store_copy, sources):
+    (sources / "data" / "editorial.trig").write_text(
+        (sources / "data" / "editorial.trig").read_text() + "\n# changed after the build\n")
+    changed = open_store(store_copy, in_memory=True, source_dir=sources)
+    assert _ordered_copies(store_copy) == [] and len(changed) > 0
+    changed.close()
+    writable = open_store(store_copy)
+    writable.update("INSERT DATA { GRAPH <urn:ssikg:test:g> { <urn:ssikg:test:s> <urn:ssikg:test:p> 1 } }")
+    writable.close()
+    copy = open_store(store_copy, in_memory=True, source_dir=PROJECT_ROOT)
+    try:
+        assert _ordered_copies(store_copy) == []
+        assert copy.query("ASK { GRAPH <urn:ssikg:test:g> { <urn:ssikg:test:s> ?p 1 } }")
+    finally:
+        copy.close()
+
+
 # --- the real command line -------------------------------------------------
 
 
