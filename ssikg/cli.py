@@ -7,6 +7,7 @@ failed (a broken data file, a query error), 2 usage errors.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -51,7 +52,25 @@ def _open_for_reading(store: Path | None):
         _fail(str(exc))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Commands that live beside the code they drive (validation, the org chart, stored
+    queries) are imported when named, not at start-up: validation and the chart pull in
+    rdflib, pyshacl, Flask and Graphviz (0.2 s), which ``ssikg build`` or ``ssikg query``
+    must not pay (click's documented lazy-loading pattern)."""
+
+    LAZY = {"chart": "ssikg.orgchart", "queries": "ssikg.stored_queries",
+            "validate": "ssikg.validation_cli"}
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name in self.LAZY:
+            return importlib.import_module(self.LAZY[cmd_name]).cli_command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ssikg")
 def cli():
     """ssikg: France's internal-security cooperation network (DCIS, SSI) as linked data.
@@ -365,20 +384,6 @@ def _shown_default(value) -> str:
     if value is None or value == "":
         return "unset" if value is None else "empty"
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-# Commands that live beside the code they drive.
-def _register_commands() -> None:
-    from .orgchart import cli_command as chart
-    from .stored_queries import cli_command as queries
-    from .validation_cli import cli_command as validate
-
-    cli.add_command(validate, "validate")
-    cli.add_command(chart, "chart")
-    cli.add_command(queries, "queries")
-
-
-_register_commands()
 
 
 def main() -> None:
