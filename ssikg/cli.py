@@ -150,6 +150,44 @@ class _ProcessesType(click.ParamType):
 _PROCESSES = _ProcessesType()
 
 
+def _prepare_store(store_path: Path, source_dir: Path, remote: bool, read_only: bool) -> str:
+    """Build the store when missing or stale, or check that a read-only one opens; the status seen.
+    A remote backend, or a read-only store shared by several instances, is built elsewhere."""
+    if remote:
+        return "current"
+    if read_only:
+        open_store(store_path, read_only=True).close()  # say a bad store here, not once per process
+        return "current"
+    return ensure_built(store_path, source_dir, progress=_progress)
+
+
+def _prepare_store_elsewhere(store_path: Path, source_dir: Path, remote: bool, read_only: bool) -> str:
+    """:func:`_prepare_store` in a fresh interpreter; its status, or its error and exit code.
+
+    RocksDB starts background threads the first time a process opens a store; a process
+    forked after that (gunicorn's workers) inherits their pool without the threads, so at
+    exit it hangs joining them (until gunicorn's 30 s graceful timeout) or crashes, and
+    background work scheduled on that pool never runs.  The server process itself must
+    therefore never open a store."""
+    import subprocess
+
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", "import sys; from ssikg.cli import _prepare_store_main; "
+                           "_prepare_store_main(sys.argv[1:])", str(store_path), str(source_dir),
+                           str(int(remote)), str(int(read_only))],
+                          stdout=subprocess.PIPE, text=True, env=env, check=False)
+    if done.returncode != 0:
+        sys.exit(done.returncode)  # the child has said why on stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _prepare_store_main(argv: list[str]) -> None:
+    try:
+        print(_prepare_store(Path(argv[0]), Path(argv[1]), argv[2] == "1", argv[3] == "1"))
+    except (StoreError, OSError) as exc:
+        _fail(str(exc))
+
 @cli.command()
 @STORE_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
@@ -177,19 +215,18 @@ def serve(store, host, port, production, threads, processes):
         find_allocator(settings.worker_allocator)
     except AllocatorMissing as exc:
         _fail(str(exc))
-    status = "current"
     from .stored_queries import QueryFileError, load_all
 
     try:  # the app checks queries/ at start-up too; say it here without a traceback
         load_all(settings.source_dir / "queries")
     except QueryFileError as exc:
         _fail(f"{exc}\n(run 'ssikg queries check' for the full list)")
+    prepare = (settings.store_path, settings.source_dir, bool(settings.get("backend")),
+               bool(settings.get("read_only")))
     try:
-        # A remote backend or a read-only store shared by several instances is built elsewhere.
-        if not (settings.get("backend") or settings.get("read_only")):
-            status = ensure_built(settings.store_path, settings.source_dir, progress=_progress)
-        elif not settings.get("backend"):
-            open_store(settings.store_path, read_only=True).close()  # say a bad store here, not per process
+        # gunicorn forks its workers from this process: RocksDB must not start here (see
+        # _prepare_store_elsewhere), so the production server builds or checks its store in another.
+        status = _prepare_store_elsewhere(*prepare) if production else _prepare_store(*prepare)
     except (StoreError, OSError) as exc:
         _fail(str(exc))
     if status == "unexported":

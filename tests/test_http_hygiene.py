@@ -13,9 +13,12 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
 from ssikg import http
+from ssikg.settings import PROJECT_ROOT
+from ssikg.store import open_store
 
 QUERY = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 300"
 
@@ -218,6 +221,53 @@ def test_serving_read_only_a_folder_that_is_not_a_built_store_fails_in_one_line(
                       env={"SSIKG_READ_ONLY": "1"}, timeout=60)
     assert refused.returncode != 0 and "not a built store" in refused.stderr
     assert "Traceback" not in refused.stderr and "gunicorn" not in refused.stderr.lower()
+
+
+@pytest.mark.parametrize("case", ["builds its store first", "checks a read-only store"])
+def test_the_production_server_stops_cleanly_on_sigterm(case, store_copy, tmp_path, wait_until_up):
+    """The server process builds or checks its store in a spawned interpreter: had it
+    opened RocksDB itself, the gunicorn workers forked from it would inherit RocksDB's
+    thread pool without its threads and, on SIGTERM, crash (SIGSEGV) or hang joining them
+    until gunicorn's 30 s graceful timeout.  Here a write made after the build is kept."""
+    import time
+
+    from conftest import free_port
+
+    building = case == "builds its store first"
+    store = tmp_path / "fresh-store" if building else store_copy
+    env = {**os.environ, "SSIKG_SOURCE_DIR": str(PROJECT_ROOT)}
+    env.update({"SSIKG_UPDATE_TOKEN": "stop-token"} if building else {"SSIKG_READ_ONLY": "1"})
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--production", "--processes", "1",
+                                 "--threads", "2", "--store", str(store), "--port", str(port)],
+                                stdout=sink, stderr=subprocess.STDOUT, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/health", proc, timeout=180)
+        assert requests.get(f"{url}/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60).json()["boolean"]
+        if building:
+            written = requests.post(f"{url}/sparql", headers={"Authorization": "Bearer stop-token"},
+                                    data={"update": "INSERT DATA { GRAPH <urn:ssikg:test:g> "
+                                                    "{ <urn:ssikg:test:s> <urn:ssikg:test:p> 1 } }"}, timeout=60)
+            assert written.status_code == 204, written.text
+        stopped_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=25)  # well under gunicorn's 30 s graceful timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    output = log.read_text(errors="replace")
+    assert proc.returncode == 0 and "SIGSEGV" not in output and "SIGKILL" not in output, output[-2000:]
+    assert time.monotonic() - stopped_at < 25
+    if building:
+        reopened = open_store(store, read_only=True)
+        try:
+            assert bool(reopened.query("ASK { GRAPH <urn:ssikg:test:g> { <urn:ssikg:test:s> ?p 1 } }"))
+        finally:
+            reopened.close()
 
 
 def test_production_server_with_several_read_only_processes(store_copy, wait_until_up):
