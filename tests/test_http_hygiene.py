@@ -242,7 +242,7 @@ def test_the_production_server_stops_cleanly_on_sigterm(case, store_copy, tmp_pa
     with open(log, "wb") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--production", "--processes", "1",
                                  "--threads", "2", "--store", str(store), "--port", str(port)],
-                                stdout=sink, stderr=subprocess.STDOUT, env=env)
+                                stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/health", proc, timeout=180)
@@ -256,8 +256,8 @@ def test_the_production_server_stops_cleanly_on_sigterm(case, store_copy, tmp_pa
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=25)  # well under gunicorn's 30 s graceful timeout
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # a hung server: its gunicorn and query workers go too
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
     output = log.read_text(errors="replace")
     assert proc.returncode == 0 and "SIGSEGV" not in output and "SIGKILL" not in output, output[-2000:]
