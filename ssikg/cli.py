@@ -188,6 +188,7 @@ def _prepare_store_main(argv: list[str]) -> None:
     except (StoreError, OSError) as exc:
         _fail(str(exc))
 
+
 @cli.command()
 @STORE_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
