@@ -267,7 +267,11 @@ def _write_tsv(sink, variables, rows, truncated) -> None:
 # of pyoxigraph's 8 KiB writes.
 
 
-_STREAMING_WRITE = 4096  # pyoxigraph's serialisers write 8 KiB at a time while more follows
+# pyoxigraph's serialisers write 8 KiB at a time while more follows.  A job's first frame
+# leaves once two such writes are waiting: a result that ends within them (up to ~16 KiB)
+# then travels whole with its end and is answered with a Content-Length; a longer one
+# starts streaming after its second write (some 30 µs later for a dump).
+_FIRST_FRAME = 16 * 1024
 
 
 def encode_message(tag: bytes, payload: bytes) -> bytes:
@@ -285,14 +289,10 @@ def decode_frame(frame: bytes) -> Iterator[tuple[bytes, bytes]]:
 class FrameWriter:
     """Batches a job's messages into frames on ``conn``.
 
-    A frame leaves when the job ends (E or X), when 64 KiB are waiting, at a
-    job's first D when it is a full serialiser buffer (more is coming: the first
-    bytes of a streaming result must not wait for the next 0.3 ms write), or at
-    the latest ``max_delay`` after its first message (a background thread sees
-    to it, since a slow query may not write again for long)."""
-
-    # ... the result's end is near for a smaller first write: wait for E, so a small
-    # result travels as one frame.
+    A frame leaves when the job ends (E or X), when 64 KiB are waiting, when a
+    job's first frame holds ``_FIRST_FRAME`` bytes (the first bytes of a streaming
+    result go out early), or at the latest ``max_delay`` after its oldest message
+    (a background thread sees to it, since a slow query may not write again for long)."""
 
     def __init__(self, conn: Connection, max_bytes: int = 64 * 1024, max_delay: float = 0.001):
         self._conn, self._max_bytes, self._max_delay = conn, max_bytes, max_delay
@@ -300,20 +300,19 @@ class FrameWriter:
         self._parts: list[bytes] = []
         self._size = 0
         self._oldest: float | None = None
-        self._data_messages = 0  # D messages of the current job so far
+        self._first_frame = True  # the current job has sent no data yet
+        self._holds_data = False  # a D message is waiting
         threading.Thread(target=self._flush_late, daemon=True, name="ssikg-frames").start()
 
     def emit(self, tag: bytes, payload: bytes) -> None:
         with self._lock:
             self._parts.append(encode_message(tag, payload))
             self._size += len(payload) + 5
-            if tag == b"D":
-                self._data_messages += 1
-            if tag in (b"E", b"X") or self._size >= self._max_bytes or \
-                    (tag == b"D" and self._data_messages == 1 and len(payload) >= _STREAMING_WRITE):
-                if tag in (b"E", b"X"):
-                    self._data_messages = 0
+            self._holds_data = self._holds_data or tag == b"D"
+            ended = tag in (b"E", b"X")
+            if ended or self._size >= self._max_bytes or (self._first_frame and self._size >= _FIRST_FRAME):
                 self._flush()
+                self._first_frame = ended  # the next job starts afresh
             elif self._oldest is None:
                 self._oldest = time.monotonic()
                 self._lock.notify()
@@ -323,6 +322,8 @@ class FrameWriter:
         self._parts.clear()
         self._size = 0
         self._oldest = None
+        if self._holds_data:
+            self._first_frame, self._holds_data = False, False
         self._conn.send_bytes(frame)
 
     def _flush_late(self) -> None:

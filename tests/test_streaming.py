@@ -215,6 +215,17 @@ def test_frames_carry_every_message_whatever_their_batching():
     assert list(decode_frame(frame)) == messages
 
 
+def test_a_result_of_two_serialiser_writes_is_answered_whole(live_server):
+    """The worker holds a job's first frame until two 8 KiB writes are waiting (or the job
+    ends): a 13 KB result arrives in one frame and is answered with a Content-Length."""
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 60"
+    answer = requests.get(f"{live_server.url}/sparql", params={"query": query}, timeout=60,
+                          headers={"Accept": "application/sparql-results+json", "Accept-Encoding": "identity"})
+    assert answer.status_code == 200 and 8192 < len(answer.content) < 16384
+    assert answer.headers["Content-Length"] == str(len(answer.content))
+    assert len(answer.json()["results"]["bindings"]) == 60
+
+
 def test_a_streamed_result_leaves_in_whole_frames_not_serialiser_writes(live_server):
     """The serialiser writes 8 KiB at a time; the worker sends up to 64 KiB per frame, and
     the server writes what one frame brought as one HTTP chunk (one write, not eight)."""
