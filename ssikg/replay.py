@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 
 from . import http
-from .result_cache import CACHE_HEADER, ResultCache, VersionedLRU
+from .result_cache import CACHE_HEADER, VersionedLRU, cache_bytes
 
 REPLAYABLE = "ssikg.replayable"
 PATH = "/sparql"
@@ -113,10 +113,10 @@ def mark_replayable(environ, headers) -> None:
 def install(app) -> ReplayFront | None:
     """Put the front before ``app``'s WSGI callable when its store has a result cache."""
     store = app.extensions["ssikg.store"]
-    results = ResultCache.for_store(store, app.config["SSIKG"])
-    if results is None:
+    size = cache_bytes(store, app.config["SSIKG"])
+    if not size:
         return None
-    front = ReplayFront(app.wsgi_app, store, VersionedLRU(results.max_bytes // 8))
+    front = ReplayFront(app.wsgi_app, store, VersionedLRU(size // 8))
     app.wsgi_app = front
     app.extensions["ssikg.replay"] = front
     return front

@@ -117,10 +117,8 @@ class ResultCache(VersionedLRU):
 
     @classmethod
     def for_store(cls, store, settings) -> ResultCache | None:
-        megabytes = float(settings.get("result_cache_mb") or 0)
-        if megabytes <= 0 or getattr(store, "kind", None) != "embedded":
-            return None
-        return cls(int(megabytes * 1024 * 1024))
+        size = cache_bytes(store, settings)
+        return cls(size) if size else None
 
     @staticmethod
     def key(job: dict, version: str) -> tuple | None:
@@ -137,6 +135,15 @@ class ResultCache(VersionedLRU):
     def put(self, key: tuple, kind: str, fmt, body: bytes, headers: dict[str, str]) -> bool:
         """Keep a whole result; False when it is too large to be worth a place."""
         return self.keep(key, CachedResult(kind, fmt, body, tuple(headers.items())), _entry_size(key, body))
+
+
+def cache_bytes(store, settings) -> int:
+    """The result cache's size for ``store``: ``result_cache_mb``, and 0 (no cache) unless
+    the store is embedded."""
+    megabytes = float(settings.get("result_cache_mb") or 0)
+    if megabytes <= 0 or getattr(store, "kind", None) != "embedded":
+        return 0
+    return int(megabytes * 1024 * 1024)
 
 
 def _entry_size(key: tuple, body: bytes) -> int:
