@@ -7,8 +7,10 @@ failed (a broken data file, a query error), 2 usage errors.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -240,7 +242,10 @@ def serve(store, host, port, production, threads, processes):
         click.echo(f"ssikg: {processes} server process{'es' if processes > 1 else ''} ({why})", err=True)
         if processes > 1:
             overrides["read_only"] = True  # each process opens the one built store read-only
-        run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes)
+        with _shared_results(settings, processes) as folder:
+            if folder is not None:
+                overrides["result_cache_dir"] = folder
+            run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes)
         return
     from .app import create_app, start_query_workers
 
@@ -252,6 +257,28 @@ def serve(store, host, port, production, threads, processes):
     served = settings.get("backend") or settings.store_path
     click.echo(f"ssikg serving {served} on http://{host}:{port}/sparql", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@contextlib.contextmanager
+def _shared_results(settings, processes: int):
+    """The folder the server processes share cached results through: the configured one,
+    else, for several processes with a result cache, a temporary one (in memory where
+    /dev/shm exists) removed when the server stops."""
+    if settings.get("result_cache_dir") or processes < 2 or not settings.result_cache_mb \
+            or settings.get("backend"):
+        yield settings.get("result_cache_dir")
+        return
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="ssikg-results-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    owner = os.getpid()
+    try:
+        yield folder
+    finally:
+        # gunicorn's workers leave through here too (SystemExit in the forked process): a
+        # worker replaced while the others serve must not take their folder with it.
+        if os.getpid() == owner:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def server_processes(asked, production: bool, settings) -> tuple[int, str]:

@@ -246,6 +246,8 @@ def run_query(store, query: str, *, solutions_format: ox.QueryResultsFormat | No
         hit = cache.get(key)
         if hit is not None:
             _count("result_cache_hits")
+            if hit.shared:
+                _count("result_cache_shared_hits")
             return QueryResponse(hit.kind, hit.format, [hit.body], {**dict(hit.headers), CACHE_HEADER: "hit"})
     sock = client_socket if client_socket is not None else _client_socket()
     response = executor.run(job, seconds, sock, offered or {}, solutions_format, graph_format)

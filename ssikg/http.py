@@ -71,6 +71,7 @@ KNOWN_EVENTS = {
     "truncations": "Results cut at the configured row limit.",
     "result_cache_hits": "Queries answered from the result cache.",
     "result_cache_misses": "Cacheable queries evaluated (and kept when they fit).",
+    "result_cache_shared_hits": "Result cache hits on results another server process kept (result_cache_dir).",
 }
 
 

@@ -18,15 +18,33 @@ The cache holds ``result_cache_mb`` MiB per server process (least recently used
 entries go first); 0 turns it off.  Every key names the store version, the query
 text, its dataset, bound parameters and the negotiated format, so a hit answers
 exactly what evaluating the query would.
+
+Server processes that serve one read-only store (``ssikg serve --production`` with
+several processes, or separate read-only servers given one ``result_cache_dir``) also
+share what they keep through files in that folder (:class:`SharedResults`): a query
+evaluated by one process is a hit in the others, instead of being evaluated once per
+process.  Only a read-only store qualifies: its data cannot change while they serve it,
+and every file name also names the store's build folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import hashlib
+import json
+import logging
+import os
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
+
+from .workers import RDF_FORMATS, RESULTS_FORMATS, format_name
+
+log = logging.getLogger("ssikg")
 
 CACHE_HEADER = "SSIKG-Cache"
 
@@ -66,6 +84,7 @@ class CachedResult:
     format: object
     body: bytes
     headers: tuple[tuple[str, str], ...]
+    shared: bool = False  # read from a file another server process kept
 
 
 class VersionedLRU:
@@ -113,12 +132,32 @@ class VersionedLRU:
 
 
 class ResultCache(VersionedLRU):
-    """Query results for one store, keyed by everything that decides their bytes."""
+    """Query results for one store, keyed by everything that decides their bytes; with
+    ``shared``, also those the other processes serving the same read-only store kept."""
+
+    def __init__(self, max_bytes: int, shared: SharedResults | None = None):
+        super().__init__(max_bytes)
+        self.shared = shared
 
     @classmethod
     def for_store(cls, store, settings) -> ResultCache | None:
         size = cache_bytes(store, settings)
-        return cls(size) if size else None
+        if not size:
+            return None
+        folder = settings.get("result_cache_dir")
+        if folder and getattr(store, "writable", True):
+            log.info("result_cache_dir is not used: only servers of a read-only store share results")
+            folder = None
+        shared = SharedResults(Path(folder), str(store.folder), size) if folder else None
+        return cls(size, shared)
+
+    def get(self, key: tuple) -> CachedResult | None:
+        hit = super().get(key)
+        if hit is None and self.shared is not None:
+            hit = self.shared.get(key)
+            if hit is not None:
+                self.keep(key, dataclasses.replace(hit, shared=False), _entry_size(key, hit.body))
+        return hit
 
     @staticmethod
     def key(job: dict, version: str) -> tuple | None:
@@ -134,7 +173,118 @@ class ResultCache(VersionedLRU):
 
     def put(self, key: tuple, kind: str, fmt, body: bytes, headers: dict[str, str]) -> bool:
         """Keep a whole result; False when it is too large to be worth a place."""
-        return self.keep(key, CachedResult(kind, fmt, body, tuple(headers.items())), _entry_size(key, body))
+        result = CachedResult(kind, fmt, body, tuple(headers.items()))
+        kept = self.keep(key, result, _entry_size(key, body))
+        if kept and self.shared is not None:
+            self.shared.put(key, result)
+        return kept
+
+
+class SharedResults:
+    """Results kept as files in ``folder`` by the server processes of one read-only store.
+
+    A file is named by a hash of the store's build folder (``scope``) and the entry's
+    key, written under a temporary name and renamed into place, so a reader sees a
+    whole entry or none.  The folder holds about ``max_bytes``: whenever a process
+    has written an eighth of that since it last looked, it deletes the least recently
+    used files (a hit touches its file) until three quarters are left.  Failing to read
+    or write a file only costs an evaluation."""
+
+    _MAGIC = b"ssikg-result-1\n"
+
+    def __init__(self, folder: Path, scope: str, max_bytes: int):
+        self.folder, self.scope, self.max_bytes = Path(folder), scope, max_bytes
+        self._written = 0
+        self._lock = threading.Lock()
+        self._warned = False
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._failed("create", exc)
+
+    def _path(self, key: tuple) -> Path:
+        digest = hashlib.sha256(repr((self.scope, key)).encode("utf-8", "surrogatepass")).hexdigest()
+        return self.folder / f"{digest[:40]}.result"
+
+    def get(self, key: tuple) -> CachedResult | None:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        result = self._decode(data)
+        if result is not None:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # recently used: pruning spares it
+        return result
+
+    def put(self, key: tuple, result: CachedResult) -> None:
+        table = RDF_FORMATS if result.kind == "graph" else RESULTS_FORMATS
+        header = json.dumps({"kind": result.kind, "format": format_name(result.format, table),
+                             "headers": result.headers}).encode()
+        data = self._MAGIC + len(header).to_bytes(4, "big") + header + result.body
+        path = self._path(key)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, path)
+        except OSError as exc:
+            self._failed("write", exc)
+            temporary.unlink(missing_ok=True)
+            return
+        with self._lock:
+            self._written += len(data)
+            due = self._written * 8 >= self.max_bytes
+            if due:
+                self._written = 0
+        if due:
+            self.prune()
+
+    def prune(self) -> None:
+        """Delete the least recently used files until three quarters of ``max_bytes`` are left."""
+        entries, total = [], 0
+        try:
+            with os.scandir(self.folder) as found:
+                for entry in found:
+                    try:
+                        status = entry.stat()
+                    except OSError:
+                        continue
+                    entries.append((status.st_mtime, status.st_size, entry.path))
+                    total += status.st_size
+        except OSError as exc:
+            self._failed("list", exc)
+            return
+        if total <= self.max_bytes:
+            return
+        entries.sort()
+        for _mtime, size, path in entries:
+            if total <= self.max_bytes * 3 // 4:
+                break
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            total -= size
+
+    def _decode(self, data: bytes) -> CachedResult | None:
+        start = len(self._MAGIC)
+        if not data.startswith(self._MAGIC) or len(data) < start + 4:
+            return None
+        size = int.from_bytes(data[start:start + 4], "big")
+        try:
+            header = json.loads(data[start + 4:start + 4 + size])
+            table = RDF_FORMATS if header["kind"] == "graph" else RESULTS_FORMATS
+            return CachedResult(header["kind"], table[header["format"]], data[start + 4 + size:],
+                                tuple((name, value) for name, value in header["headers"]), shared=True)
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _failed(self, action: str, exc: OSError) -> None:
+        if not self._warned:  # once: a full or read-only folder would otherwise log every query
+            self._warned = True
+            log.warning("result_cache_dir %s: cannot %s (%s); results are not shared", self.folder,
+                        action, exc)
 
 
 def cache_bytes(store, settings) -> int:

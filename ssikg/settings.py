@@ -156,6 +156,11 @@ SETTINGS: tuple[Setting, ...] = (
             "store only; never RAND/NOW/UUID/STRUUID/SERVICE; SSIKG-Cache: hit or miss says "
             "which; a repeated GET of a cached answer is replayed before Flask, from up to an eighth "
             "as much again); 0 = off."),
+    Setting("result_cache_dir", None, lambda v: None if v in (None, "") else _path(v),
+            "Folder through which the server processes of one read-only store share their cached "
+            "results (up to result_cache_mb more), so a query evaluated by one is a hit in all; "
+            "ssikg serve --production makes a temporary one when it starts several processes. "
+            "Unset = each process keeps its own."),
     Setting("worker_memory_mb", 2048, _non_negative_int,
             "Memory cap of each query worker process in MiB (heap, RLIMIT_DATA); a query needing more "
             "is stopped with a 503. Below ~400 the store cannot open; 0 = no cap."),

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -270,8 +271,14 @@ def test_the_production_server_stops_cleanly_on_sigterm(case, store_copy, tmp_pa
             reopened.close()
 
 
+def _shared_result_folders() -> set[str]:
+    return {str(path) for path in Path("/dev/shm").glob("ssikg-results-*")} if Path("/dev/shm").is_dir() \
+        else set()
+
+
 def test_production_server_with_several_read_only_processes(store_copy, wait_until_up):
-    """``--processes 2``: two gunicorn workers, each with the store open read-only."""
+    """``--processes 2``: two gunicorn workers, each with the store open read-only, sharing
+    their cached results through a temporary folder removed at the end."""
     import psutil
     from conftest import free_port, run_cli
 
@@ -280,18 +287,24 @@ def test_production_server_with_several_read_only_processes(store_copy, wait_unt
     assert refused.returncode == 2 and "read-only" in refused.stderr
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSIKG_UPDATE_TOKEN")}
+    before = _shared_result_folders()
     proc = subprocess.Popen([sys.executable, "-m", "ssikg", "serve", "--production", "--processes", "2",
                              "--threads", "2", "--store", str(store_copy), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/health", proc)
-        for _ in range(6):
+        cache_answers = []
+        for _ in range(16):  # each on a new connection: either process may take it
             r = requests.get(f"{url}/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60)
             assert r.status_code == 200 and r.json()["boolean"] is True
+            cache_answers.append(r.headers["SSIKG-Cache"])
+        assert cache_answers == ["miss"] + ["hit"] * 15  # evaluated once for both processes
         gunicorn_workers = [child for child in psutil.Process(proc.pid).children()
                             if "ssikg.workers" not in " ".join(child.cmdline())]
         assert len(gunicorn_workers) == 2
+        if Path("/dev/shm").is_dir():
+            assert len(_shared_result_folders() - before) == 1
         write = requests.post(f"{url}/sparql", data={"update": "CLEAR ALL"}, timeout=60)
         assert write.status_code == 403
     finally:
@@ -301,6 +314,7 @@ def test_production_server_with_several_read_only_processes(store_copy, wait_unt
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+    assert _shared_result_folders() == before  # removed when the server stopped
 
 
 def test_production_processes_default_to_one_per_core_when_read_only():

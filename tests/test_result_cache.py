@@ -206,3 +206,74 @@ def test_which_queries_count_as_deterministic():
     key = ResultCache.key({"query": "SELECT * { ?s ?p ?o }",
                            "substitutions": {ox.Variable("s"): ox.NamedNode("urn:a")}}, "v")
     assert ("?s", "<urn:a>") in key[5]
+
+
+# -- results shared by the server processes of one read-only store (result_cache_dir)
+
+
+def shared_cache(store, folder, megabytes=1) -> ResultCache:
+    return ResultCache.for_store(store, load_settings({"result_cache_mb": megabytes,
+                                                       "result_cache_dir": str(folder)}))
+
+
+def test_processes_of_one_read_only_store_share_their_results(embedded, tmp_path):
+    first, second = shared_cache(embedded, tmp_path / "shared"), shared_cache(embedded, tmp_path / "shared")
+    key = ResultCache.key({"query": COUNT, "solutions_format": "JSON"}, embedded.version)
+    assert first.get(key) is None and second.get(key) is None
+    headers = {"ETag": '"abc"', "SSIKG-Truncated": "true"}
+    assert first.put(key, "solutions", ox.QueryResultsFormat.JSON, b'{"n": 1}', headers)
+    hit = second.get(key)
+    assert hit is not None and hit.shared
+    assert (hit.kind, hit.format, hit.body, dict(hit.headers)) == (
+        "solutions", ox.QueryResultsFormat.JSON, b'{"n": 1}', headers)
+    local = second.get(key)  # now kept by the second process itself
+    assert local is not None and not local.shared and local.body == hit.body
+    graph_key = ResultCache.key({"query": "CONSTRUCT WHERE { ?s ?p ?o }", "graph_format": "TURTLE"},
+                                embedded.version)
+    first.put(graph_key, "graph", ox.RdfFormat.TURTLE, b"<a> <b> <c> .\n", {})
+    assert second.get(graph_key).format == ox.RdfFormat.TURTLE
+
+
+def test_only_the_same_store_and_only_a_read_only_one_shares(embedded, store_copy, tmp_path):
+    from ssikg.store import open_store
+
+    folder = tmp_path / "shared"
+    key = ResultCache.key({"query": COUNT, "solutions_format": "JSON"}, embedded.version)
+    shared_cache(embedded, folder).put(key, "solutions", ox.QueryResultsFormat.JSON, b"1", {})
+    other = open_store(store_copy, read_only=True)  # same data and version, another store folder
+    try:
+        assert other.version == embedded.version
+        assert shared_cache(other, folder).get(key) is None
+    finally:
+        other.close()
+    writable = open_store(store_copy)
+    try:
+        assert shared_cache(writable, folder).shared is None
+    finally:
+        writable.close()
+
+
+def test_the_shared_folder_stays_within_its_size_and_keeps_recently_used_results(embedded, tmp_path):
+    folder = tmp_path / "shared"
+    cache = shared_cache(embedded, folder, megabytes=0.25)  # 256 KiB, entries up to 16 KiB
+
+    def key(n):
+        return ResultCache.key({"query": f"ASK {{ <urn:x:{n}> ?p ?o }}"}, embedded.version)
+
+    cache.put(key(0), "boolean", ox.QueryResultsFormat.JSON, b"x" * 10_000, {})
+    for n in range(1, 100):
+        cache.put(key(n), "boolean", ox.QueryResultsFormat.JSON, b"x" * 10_000, {})
+        assert cache.shared.get(key(0)) is not None  # used: its file is touched
+    total = sum(path.stat().st_size for path in folder.iterdir())
+    assert total <= cache.max_bytes
+    assert cache.shared.get(key(0)) is not None and cache.shared.get(key(1)) is None
+    assert cache.shared.get(key(99)) is not None
+
+
+def test_an_unreadable_shared_file_is_a_miss(embedded, tmp_path):
+    cache = shared_cache(embedded, tmp_path / "shared")
+    key = ResultCache.key({"query": COUNT, "solutions_format": "JSON"}, embedded.version)
+    cache.shared._path(key).write_bytes(b"not a result")
+    assert cache.get(key) is None
+    cache.shared._path(key).write_bytes(b"ssikg-result-1\n\x00\x00\x00\x05{bad}body")
+    assert cache.get(key) is None

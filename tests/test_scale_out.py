@@ -135,3 +135,20 @@ def test_a_read_only_instance_never_builds(tmp_path, instances):
     assert result.returncode != 0
     assert "ssikg build" in result.stderr and "Traceback" not in result.stderr
     assert not missing.exists()
+
+
+def test_read_only_instances_given_one_result_cache_dir_evaluate_a_query_once(store_copy, tmp_path,
+                                                                                instances):
+    shared = tmp_path / "shared-results"
+    for _ in range(2):
+        instances.append(Instance(store_copy, tmp_path, SSIKG_READ_ONLY="1",
+                                  SSIKG_RESULT_CACHE_DIR=str(shared)))
+    first, second = instances
+    accept = "application/sparql-results+json"
+    evaluated = fetch(first, "/sparql", {"query": QUERY}, accept)
+    answered = fetch(second, "/sparql", {"query": QUERY}, accept)
+    assert evaluated.headers["SSIKG-Cache"] == "miss" and answered.headers["SSIKG-Cache"] == "hit"
+    assert answered.content == evaluated.content and answered.headers["ETag"] == evaluated.headers["ETag"]
+    metrics = requests.get(second.url + "/metrics", timeout=60).text
+    assert "ssikg_result_cache_shared_hits_total 1" in metrics.splitlines()
+    assert fetch(second, "/sparql", {"query": QUERY}, accept).headers["SSIKG-Cache"] == "hit"
