@@ -3,7 +3,8 @@
 Without a configured token (settings ``update_token`` or ``update_token_file``)
 the server is read-only and every write answers 403 with an explanation.  With
 one, a write needs ``Authorization: Bearer <token>``: 401 when the header is
-missing, 403 when the token is wrong.  Tokens are compared in constant time.
+missing, 401 with ``error="invalid_token"`` when the token is wrong (RFC 6750 §3.1).
+Tokens are compared in constant time.
 """
 
 from __future__ import annotations
@@ -52,5 +53,5 @@ def require_write(settings, authorization: str | None, *, store=None) -> None:
         raise SsikgError(401, "writing needs an 'Authorization: Bearer <token>' header",
                          title="Authentication required", headers={"WWW-Authenticate": REALM})
     if not hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8")):
-        raise SsikgError(403, "the bearer token is not valid for writing", title="Forbidden",
+        raise SsikgError(401, "the bearer token is not valid for writing", title="Invalid token",
                          headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})

@@ -172,7 +172,8 @@ def gzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _apply_gzip(response: Response) -> None:
-    if request.method == "HEAD" or not 200 <= response.status_code < 300 or response.status_code in (204, 206):
+    # HEAD gets the headers GET would (RFC 9110 §9.3.2): encoding, ETag variant, length.
+    if not 200 <= response.status_code < 300 or response.status_code in (204, 206):
         return
     if response.direct_passthrough or "Accept-Ranges" in response.headers:
         return  # files served with byte ranges: compressing would break the ranges
@@ -186,7 +187,8 @@ def _apply_gzip(response: Response) -> None:
         _add_vary(response, "Accept-Encoding")
         return
     if response.is_streamed:
-        response.response = gzip_chunks(response.response)
+        if request.method != "HEAD":  # a HEAD body is never read: nothing to compress
+            response.response = gzip_chunks(response.response)
     else:
         response.set_data(gzip_chunks_all(response.get_data()))
     response.headers["Content-Encoding"] = "gzip"
@@ -197,10 +199,18 @@ def _apply_gzip(response: Response) -> None:
         response.set_etag(etag + "-gzip")
 
 
-def etag_matches(etag: str) -> bool:
-    """If-None-Match names this entity, plain or as its gzip variant (see _apply_gzip)."""
+def held_etag(etag: str) -> str | None:
+    """The variant of the entity ``etag`` (plain, or gzip: see _apply_gzip) that
+    If-None-Match names, by the weak comparison RFC 9110 §13.1.2 prescribes; None when
+    it names neither.  A 304 carries that variant, the validator of the response the
+    client holds, so that a cache can freshen it (RFC 9111 §4.3.4)."""
     candidates = request.if_none_match
-    return candidates.contains(etag) or candidates.contains(etag + "-gzip")
+    if not candidates:
+        return None
+    for variant in (etag, etag + "-gzip"):
+        if candidates.contains_weak(variant):
+            return variant
+    return None
 
 
 def _revalidate(response: Response) -> Response:
@@ -208,16 +218,20 @@ def _revalidate(response: Response) -> Response:
     so every view that sets an ETag gets conditional requests right."""
     if request.method not in ("GET", "HEAD") or response.status_code != 200:
         return response
-    etag, _weak = response.get_etag()
-    if not etag or not request.if_none_match or not etag_matches(etag):
+    etag, weak = response.get_etag()
+    held = held_etag(etag) if etag else None
+    if held is None:
         return response
     close = getattr(response.response, "close", None)
     if close:
         close()
     not_modified = Response(status=304)
-    for name in ("ETag", "Vary", "Cache-Control", "Content-Location", "Expires", "Last-Modified"):
+    for name in ("Vary", "Cache-Control", "Content-Location", "Expires", "Last-Modified"):
         if name in response.headers:
             not_modified.headers[name] = response.headers[name]
+    if _compressible(response) and not response.direct_passthrough:
+        _add_vary(not_modified, "Accept-Encoding")  # as _apply_gzip would have on the 200
+    not_modified.set_etag(held, weak)
     return not_modified
 
 

@@ -259,7 +259,8 @@ GRAPH_ALIASES = {"application/x-turtle": "ttl", "text/n3": "ttl", "text/plain": 
 FORMAT_PARAMETER = {
     "json": ("json", "jsonld"), "srj": ("json", None), "xml": ("xml", "rdf"), "srx": ("xml", None),
     "csv": ("csv", None), "tsv": ("tsv", None),
-    "ttl": (None, "ttl"), "turtle": (None, "ttl"), "nt": (None, "nt"), "ntriples": (None, "nt"),
+    "ttl": (None, "ttl"), "turtle": (None, "ttl"), "n3": (None, "ttl"),  # Turtle is N3
+    "nt": (None, "nt"), "ntriples": (None, "nt"),
     "n-triples": (None, "nt"), "nq": (None, "nq"), "nquads": (None, "nq"), "n-quads": (None, "nq"),
     "trig": (None, "trig"), "jsonld": (None, "jsonld"), "json-ld": (None, "jsonld"),
     "rdf": (None, "rdf"), "rdfxml": (None, "rdf"), "rdf+xml": (None, "rdf"), "owl": (None, "rdf"),

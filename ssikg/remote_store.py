@@ -100,6 +100,7 @@ class RemoteStore(GraphStore):
     kind = "remote"
 
     def __init__(self, config: RemoteConfig):
+        super().__init__()
         self.config = config
         self.writable = bool(config.update_url or config.store_url)
         self.session = _session(config)

@@ -137,9 +137,12 @@ def describe(endpoint: str, store, *, writable: bool, federated: bool = False) -
     g.add((dataset, RDF.type, SD.Dataset))
     g.add((dataset, RDF.type, VOID.Dataset))
     g.add((dataset, DCTERMS.description, Literal(
-        "The default graph is the union of every graph of the store (sd:UnionDefaultGraph); "
+        "A query's default graph is the union of every graph of the store (sd:UnionDefaultGraph); "
         "each named graph is also available by name to GRAPH and FROM NAMED. "
-        "default-graph-uri / named-graph-uri (or FROM / FROM NAMED) replace this dataset.", lang="en")))
+        "default-graph-uri / named-graph-uri (or FROM / FROM NAMED) replace this dataset. "
+        "As with Fuseki's union default graph, updates without GRAPH, WITH or USING and the "
+        "Graph Store Protocol's ?default address the store's own default graph (empty after a "
+        "build), which is part of the union.", lang="en")))
     g.add((dataset, VOID.uriSpace, Literal(BASE)))
     g.add((dataset, VOID.sparqlEndpoint, service))
     default_graph = BNode("defaultGraph")

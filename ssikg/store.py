@@ -288,6 +288,11 @@ class GraphStore(ABC):
     kind = "abstract"
     writable = True
 
+    def __init__(self) -> None:
+        # Held by a write from the checks it makes on the store's state (preconditions,
+        # validate-on-write) to the write itself, so that no other write comes between.
+        self.write_session = threading.RLock()
+
     @property
     @abstractmethod
     def version(self) -> str:
@@ -337,6 +342,7 @@ class EmbeddedStore(GraphStore):
 
     def __init__(self, folder: Path, *, in_memory: bool = False, read_only: bool = False,
                  source_dir: Path | None = None):
+        super().__init__()
         self.folder = Path(folder)
         meta = StoreMeta.read(self.folder)
         if meta is None:
@@ -396,11 +402,13 @@ class EmbeddedStore(GraphStore):
             self._record_write()
 
     def replace_graph(self, graph: str, triples: Iterable[ox.Triple | ox.Quad]) -> None:
-        """Replace one graph's content in a single transaction (one SPARQL update)."""
+        """Replace one graph's content in a single transaction (one SPARQL update).  A named
+        graph replaced by nothing stays, empty: the store keeps empty graphs (sd:EmptyGraphs)."""
         target = "DEFAULT" if graph in ("", None) else f"GRAPH <{graph}>"
         body = "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in triples)
         inner = body if graph in ("", None) else f"GRAPH <{graph}> {{\n{body}}}"
-        self.update(f"DROP SILENT {target} ;\nINSERT DATA {{\n{inner}}}")
+        create = "" if graph in ("", None) else f"CREATE SILENT GRAPH <{graph}> ;\n"
+        self.update(f"DROP SILENT {target} ;\n{create}INSERT DATA {{\n{inner}}}")
 
     def add_triples(self, graph: str, triples: Iterable) -> None:
         body = "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in triples)

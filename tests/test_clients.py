@@ -8,7 +8,18 @@ import pyoxigraph as ox
 import pytest
 from rdflib import Graph, URIRef
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
-from SPARQLWrapper import GET, JSON, POST, POSTDIRECTLY, TURTLE, URLENCODED, XML, SPARQLWrapper
+from SPARQLWrapper import (
+    GET,
+    JSON,
+    N3,
+    POST,
+    POSTDIRECTLY,
+    RDFXML,
+    TURTLE,
+    URLENCODED,
+    XML,
+    SPARQLWrapper,
+)
 
 SELECT = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 SELECT ?s ?label WHERE { ?s rdfs:label ?label FILTER(isIRI(?s)) } ORDER BY ?s ?label LIMIT 25"""
@@ -60,11 +71,12 @@ def test_sparqlwrapper_xml(live_server, expected_rows, method):
     assert rows == expected_rows
 
 
-def test_sparqlwrapper_construct_turtle(live_server, expected_triples):
-    sparql = wrapper(live_server, GET, TURTLE)
+@pytest.mark.parametrize("fmt,method", [(TURTLE, GET), (N3, GET), (N3, POST), (RDFXML, GET)])
+def test_sparqlwrapper_construct(live_server, expected_triples, fmt, method):
+    sparql = wrapper(live_server, method, fmt)  # N3 sends format=n3: answered as Turtle (a subset of N3)
     sparql.setQuery(CONSTRUCT)
     data = sparql.queryAndConvert()
-    graph = Graph().parse(data=data, format="turtle")
+    graph = data if isinstance(data, Graph) else Graph().parse(data=data, format="turtle")
     assert {(str(s), str(o)) for s, _, o in graph} == expected_triples
 
 

@@ -233,5 +233,44 @@ def test_writes_need_the_token(server):
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
     r = requests.delete(store_url(server, graph=PERSON1), headers={"Authorization": "Bearer nope"},
                         timeout=30)
-    assert r.status_code == 403
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
     assert requests.get(store_url(server, graph=PERSON1), timeout=30).status_code == 200
+
+
+def test_an_empty_put_leaves_an_empty_graph(server):
+    """GSP §5.3 and sd:EmptyGraphs: PUT of nothing empties the graph; the graph stays."""
+    graph = "http://www.example/graphstore/emptied"
+    assert requests.put(store_url(server, graph=graph), data=JANE, headers=TURTLE, timeout=30).status_code == 201
+    assert requests.put(store_url(server, graph=graph), data=b"", headers=TURTLE, timeout=30).status_code == 204
+    r, content = get_graph(server, store_url(server, graph=graph))
+    assert r.status_code == 200 and len(content) == 0
+    ask = requests.get(f"{server.url}/sparql", params={"query": f"ASK {{ GRAPH <{graph}> {{}} }}"},
+                       headers={"Accept": "application/sparql-results+json"}, timeout=30)
+    assert ask.json()["boolean"] is True
+
+
+def test_writes_honour_if_match_and_if_none_match(server):
+    """RFC 9110 §13.1.1–2: a failed precondition is 412 and changes nothing."""
+    graph = "http://www.example/graphstore/conditional"
+    url = store_url(server, graph=graph)
+
+    def put(body, **headers):
+        return requests.put(url, data=body, headers={**TURTLE, **headers}, timeout=30)
+
+    assert put(JANE, **{"If-Match": "*"}).status_code == 412  # nothing there yet
+    assert put(JANE, **{"If-None-Match": "*"}).status_code == 201  # create only
+    refused = put(ALICE, **{"If-None-Match": "*"})
+    assert refused.status_code == 412 and "exists" in refused.json()["message"]
+    read = requests.get(url, headers={"Accept": "application/n-triples", "Accept-Encoding": "gzip"}, timeout=30)
+    assert read.headers["ETag"].endswith('-gzip"')  # any representation read may be named
+    assert put(JANE_REPLACED, **{"If-Match": read.headers["ETag"]}).status_code == 204
+    stale = put(ALICE, **{"If-Match": read.headers["ETag"]})  # the graph changed since that read
+    assert stale.status_code == 412 and "changed" in stale.json()["message"]
+    assert requests.delete(url, headers={**AUTH, "If-Match": read.headers["ETag"]}, timeout=30).status_code == 412
+    assert requests.post(url, data=ALICE, timeout=30, headers={
+        **TURTLE, "If-None-Match": read.headers["ETag"]}).status_code == 204  # not the current version
+    r, content = get_graph(server, url)
+    assert same(PREFIXES + JANE_REPLACED.removeprefix(PREFIXES) + ALICE.removeprefix(PREFIXES), content)
+    current = requests.get(url, headers={"Accept": "text/turtle"}, timeout=30).headers["ETag"]
+    assert requests.delete(url, headers={**AUTH, "If-Match": current}, timeout=30).status_code == 204
+    assert requests.get(url, timeout=30).status_code == 404

@@ -69,6 +69,40 @@ def test_gzip_when_asked(live_server):
     assert gzip.decompress(compressed) == plain.content
 
 
+def test_a_304_carries_the_validator_of_the_representation_the_client_holds(live_server):
+    """RFC 9110 §15.4.5: the 304 has the ETag the 200 would have had; If-None-Match uses
+    the weak comparison (§13.1.2), so W/"…" matches too."""
+    for path, params in (("/sparql", {"query": QUERY}),
+                         ("/store", {"graph": "https://w3id.org/ssikg/graph/stated"})):
+        url = live_server.url + path
+        zipped = requests.get(url, params=params, headers={"Accept-Encoding": "gzip"}, timeout=60)
+        plain = requests.get(url, params=params, headers={"Accept-Encoding": "identity"}, timeout=60)
+        assert zipped.headers["Content-Encoding"] == "gzip" and zipped.headers["ETag"].endswith('-gzip"')
+        assert "Content-Encoding" not in plain.headers and plain.headers["ETag"] != zipped.headers["ETag"]
+        for held, encoding in ((zipped, "gzip"), (plain, "identity")):
+            etag = held.headers["ETag"]
+            for validator in (etag, "W/" + etag, f'"other", {etag}'):
+                again = requests.get(url, params=params, timeout=60, headers={
+                    "Accept-Encoding": encoding, "If-None-Match": validator})
+                assert again.status_code == 304, (path, validator)
+                assert again.headers["ETag"] == etag, (path, validator)
+                assert again.headers["Vary"] == held.headers["Vary"], (path, validator)
+
+
+def test_head_has_the_headers_of_get(live_server):
+    """RFC 9110 §9.3.2: the same Content-Encoding, ETag and length as GET (no body)."""
+    for path, params in (("/sparql", {"query": QUERY}),
+                         ("/store", {"graph": "https://w3id.org/ssikg/graph/stated"}),
+                         ("/id/dcis", None)):
+        url = live_server.url + path
+        headers = {"Accept-Encoding": "gzip", "Accept": "text/html" if path == "/id/dcis" else "*/*"}
+        got = requests.get(url, params=params, headers=headers, timeout=60, allow_redirects=False)
+        head = requests.head(url, params=params, headers=headers, timeout=60, allow_redirects=False)
+        assert head.status_code == got.status_code and head.content == b""
+        for name in ("Content-Type", "Content-Encoding", "ETag", "Content-Length", "Vary"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+
+
 def test_cors_for_reads(live_server):
     r = get(live_server.url, Origin="https://yasgui.example")
     assert r.headers["Access-Control-Allow-Origin"] == "*"

@@ -1,4 +1,4 @@
-"""Writes: read-only by default, the bearer-token rules (401 / 403), atomic
+"""Writes: read-only by default, the bearer-token rules (401), atomic
 updates and uploads (a failing write changes nothing), and the bookkeeping of
 writes not yet exported (``ssikg build`` refuses to drop them, ``ssikg
 export`` writes them back)."""
@@ -57,10 +57,11 @@ def test_missing_token_is_401(writable):
     assert ask(writable.url) is False
 
 
-def test_wrong_token_is_403(writable):
+def test_wrong_token_is_401_invalid_token(writable):
     for wrong in ("nope", TOKEN + "x", TOKEN[:-1], TOKEN.upper()):
         r = update(writable.url, INSERT, token=wrong)
-        assert r.status_code == 403, wrong
+        assert r.status_code == 401, wrong  # RFC 6750 §3.1
+        assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
         assert "not valid" in r.json()["message"]
     assert ask(writable.url) is False
 
@@ -74,7 +75,7 @@ def test_token_from_a_file(make_app, serve_app, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("from-a-file\nsecond line ignored\n")
     server = serve_app(make_app(update_token_file=str(token_file)))
-    assert update(server.url, INSERT, token="second line ignored").status_code == 403
+    assert update(server.url, INSERT, token="second line ignored").status_code == 401
     assert update(server.url, INSERT, token="from-a-file").status_code == 204
     assert ask(server.url) is True
 

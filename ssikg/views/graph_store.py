@@ -77,19 +77,22 @@ def graph_store():
     settings = get_settings()
     store = get_store()
     auth.require_write(settings, request.headers.get("Authorization"), store=store)
-    if request.method == "DELETE":
-        return delete(target)
-    if request.method == "PUT":
-        if target.is_dataset:
-            raise protocol.bad_request("PUT needs ?default or ?graph=IRI")
-        return write(target, mode="replace")
-    if target.is_dataset:
+    if request.method == "PUT" and target.is_dataset:
+        raise protocol.bad_request("PUT needs ?default or ?graph=IRI")
+    if request.method == "DELETE" and target.is_dataset:
+        raise protocol.bad_request("DELETE needs ?default or ?graph=IRI; the whole dataset cannot be "
+                                   "dropped through the Graph Store Protocol")
+    if request.method == "POST" and target.is_dataset:
         new_graph = f"{GRAPH}uploads/{uuid.uuid4()}"
         write(Target(new_graph), mode="add", creating=True)
         response = Response(status=201)
         response.headers["Location"] = url_for("graph_store.graph_store", graph=new_graph)
         return response
-    return write(target, mode="add")
+    with store.write_session:  # the preconditions hold until the write is made
+        check_preconditions(store, target)
+        if request.method == "DELETE":
+            return delete(target)
+        return write(target, mode="replace" if request.method == "PUT" else "add")
 
 
 # ---------------------------------------------------------------------------
@@ -98,6 +101,42 @@ def graph_store():
 
 def _exists(store, target: Target) -> bool:
     return target.graph in ("", None) or target.graph in set(store.named_graphs())
+
+
+def graph_etag(store, graph: str | None, media_type: str) -> str:
+    """The strong ETag of ``graph``'s representation in ``media_type`` at the store's version."""
+    return hashlib.sha256(f"{store.version}\0{graph}\0{media_type}".encode()).hexdigest()[:32]
+
+
+def check_preconditions(store, target: Target) -> None:
+    """If-Match and If-None-Match on a write (RFC 9110 §13.1.1–2): 412, with nothing changed,
+    unless they hold.  ``If-Match`` names a representation the client read (any format,
+    plain or gzip, strong comparison) or ``*`` (the graph exists); ``If-None-Match: *``
+    writes only a graph that does not exist yet, and a listed tag must not be current."""
+    if_match, if_none_match = request.headers.get("If-Match"), request.headers.get("If-None-Match")
+    if if_match is None and if_none_match is None:
+        return
+    exists = _exists(store, target)
+    current: set[str] = set()
+    if exists:
+        for fmt in protocol.GRAPH_FORMATS:
+            tag = graph_etag(store, target.graph, fmt.media_type)
+            current |= {tag, tag + "-gzip"}
+    failed = None
+    if if_match is not None:
+        tags = request.if_match
+        if not exists:
+            failed = f"If-Match: {target.label} does not exist"
+        elif not (tags.star_tag or any(tags.contains(tag) for tag in current)):
+            failed = f"If-Match: {target.label} has changed since that version was read"
+    if failed is None and if_none_match is not None and exists:
+        tags = request.if_none_match
+        if tags.star_tag:
+            failed = f"If-None-Match: *: {target.label} exists already"
+        elif any(tags.contains_weak(tag) for tag in current):
+            failed = f"If-None-Match: {target.label} is still at that version"
+    if failed:
+        raise SsikgError(412, failed + "; nothing was changed")
 
 
 def read(target: Target) -> Response:
@@ -109,11 +148,12 @@ def read(target: Target) -> Response:
                          extra={"offered": protocol.offered(formats)})
     if not _exists(store, target):
         raise SsikgError(404, f"there is no graph <{target.graph}> in the store")
-    etag = hashlib.sha256(f"{store.version}\0{target.graph}\0{chosen.media_type}".encode()).hexdigest()[:32]
+    etag = graph_etag(store, target.graph, chosen.media_type)
     headers = {"Vary": "Accept", "Cache-Control": "public, no-cache"}
-    if http.etag_matches(etag):
-        response = Response(status=304, headers=headers)
-        response.set_etag(etag)
+    held = http.held_etag(etag)
+    if held is not None:
+        response = Response(status=304, headers={**headers, "Vary": "Accept, Accept-Encoding"})
+        response.set_etag(held)
         return response
     if request.method == "HEAD":
         body = iter(())  # no Content-Length: 0 on HEAD (the GET body is streamed)
@@ -213,9 +253,6 @@ def write(target: Target, *, mode: str, creating: bool = False) -> Response:
 def delete(target: Target) -> Response:
     store = get_store()
     settings = get_settings()
-    if target.is_dataset:
-        raise protocol.bad_request("DELETE needs ?default or ?graph=IRI; the whole dataset cannot be "
-                                   "dropped through the Graph Store Protocol")
     if not _exists(store, target):
         raise SsikgError(404, f"there is no graph <{target.graph}> in the store")
     if settings.get("validate_on_write"):

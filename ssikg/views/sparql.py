@@ -110,8 +110,9 @@ def run_query(operation: protocol.QueryOperation) -> Response:
     etag = None
     if request.method in ("GET", "HEAD"):
         etag = _etag(store.version, operation, default_graphs, named_graphs, solutions, graph)
-        if http.etag_matches(etag):
-            return _not_modified(etag)
+        held = http.held_etag(etag)
+        if held is not None:
+            return _not_modified(held)
     try:
         result = execution.run_query(
             store, operation.text,
@@ -147,7 +148,7 @@ def _etag(version, operation, default_graphs, named_graphs, solutions, graph) ->
 def _not_modified(etag: str) -> Response:
     response = Response(status=304)
     response.set_etag(etag)
-    response.headers["Vary"] = "Accept"
+    response.headers["Vary"] = "Accept, Accept-Encoding"  # the 200's, once gzip has had its say
     response.headers["Cache-Control"] = READ_CACHE_CONTROL
     return response
 
@@ -169,12 +170,13 @@ def run_update(operation: protocol.UpdateOperation) -> Response:
     auth.require_write(settings, request.headers.get("Authorization"), store=store)
     _check_operation(operation.text, "update")
     text = operation.rewritten()
-    if settings.get("validate_on_write"):
-        from .. import validation
-
-        validation.check_update(store, text, settings.public_base)
     try:
-        store.update(text, base_iri=settings.public_base)
+        with store.write_session:
+            if settings.get("validate_on_write"):
+                from .. import validation
+
+                validation.check_update(store, text, settings.public_base)
+            store.update(text, base_iri=settings.public_base)
     except SyntaxError as exc:
         raise SsikgError(400, f"malformed update: {exc}", title="Malformed update") from None
     except StoreError as exc:
