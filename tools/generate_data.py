@@ -250,8 +250,13 @@ def s_(text: str) -> str:  # plain xsd:string literal
     return f'"{_esc(text)}"'
 
 
-def nni(value: int) -> str:
-    return f'"{value}"^^xsd:nonNegativeInteger'
+def count(value: int) -> str:
+    """A count as xsd:integer: Oxigraph stores every integer-derived datatype (e.g.
+    xsd:nonNegativeInteger) as xsd:integer, so only this one is served as written.  The
+    properties' range stays xsd:nonNegativeInteger, whose value space holds these values."""
+    if value < 0:
+        raise ValueError(f"a count cannot be negative: {value}")
+    return f'"{value}"^^xsd:integer'
 
 
 def integer(value: int) -> str:
@@ -454,7 +459,7 @@ for parent, label in (
 st("id:auth-dcis", T, "ssikg:JointAuthority", 34)
 st("id:auth-dcis", PL, fr("autorité conjointe des deux directeurs généraux"), 34)
 st("id:auth-dcis", "ssikg:subordinate", "id:dcis", 34)
-st("id:auth-dcis", "ssikg:holderCount", nni(2), 34)
+st("id:auth-dcis", "ssikg:holderCount", count(2), 34)
 for post, parent, label in (
     ("id:post-dg-pn", "id:police-nationale", "directeur général de la police nationale"),
     ("id:post-dg-gn", "id:gendarmerie-nationale", "directeur général de la gendarmerie nationale"),
@@ -523,7 +528,7 @@ st_many(
     ("concept:coop-bilaterale", "concept:coop-multilaterale"),
     53,
 )
-st("id:reseau-ssi", "ssikg:embassyCount", nni(74), 54)
+st("id:reseau-ssi", "ssikg:embassyCount", count(74), 54)
 st("id:reseau-ssi", "ssikg:personnelCount", "id:q-personnel", 55)
 st("id:q-personnel", T, "ssikg:BoundedQuantity", 55)
 st("id:q-personnel", "ssikg:exclusiveLowerBound", integer(300), 55)
@@ -535,7 +540,7 @@ st("id:q-pays", T, "ssikg:BoundedQuantity", 56)
 st("id:q-pays", "ssikg:exclusiveLowerBound", integer(152), 56, ctx=True)  # "plus 152" read as "plus de 152" (B2)
 st("id:q-pays", "ssikg:isExact", FALSE, 56)
 st("id:q-pays", "ssikg:verbatim", fr("plus 152"), 56)
-st("id:reseau-ssi", "ssikg:continentCount", nni(5), 57)
+st("id:reseau-ssi", "ssikg:continentCount", count(5), 57)
 
 # F58-F66 network composition (roles, not posts: B18) and the DCSD
 for n, slug in (
