@@ -344,6 +344,8 @@ _GRAPH_FORMATS = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIP
 
 
 def _print_result(result, fmt: str) -> None:
+    from .xml_text import xml_safe
+
     out = sys.stdout.buffer
     if isinstance(result, ox.QueryTriples):
         if fmt not in _GRAPH_FORMATS and fmt != "table":
@@ -359,7 +361,8 @@ def _print_result(result, fmt: str) -> None:
     elif fmt == "table":
         click.echo(format_table(result))
     elif fmt in _RESULT_FORMATS:
-        out.write(result.serialize(format=_RESULT_FORMATS[fmt]))
+        document = result.serialize(format=_RESULT_FORMATS[fmt])
+        out.write(xml_safe(document) if fmt == "xml" else document)
     else:
         raise click.BadParameter(f"a SELECT result cannot be printed as {fmt}; use table, json, xml, csv or tsv")
     out.flush()

@@ -17,6 +17,7 @@ import pyoxigraph as ox
 import rdflib
 
 from .namespaces import BASE, GRAPH, GRAPHS, ID, ONTOLOGY_GRAPH, PREFIXES, SSIKG, sparql_prefixes
+from .xml_text import xml_safe
 
 LANGS = ("fr", "en", "nl")
 DEFAULT_LANG = "fr"
@@ -530,7 +531,8 @@ def serialise(graph: rdflib.Graph, suffix: str) -> bytes:
         text = graph.serialize(format="json-ld", context=used, auto_compact=True)
     else:
         text = graph.serialize(format=rdflib_format)
-    return text.encode("utf-8") if isinstance(text, str) else text
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return xml_safe(data) if media_type == "application/rdf+xml" else data
 
 
 def empty_document(suffix: str, message: str) -> bytes:

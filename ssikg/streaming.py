@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 
 import pyoxigraph as ox
 
+from .xml_text import XmlSafeSink
+
 log = logging.getLogger("ssikg")
 
 CHUNK_SIZE = 64 * 1024
@@ -192,6 +194,7 @@ def stream_quads(store, graph: str | None, fmt: ox.RdfFormat, prefixes: dict[str
     def work(sink):
         quads = store.quads(graph)
         items = (q.triple for q in quads) if as_triples else quads
-        ox.serialize(items, sink, fmt, prefixes=usable)
+        ox.serialize(items, XmlSafeSink(sink) if fmt == ox.RdfFormat.RDF_XML else sink, fmt,
+                     prefixes=usable)
 
     return start(work).chunks

@@ -45,6 +45,8 @@ from xml.sax.saxutils import quoteattr
 
 import pyoxigraph as ox
 
+from .xml_text import XmlSafeSink
+
 log = logging.getLogger("ssikg")
 
 Emit = Callable[[bytes, bytes], None]
@@ -54,6 +56,7 @@ RESULTS_FORMATS = {name: getattr(ox.QueryResultsFormat, name) for name in ("JSON
 RDF_FORMATS = {name: getattr(ox.RdfFormat, name) for name in (
     "TURTLE", "N_TRIPLES", "N_QUADS", "TRIG", "JSON_LD", "STREAMING_JSON_LD", "RDF_XML", "N3")}
 _PREFIXABLE = {ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML, ox.RdfFormat.N3}
+_XML_FORMATS = {ox.QueryResultsFormat.XML, ox.RdfFormat.RDF_XML}
 _HASH_COMMENT = {ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS,
                  ox.RdfFormat.N3}
 TRUNCATED_LINK = "urn:ssikg:truncated"
@@ -123,6 +126,8 @@ def evaluate(store, job: dict, emit: Emit) -> None:
 
 def _serialise(result, kind: str, fmt, job: dict, emit: Emit) -> None:
     sink = _EmitSink(emit)
+    if fmt in _XML_FORMATS:
+        sink = XmlSafeSink(sink)
     max_rows = int(job.get("max_rows") or 0)
     if kind == "boolean":
         emit(b"H", _json({"kind": kind, "truncated": False}))

@@ -45,6 +45,7 @@ from ..stored_queries import (
     StoredQuery,
     app_queries,
 )
+from ..xml_text import xml_safe
 
 bp = Blueprint("stored_queries", __name__)
 
@@ -442,7 +443,8 @@ def _sparql_results(outcome: Outcome, fmt: str) -> bytes:
     if fmt == "srj":
         return data
     parsed = ox.parse_query_results(data, ox.QueryResultsFormat.JSON)
-    return parsed.serialize(format=_RESULT_FORMATS[fmt])
+    document = parsed.serialize(format=_RESULT_FORMATS[fmt])
+    return xml_safe(document) if _RESULT_FORMATS[fmt] == ox.QueryResultsFormat.XML else document
 
 
 def _graph_document(outcome: Outcome, fmt: str) -> bytes:
