@@ -303,6 +303,7 @@ def install(app: Flask) -> None:
     @app.after_request
     def _finish(response: Response):
         response = _revalidate(response)
+        _drop_type_of_no_content(response)
         _apply_cors(app, response)
         _apply_gzip(response)
         request_id = getattr(g, "ssikg_request_id", None)
@@ -316,6 +317,14 @@ def install(app: Flask) -> None:
                        None if response.is_streamed else response.calculate_content_length(),
                        request.remote_addr, request.user_agent.string or None)
         return response
+
+
+def _drop_type_of_no_content(response: Response) -> None:
+    """A 204, or a 201 without a body, describes no content: no Content-Type (Flask gives
+    every response ``text/html`` by default)."""
+    if response.status_code == 204 or (response.status_code == 201 and not response.is_streamed
+                                       and not response.calculate_content_length()):
+        response.headers.pop("Content-Type", None)
 
 
 def record_request(request_id: str | None, method: str, path: str, route: str, status: int,

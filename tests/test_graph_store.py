@@ -59,6 +59,7 @@ def same(turtle: str, graph: Graph) -> bool:
 def test_w3c_put__initial_state(server):
     r = requests.put(store_url(server, graph=PERSON1), data=JANE, headers=TURTLE, timeout=30)
     assert r.status_code == 201, r.text
+    assert "Content-Type" not in r.headers and r.content == b""  # no content, no type
 
 
 def test_w3c_get_of_put__initial_state(server):

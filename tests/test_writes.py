@@ -67,7 +67,8 @@ def test_wrong_token_is_401_invalid_token(writable):
 
 
 def test_right_token_writes(writable):
-    assert update(writable.url, INSERT, token=TOKEN).status_code == 204
+    written = update(writable.url, INSERT, token=TOKEN)
+    assert written.status_code == 204 and "Content-Type" not in written.headers
     assert ask(writable.url) is True
 
 
