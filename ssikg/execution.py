@@ -44,6 +44,7 @@ import inspect
 import json
 import logging
 import queue
+import re
 import select
 import socket
 import threading
@@ -184,11 +185,18 @@ def requested_timeout() -> str | None:
         return None
     if not has_request_context():
         return None
-    # Most requests have none: looking at the raw bytes first spares parsing the arguments.
-    value = request.args.get("timeout") if b"timeout" in request.query_string else None
-    if value is None and request.mimetype == "application/x-www-form-urlencoded":
-        value = request.form.get("timeout")
-    return value
+    # Most requests have none: looking at the raw bytes first spares parsing the arguments
+    # (the name may be percent-encoded, letter by letter).
+    values = request.args.getlist("timeout") if _TIMEOUT_NAME.search(request.query_string) else []
+    if request.mimetype == "application/x-www-form-urlencoded":
+        values += request.form.getlist("timeout")
+    if len(values) > 1:
+        raise SsikgError(400, "the timeout parameter is given more than once", extra={"parameter": "timeout"})
+    return values[0] if values else None
+
+
+_TIMEOUT_NAME = re.compile(rb"(?:^|[&;])(?:t|%74)(?:i|%69)(?:m|%6d)(?:e|%65)(?:o|%6f)(?:u|%75)(?:t|%74)=",
+                           re.IGNORECASE)
 
 
 def _client_socket():

@@ -40,6 +40,8 @@ class Metrics:
         self.latency_count: dict[str, int] = defaultdict(int)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in KNOWN_METHODS:
+            method = "OTHER"  # one series for every made-up method: the label set stays bounded
         with self._lock:
             self.requests[(route, method, status)] += 1
             buckets = self.latency_buckets.setdefault(route, [0] * len(LATENCY_BUCKETS))
@@ -61,6 +63,7 @@ class Metrics:
 
 
 METRICS = Metrics()
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"})
 
 # Events every deployment reports, even at zero, so dashboards find them.
 KNOWN_EVENTS = {
@@ -103,7 +106,7 @@ def prometheus_text(store=None, result_cache=None, replay=None) -> str:
     lines = ["# HELP ssikg_http_requests_total HTTP requests by route, method and status.",
              "# TYPE ssikg_http_requests_total counter"]
     for (route, method, status), value in sorted(requests_.items()):
-        lines.append(f'ssikg_http_requests_total{{route="{_escape(route)}",method="{method}",'
+        lines.append(f'ssikg_http_requests_total{{route="{_escape(route)}",method="{_escape(method)}",'
                      f'status="{status}"}} {value}')
     lines += ["# HELP ssikg_http_request_duration_seconds Time to produce the response headers.",
               "# TYPE ssikg_http_request_duration_seconds histogram"]

@@ -59,12 +59,14 @@ FILE_FORMATS = {
 }
 DATASET_FORMATS = {"trig", "nquads", "json-ld", "trix"}
 
-# Media type → rdflib parser name, for request bodies.
+# Media type → pyoxigraph format, for request bodies (parsed as a write would parse them:
+# ssikg.uploads.parse_rdf_body).
 MEDIA_TYPES = {
-    "text/turtle": "turtle", "application/x-turtle": "turtle",
-    "application/trig": "trig", "application/n-triples": "nt", "text/plain": "nt",
-    "application/n-quads": "nquads", "text/x-nquads": "nquads", "application/ld+json": "json-ld",
-    "application/rdf+xml": "xml", "text/n3": "n3", "application/trix": "trix",
+    "text/turtle": ox.RdfFormat.TURTLE, "application/x-turtle": ox.RdfFormat.TURTLE,
+    "application/trig": ox.RdfFormat.TRIG, "application/n-triples": ox.RdfFormat.N_TRIPLES,
+    "text/plain": ox.RdfFormat.N_TRIPLES, "application/n-quads": ox.RdfFormat.N_QUADS,
+    "text/x-nquads": ox.RdfFormat.N_QUADS, "application/ld+json": ox.RdfFormat.JSON_LD,
+    "application/rdf+xml": ox.RdfFormat.RDF_XML, "text/n3": ox.RdfFormat.N3,
 }
 
 _SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +205,13 @@ def test_production_server(store_copy, wait_until_up):
         r = requests.get(f"{url}/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60)
         assert r.status_code == 200 and r.json()["boolean"] is True
         assert "gunicorn" in r.headers.get("Server", "")
+        # gunicorn's own error for a malformed chunk reaches the app while it reads the body: 400
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            conn.sendall(b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\n"
+                         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                         b"3\r\nASK\r\nzz\r\nx\r\n0\r\n\r\n")
+            answer = b"".join(iter(lambda: conn.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 400") and b'"status": 400' in answer, answer[:300]
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         try:

@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 import pyoxigraph as ox
 from flask import Blueprint, Response, request, url_for
 
-from .. import auth, http, protocol, streaming
+from .. import auth, http, protocol, streaming, uploads
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..namespaces import GRAPH, PREFIXES
@@ -64,8 +64,13 @@ def parse_target(args: list[tuple[str, str]], request_url: str) -> Target:
     if "default" in names:
         return Target("")
     if graphs:
-        iri = urljoin(request_url, graphs[0].strip())
-        return Target(protocol.check_iri(iri, "graph"))
+        reference = graphs[0]
+        # urljoin drops control characters and resolves "" to the request itself: a graph
+        # named so would be written somewhere the client never named.
+        if not reference.strip() or any(ord(c) < 0x21 or c == "\x7f" for c in reference):
+            raise protocol.bad_request(f"?graph must be an IRI reference, without spaces or control "
+                                       f"characters; got {reference[:80]!r}")
+        return Target(protocol.check_iri(urljoin(request_url, reference), "graph"))
     return Target(None)
 
 
@@ -183,12 +188,8 @@ def parse_upload(body: bytes, content_type: str | None, base_iri: str, *, what: 
     charset = params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise protocol.bad_request(f"{what} must be UTF-8 (got charset={charset})")
-    try:
-        quads = list(ox.parse(body, fmt, base_iri=base_iri))
-    except SyntaxError as exc:
-        raise protocol.bad_request(f"cannot parse {what} as {fmt.name}: {exc}; nothing was changed") from None
-    except (ValueError, OSError) as exc:
-        raise protocol.bad_request(f"cannot read {what} as {fmt.name}: {exc}; nothing was changed") from None
+    quads = uploads.parse_rdf_body(body, fmt, base_iri=base_iri, limit=get_settings().max_body_bytes,
+                                   what=what)
     stray = next((q for q in quads if not isinstance(q.graph_name, ox.DefaultGraph)), None)
     if stray is not None:
         raise protocol.bad_request(f"{what} names graph {stray.graph_name}; a Graph Store upload holds "
@@ -197,10 +198,11 @@ def parse_upload(body: bytes, content_type: str | None, base_iri: str, *, what: 
 
 
 def _uploaded_triples(base_iri: str) -> list[ox.Triple]:
+    body = uploads.read_body(get_settings().max_body_bytes)  # whole, or 400/413/415
     mimetype, _ = protocol.split_media_type(request.headers.get("Content-Type"))
     if mimetype == "multipart/form-data":
-        return _multipart_triples(base_iri)
-    return parse_upload(request.get_data(cache=False), request.headers.get("Content-Type"), base_iri)
+        return _multipart_triples(base_iri)  # parsed from the body just read
+    return parse_upload(body, request.headers.get("Content-Type"), base_iri)
 
 
 def _multipart_triples(base_iri: str) -> list[ox.Triple]:

@@ -19,6 +19,7 @@ IRIs, so data from every deployment merges.  Page language: ``?lang=`` then
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from urllib.parse import quote, urlencode
@@ -115,6 +116,12 @@ def current_lang() -> str:
     return request.accept_languages.best_match(ld.LANGS, default=ld.DEFAULT_LANG)
 
 
+def explicit_lang() -> str:
+    """The ``?lang=`` that links keep (see :func:`link`), or "" (a page differs by it)."""
+    asked = request.args.get("lang", "")
+    return asked if asked in ld.LANGS else ""
+
+
 def ui_lang(lang: str) -> str:
     return lang if lang in UI_LANGS else "en"
 
@@ -203,8 +210,10 @@ def _alternates(href_base: str) -> str:
 
 
 def _conditional(response: Response, *parts: str) -> Response:
+    # Hashed: the parts (a focus IRI, say) may hold anything; an ETag header may not.
     # Weak: RDF serialisations are equivalent, not byte-identical, across processes.
-    response.set_etag(f"{get_store().version}-" + "-".join(parts), weak=True)
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    response.set_etag(f"{get_store().version}-{digest}", weak=True)
     response.headers.setdefault("Cache-Control", "public, no-cache")
     return response.make_conditional(request)
 
@@ -267,7 +276,7 @@ def entity_document(slug: str, suffix: str) -> Response:
                         page_query=ld.page_query(iri), sparql_url=_sparql_link(ld.page_query(iri)),
                         query_url=_query_ui_link(ld.page_query(iri)), doc_base=href_base)
         response.headers["Link"] = _alternates(href_base)
-        return _conditional(response, "html", lang, request.args.get("lang", ""))
+        return _conditional(response, "html", lang, explicit_lang())
     graph = ld.to_rdflib(ld.description_triples(store, iri))
     if len(graph) == 0:
         return _not_found(suffix, iri)
@@ -462,7 +471,7 @@ def home():
     store = get_store()
     lang = current_lang()
     return _conditional(page("home.html", lang=lang, **_home_context(store, lang)),
-                        "home", lang, request.args.get("lang", ""))
+                        "home", lang, explicit_lang())
 
 
 def _home_context(store, lang: str) -> dict:
@@ -594,7 +603,7 @@ def org_chart_svg():
         raise SsikgError(404, f"<{focus}> is not a unit of the organisation chart")
     response = Response(svg, content_type="image/svg+xml; charset=utf-8")
     response.vary.add("Accept-Language")
-    return _conditional(response, "chart", lang, focus or "", request.args.get("lang", ""))
+    return _conditional(response, "chart", lang, focus or "", explicit_lang())
 
 
 @bp.get("/org-chart")
@@ -607,4 +616,4 @@ def org_chart_page():
     legend.append(("joint", orgchart.JOINT_WORDS[words], orgchart.JOINT_STYLE))
     return _conditional(page("org_chart.html", lang=lang, chart=chart, legend=legend,
                              svg_url=request.script_root + "/org-chart.svg?" + urlencode({"lang": lang})),
-                        "chart-page", lang, request.args.get("lang", ""))
+                        "chart-page", lang, explicit_lang())

@@ -14,7 +14,7 @@ import hashlib
 
 from flask import Blueprint, Response, request
 
-from .. import auth, execution, http, protocol, replay
+from .. import auth, execution, http, protocol, replay, uploads
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..service_description import service_description_response
@@ -27,7 +27,7 @@ READ_CACHE_CONTROL = "public, no-cache"  # cacheable, but always revalidated (ET
 
 @bp.route("/sparql", methods=["GET", "POST"])
 def endpoint():
-    body = request.get_data(cache=True) if request.method == "POST" else b""
+    body = uploads.read_body(get_settings().max_body_bytes) if request.method == "POST" else b""
     operation = protocol.parse_request(request.method, request.headers.get("Content-Type"),
                                        protocol.parse_query_string(request.query_string), body)
     if operation is None:

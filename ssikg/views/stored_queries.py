@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from urllib.parse import unquote_to_bytes, urlencode
 
@@ -70,6 +71,7 @@ _RESULT_FORMATS = {"srj": ox.QueryResultsFormat.JSON, "srx": ox.QueryResultsForm
                    "tsv": ox.QueryResultsFormat.TSV}
 _GRAPH_FORMATS = {"ttl": ox.RdfFormat.TURTLE, "nt": ox.RdfFormat.N_TRIPLES}
 XSD = "http://www.w3.org/2001/XMLSchema#"
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 _INTEGER_TYPES = {XSD + t for t in ("integer", "int", "long", "short", "byte", "nonNegativeInteger",
                                     "positiveInteger", "negativeInteger", "nonPositiveInteger",
                                     "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte")}
@@ -221,10 +223,14 @@ def _int_arg(api: dict, name: str, default: int, low: int, high: int) -> int:
     raw = api.get(name)
     if raw is None:
         return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    digits = raw.strip()
+    # ASCII digits only ("²".isdigit() is true), and no more than the bound has: int() of
+    # thousands of digits is refused by Python and slow before that.
+    if not (_ASCII_DIGITS.fullmatch(digits) and len(digits) <= len(str(high))
+            and low <= int(digits) <= high):
         raise SsikgError(400, f"parameter '{name}' must be an integer from {low} to {high}, "
                          f"got {raw[:40]!r}", extra={"parameter": name})
-    return int(raw)
+    return int(digits)
 
 
 def _page(query: StoredQuery, api: dict) -> tuple[int, int] | None:

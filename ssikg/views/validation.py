@@ -14,22 +14,26 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, json, request
 
 from .. import linked_data as ld
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..namespaces import GRAPHS
+from ..uploads import parse_rdf_body, read_body
 from ..validation import (
     MEDIA_TYPES,
     ValidationInputError,
     ValidationReport,
-    parse_rdf,
     quads_from_store,
     validate_quads,
 )
+from ..xml_text import xml_safe
 
 bp = Blueprint("validation", __name__)
+
+QUAD_SYNTAXES = {ox.RdfFormat.TRIG, ox.RdfFormat.N_QUADS, ox.RdfFormat.JSON_LD}
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 LANGS = ("fr", "en")
@@ -81,9 +85,15 @@ def validate_body_route() -> Response:
                               "together with the store's content, or leave it out")
     graph = _target_graph(request.args.get("graph"))
     fmt = _body_format()
-    body = _body()
+    limit = min(get_settings().max_body_bytes or MAX_BODY_BYTES, MAX_BODY_BYTES)
+    body = _body(limit)
+    parsed = parse_rdf_body(body, fmt, base_iri=get_settings().public_base, limit=limit,
+                            what="the request body")
+    if fmt not in QUAD_SYNTAXES:  # a triple syntax: its triples go to graph= (else the default graph)
+        target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
+        parsed = [ox.Quad(q.subject, q.predicate, q.object, target) for q in parsed]
     try:
-        quads = parse_rdf(body, fmt, graph=graph, source="request body", base_iri=get_settings().public_base)
+        quads = list(quads_from_store(parsed))
         if merge == "store":
             quads = list(quads_from_store(get_store().quads())) + quads
         report = validate_quads(quads, source_dir=get_settings().source_dir)
@@ -96,7 +106,7 @@ def validate_body_route() -> Response:
 # Inputs
 
 
-def _body_format() -> str:
+def _body_format() -> ox.RdfFormat:
     mimetype = (request.mimetype or "").lower()
     if not mimetype:
         raise SsikgError(415, "POST /validate needs a Content-Type naming an RDF syntax; accepted: "
@@ -111,14 +121,12 @@ def _body_format() -> str:
     return fmt
 
 
-def _body() -> bytes:
+def _body(limit: int) -> bytes:
     length = request.content_length
-    if length is not None and length > MAX_BODY_BYTES:
+    if length is not None and length > limit:
         raise SsikgError(413, f"the body is {length:,} bytes; POST /validate accepts at most "
-                              f"{MAX_BODY_BYTES:,} bytes")
-    body = request.get_data(cache=False)
-    if len(body) > MAX_BODY_BYTES:
-        raise SsikgError(413, f"the body exceeds {MAX_BODY_BYTES:,} bytes")
+                              f"{limit:,} bytes")
+    body = read_body(limit)
     if not body.strip():
         raise SsikgError(400, "the body is empty: send the RDF to validate")
     return body
@@ -194,7 +202,8 @@ def _answer(report: ValidationReport) -> Response:
     fmt = _negotiate()
     lang = _lang()
     if fmt.kind == "rdf":
-        response = Response(report.serialize(fmt.rdflib), mimetype=fmt.media_type)
+        data = report.serialize(fmt.rdflib)
+        response = Response(xml_safe(data) if fmt.rdflib == "xml" else data, mimetype=fmt.media_type)
     elif fmt.kind == "json":
         response = Response(json.dumps(report.as_dict(lang), ensure_ascii=False) + "\n",
                             mimetype="application/json")

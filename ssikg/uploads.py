@@ -1,0 +1,103 @@
+"""Request bodies: read whole within the size limit, and RDF in them parsed safely.
+
+:func:`read_body` is the one way a view reads a request body.  It answers, instead of
+reading something else than what was sent:
+
+* 400 for a ``Content-Length`` that is not a number (RFC 9112 §6.3; the development
+  server would read such a body as empty, and an empty PUT empties a graph), and for a
+  body the server could not read (a malformed chunk, a client gone mid-body);
+* 413 when the body is larger than ``max_body_bytes``, chunked bodies included (they
+  carry no length to check first; Werkzeug would cut them at the limit without a word);
+* 415 for an encoded body (``Content-Encoding`` other than identity, RFC 9110 §15.5.16):
+  nothing here decodes one, and reading gzip as Turtle only gives a puzzling 400.
+
+:func:`parse_rdf_body` parses an uploaded RDF document with the store's own parser
+(pyoxigraph), so that what is validated is what a write would store, and nothing is
+fetched while parsing: a JSON-LD ``@context`` naming a URL or a file is an error, never a
+request (rdflib would fetch it, or read the file).  RDF/XML may declare entities (tools
+write ``<!ENTITY xsd "…">`` to shorten IRIs), but not external or parameter entities, nor
+entities built of other entities, and all the references together may not expand to more
+than the body limit: a 500-byte "billion laughs" document would otherwise take gigabytes
+and minutes of CPU.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyoxigraph as ox
+from flask import request
+from werkzeug.exceptions import ClientDisconnected
+
+from .errors import SsikgError
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def read_body(limit: int) -> bytes:
+    """The whole request body (kept for form parsing), or the 400/413/415 that says why not.
+    ``limit`` is ``max_body_bytes`` (0: none)."""
+    length = request.headers.get("Content-Length")
+    if length is not None and not _DIGITS.fullmatch(length.strip()):
+        raise SsikgError(400, f"Content-Length {length!r} is not a number of bytes")
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise SsikgError(415, f"request bodies are read as sent: Content-Encoding {encoding!r} is not "
+                              "accepted (send the body unencoded)")
+    try:
+        body = request.get_data(cache=True)
+        if limit and request.content_length is None and len(body) >= limit and _more_input():
+            raise SsikgError(413, f"the request body is larger than {limit:,} bytes (max_body_bytes)")
+    except (ClientDisconnected, OSError, ValueError) as exc:
+        raise SsikgError(400, f"the request body could not be read: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - gunicorn's own parse errors (e.g. InvalidChunkSize)
+        if type(exc).__module__.startswith("gunicorn.http"):
+            raise SsikgError(400, f"the request body could not be read: {type(exc).__name__}: {exc}") from None
+        raise
+    return body
+
+
+def _more_input() -> bool:
+    """Whether bytes follow the ``limit`` Werkzeug read of a body without a length."""
+    return bool(request.environ["wsgi.input"].read(1))
+
+
+# ---------------------------------------------------------------------------
+# RDF documents
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_ENTITY = re.compile(rb"<!ENTITY\s+(%\s*)?([^\s%\"'>]+)\s+(?:(SYSTEM|PUBLIC)\b|\"([^\"]*)\"|'([^']*)')")
+
+
+def guard_xml_entities(body: bytes, limit: int, what: str) -> None:
+    """Refuse (400) an XML document whose entities could expand without bound."""
+    if not _DOCTYPE.search(body):
+        return
+    expanded = len(body)
+    for match in _ENTITY.finditer(body):
+        parameter, name, external = match.group(1), match.group(2), match.group(3)
+        value = match.group(4) if match.group(4) is not None else match.group(5)
+        if parameter or external:
+            raise SsikgError(400, f"{what} declares an external or parameter entity ({name.decode(errors='replace')}); "
+                                  "only internal entities are accepted; nothing was changed")
+        if b"&" in value or b"%" in value:
+            raise SsikgError(400, f"{what} declares entity {name.decode(errors='replace')} in terms of other "
+                                  "entities; nested entities are not accepted; nothing was changed")
+        expanded += body.count(b"&" + name + b";") * len(value)
+    bound = limit or 16 * 1024 * 1024
+    if expanded > bound:
+        raise SsikgError(400, f"{what}'s entities expand to {expanded:,} bytes, more than {bound:,}; "
+                              "nothing was changed")
+
+
+def parse_rdf_body(body: bytes, fmt: ox.RdfFormat, *, base_iri: str | None, limit: int,
+                   what: str) -> list[ox.Quad]:
+    """Every quad of an uploaded document, parsed by pyoxigraph, or a 400 naming what is wrong."""
+    if fmt == ox.RdfFormat.RDF_XML:
+        guard_xml_entities(body, limit, what)
+    try:
+        return list(ox.parse(body, fmt, base_iri=base_iri))
+    except SyntaxError as exc:
+        raise SsikgError(400, f"cannot parse {what} as {fmt.name}: {exc}; nothing was changed") from None
+    except (ValueError, OSError) as exc:
+        raise SsikgError(400, f"cannot read {what} as {fmt.name}: {exc}; nothing was changed") from None
