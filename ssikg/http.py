@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import threading
 import time
 import zlib
@@ -284,6 +285,15 @@ _REQUEST_IDS = itertools.count(1)
 _REQUEST_ID_PREFIX = os.urandom(4).hex()  # per process: ids stay unique across processes
 
 
+_GIVEN_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
+
+
+def request_id_for(given: str | None) -> str:
+    """The client's ``X-Request-Id`` when it is a plain token (it is echoed in a header and
+    logged), else a new one."""
+    return given if given and _GIVEN_REQUEST_ID.fullmatch(given) else new_request_id()
+
+
 def new_request_id() -> str:
     """A 16-hex-digit id unique to this request (a random per-process prefix and a counter:
     ``uuid4`` cost a ``getrandom`` syscall per request, 4 % of a small query's profile)."""
@@ -301,7 +311,7 @@ def install(app: Flask) -> None:
     @app.before_request
     def _start():
         g.ssikg_started = time.perf_counter()
-        g.ssikg_request_id = request.headers.get("X-Request-Id") or new_request_id()
+        g.ssikg_request_id = request_id_for(request.headers.get("X-Request-Id"))
 
     @app.after_request
     def _finish(response: Response):
@@ -323,9 +333,10 @@ def install(app: Flask) -> None:
 
 
 def _drop_type_of_no_content(response: Response) -> None:
-    """A 204, or a 201 without a body, describes no content: no Content-Type (Flask gives
-    every response ``text/html`` by default)."""
-    if response.status_code == 204 or (response.status_code == 201 and not response.is_streamed
+    """A 204, or an empty answer to OPTIONS or a write, describes no content: no Content-Type
+    (Flask gives every response ``text/html`` by default)."""
+    if response.status_code == 204 or (response.status_code in (200, 201) and not response.is_streamed
+                                       and request.method in ("OPTIONS", "PUT", "POST", "DELETE")
                                        and not response.calculate_content_length()):
         response.headers.pop("Content-Type", None)
 

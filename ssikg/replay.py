@@ -60,7 +60,7 @@ class ReplayFront:
         replay = self.cache.get(key)
         if replay is None:
             return self._record(environ, start_response, key)
-        request_id = environ.get("HTTP_X_REQUEST_ID") or http.new_request_id()
+        request_id = http.request_id_for(environ.get("HTTP_X_REQUEST_ID"))
         start_response(_OK, [*replay.headers, ("X-Request-Id", request_id)])
         http.count("result_cache_hits")
         http.record_request(request_id, "GET", PATH, PATH, 200, time.perf_counter() - started,

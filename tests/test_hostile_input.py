@@ -162,3 +162,16 @@ def test_made_up_methods_keep_the_metrics_readable_and_bounded(live_server):
     methods = {line.split('method="', 1)[1].split('"', 1)[0]
                for line in text.splitlines() if line.startswith("ssikg_http_requests_total")}
     assert "OTHER" in methods and methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "OTHER"}
+
+
+def test_a_request_id_is_echoed_only_when_it_is_a_plain_token(live_server):
+    plain = requests.get(f"{live_server.url}/health", headers={"X-Request-Id": "trace-42.a/b=="}, timeout=30)
+    assert plain.headers["X-Request-Id"] == "trace-42.a/b=="
+    odd = raw_request(live_server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\x01b\r\n"
+                                        b"Connection: close\r\n\r\n")
+    assert odd.startswith(b"HTTP/1.1 200") and b"a\x01b" not in odd
+
+
+def test_options_answers_no_content_type(live_server):
+    r = requests.options(f"{live_server.url}/sparql", timeout=30)
+    assert r.status_code == 200 and "GET" in r.headers["Allow"] and "Content-Type" not in r.headers
