@@ -9,6 +9,7 @@ read-only, so the Python request path uses every core.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -95,6 +96,21 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
 
 
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's answer to a request it cannot parse (414, 431, 400…), in ssikg's one JSON
+    error shape instead of gunicorn's HTML page."""
+    from gunicorn import util
+
+    body = (json.dumps({"status": status_int, "title": reason, "message": mesg or reason},
+                       ensure_ascii=False) + "\n").encode("utf-8")
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
 def run_gunicorn(overrides: dict[str, Any], *, host: str, port: int, threads: int,
                  processes: int = 1) -> None:
+    from gunicorn import util
+
+    util.write_error = write_json_error  # looked up at each error by gunicorn's workers
     _Gunicorn(overrides, gunicorn_options(host, port, threads, processes)).run()

@@ -212,6 +212,9 @@ def test_production_server(store_copy, wait_until_up):
                          b"3\r\nASK\r\nzz\r\nx\r\n0\r\n\r\n")
             answer = b"".join(iter(lambda: conn.recv(65536), b""))
         assert answer.startswith(b"HTTP/1.1 400") and b'"status": 400' in answer, answer[:300]
+        # what gunicorn refuses before the app sees it gets the same JSON shape
+        too_long = requests.get(f"{url}/sparql", params={"query": "#" * 9000}, timeout=30)
+        assert too_long.status_code == 414 and too_long.json()["status"] == 414
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         try:
