@@ -27,6 +27,7 @@ import re
 
 import pyoxigraph as ox
 from flask import request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected
 
 from .errors import SsikgError
@@ -46,14 +47,12 @@ def read_body(limit: int) -> bytes:
                               "accepted (send the body unencoded)")
     try:
         body = request.get_data(cache=True)
-        if limit and request.content_length is None and len(body) >= limit and _more_input():
-            raise SsikgError(413, f"the request body is larger than {limit:,} bytes (max_body_bytes)")
-    except (ClientDisconnected, OSError, ValueError) as exc:
-        raise SsikgError(400, f"the request body could not be read: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - gunicorn's own parse errors (e.g. InvalidChunkSize)
-        if type(exc).__module__.startswith("gunicorn.http"):
-            raise SsikgError(400, f"the request body could not be read: {type(exc).__name__}: {exc}") from None
-        raise
+        more = bool(limit and request.content_length is None and len(body) >= limit and _more_input())
+    except (ClientDisconnected, OSError, ValueError, ParseException) as exc:
+        # ParseException: gunicorn's, raised while it reads a malformed chunked body
+        raise SsikgError(400, f"the request body could not be read: {type(exc).__name__}: {exc}") from None
+    if more:
+        raise SsikgError(413, f"the request body is larger than {limit:,} bytes (max_body_bytes)")
     return body
 
 
