@@ -87,17 +87,23 @@ def graph_store():
     if request.method == "DELETE" and target.is_dataset:
         raise protocol.bad_request("DELETE needs ?default or ?graph=IRI; the whole dataset cannot be "
                                    "dropped through the Graph Store Protocol")
-    if request.method == "POST" and target.is_dataset:
-        new_graph = f"{GRAPH}uploads/{uuid.uuid4()}"
-        write(Target(new_graph), mode="add", creating=True)
-        response = Response(status=201)
-        response.headers["Location"] = url_for("graph_store.graph_store", graph=new_graph)
-        return response
-    with store.write_session:  # the preconditions hold until the write is made
-        check_preconditions(store, target)
-        if request.method == "DELETE":
+    if request.method == "DELETE":
+        with store.write_session:  # the preconditions hold until the write is made
+            check_preconditions(store, target)
             return delete(target)
-        return write(target, mode="replace" if request.method == "PUT" else "add")
+    creating = target.is_dataset  # POST without ?graph: into a new graph
+    if creating:
+        target = Target(f"{GRAPH}uploads/{uuid.uuid4()}")
+    # Parsed whole before the store is touched (and before other writes are held up).
+    triples = _uploaded_triples(target.graph or settings.public_base)
+    with store.write_session:
+        if not creating:
+            check_preconditions(store, target)
+        response = write(target, triples, mode="replace" if request.method == "PUT" else "add",
+                         creating=creating)
+    if creating:
+        response.headers["Location"] = url_for("graph_store.graph_store", graph=target.graph)
+    return response
 
 
 # ---------------------------------------------------------------------------
@@ -231,12 +237,10 @@ def _type_from_filename(filename: str | None) -> str | None:
     return fmt.media_type if fmt else None
 
 
-def write(target: Target, *, mode: str, creating: bool = False) -> Response:
+def write(target: Target, triples: list[ox.Triple], *, mode: str, creating: bool = False) -> Response:
     store = get_store()
     settings = get_settings()
     graph = target.graph
-    base_iri = graph or settings.public_base
-    triples = _uploaded_triples(base_iri)  # fully parsed before anything is touched
     existed = not creating and _exists(store, target)
     if settings.get("validate_on_write"):
         from .. import validation

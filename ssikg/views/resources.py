@@ -141,8 +141,8 @@ def link(iri: str, suffix: str = "") -> str:
         return iri
     path, hash_sign, fragment = path.partition("#")
     href = link_base() + quote(path, safe="/:@!$&'()*+,;=-._~") + suffix
-    if request.args.get("lang") in ld.LANGS:
-        href += "?" + urlencode({"lang": request.args["lang"]})
+    if explicit_lang():
+        href += "?" + urlencode({"lang": explicit_lang()})
     return href + hash_sign + fragment
 
 
