@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import graphviz
 
-from .linked_data import DEFAULT_LANG, LANGS, Labels, href_for, select, values_block
+from .linked_data import DEFAULT_LANG, LANGS, Labels, href_for, local_path, select, values_block
 from .namespaces import GRAPH, PREFIXES, SSIKG
 
 ORG = PREFIXES["org"]
@@ -125,11 +125,17 @@ def _node_ids(data: ChartData) -> dict[str, str]:
     return ids
 
 
-def build_graph(data: ChartData, lang: str, link_base: str, focus: str | None = None) -> graphviz.Digraph:
+def build_graph(data: ChartData, lang: str, link_base: str, focus: str | None = None,
+                link_query: str = "") -> graphviz.Digraph:
+    """The chart; ``link_query`` (e.g. ``?lang=en``) is added to links to the dataset's pages,
+    as the page around the chart adds it to its own links."""
     if focus:
         data = _focus(data, focus)
     ids = _node_ids(data)
     words_lang = lang if lang in ("fr", "en") else "en"
+
+    def href(iri: str) -> str:
+        return href_for(iri, link_base) + (link_query if local_path(iri) is not None else "")
 
     def label(iri: str) -> str:
         picked = data.labels.pick(iri, lang)
@@ -146,18 +152,18 @@ def build_graph(data: ChartData, lang: str, link_base: str, focus: str | None = 
     for index, unit in enumerate(sorted(data.units)):
         with chart.subgraph(name=f"cluster_u{index}") as cluster:
             cluster.attr(label="", style="rounded,filled", fillcolor="#eef2f8", color="#8796b0",
-                         URL=href_for(unit, link_base), target="_top", tooltip=label(unit),
+                         URL=href(unit), target="_top", tooltip=label(unit),
                          id=f"unit-{ids[unit]}", **{"class": "unit"})
             cluster.node(ids[unit], label=_wrap(label(unit)), shape="folder", fillcolor="#dbe4f3",
-                         URL=href_for(unit, link_base), tooltip=label(unit), fontsize="11",
+                         URL=href(unit), tooltip=label(unit), fontsize="11",
                          id=ids[unit], **{"class": "unit-node"})
             for post in sorted(p for p, u in data.unit_of.items() if u == unit):
-                cluster.node(ids[post], label=_wrap(label(post)), URL=href_for(post, link_base),
+                cluster.node(ids[post], label=_wrap(label(post)), URL=href(post),
                              tooltip=label(post), id=ids[post], **{"class": "post"})
                 # keeps the unit's own box above its posts (rankdir is bottom-to-top)
                 cluster.edge(ids[post], ids[unit], style="invis", weight="2")
     for post in sorted(p for p, u in data.unit_of.items() if not u):
-        chart.node(ids[post], label=_wrap(label(post)), URL=href_for(post, link_base),
+        chart.node(ids[post], label=_wrap(label(post)), URL=href(post),
                    tooltip=label(post), id=ids[post], **{"class": "post"})
     by_name = {kind.name: kind for kind in EDGE_KINDS}
     for kind_name, source, target, derived in sorted(data.edges):
@@ -174,7 +180,7 @@ def build_graph(data: ChartData, lang: str, link_base: str, focus: str | None = 
     for authority, (subs, holders) in sorted(data.joint.items()):
         chart.node(ids[authority], label=_wrap(label(authority)), shape="hexagon",
                    style="filled,bold", fillcolor="#fbe3e7", color=JOINT_STYLE["color"],
-                   URL=href_for(authority, link_base), tooltip=label(authority), id=ids[authority],
+                   URL=href(authority), tooltip=label(authority), id=ids[authority],
                    **{"class": "joint-authority"})
         for sub in sorted(subs):
             if sub in ids:

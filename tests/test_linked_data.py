@@ -195,12 +195,36 @@ def test_ontology_is_served_by_content_negotiation(live_server):
     assert 'id="BoundedQuantity"' in html.text
 
 
+def test_the_ontology_version_iri_dereferences_to_the_ontology(live_server):
+    """OWL 2: the ontology document is reachable from its owl:versionIRI."""
+    ontology = parse(get(f"{live_server.url}/ontology.ttl"), "turtle")
+    version = ontology.value(URIRef(BASE + "ontology"), OWL.versionIRI)
+    assert version is not None and str(version).startswith(BASE + "ontology/")
+    path = str(version)[len(BASE):]
+    turtle = get(f"{live_server.url}/{path}", "text/turtle")
+    assert turtle.status_code == 200 and len(parse(turtle, "turtle")) == len(ontology)
+    assert get(f"{live_server.url}/{path}.rdf").headers["Content-Type"].startswith("application/rdf+xml")
+    assert get(f"{live_server.url}/{path}", "text/html").status_code == 200
+    unknown = get(f"{live_server.url}/ontology/0.0.1", "text/turtle")
+    assert unknown.status_code == 404 and unknown.headers["Content-Type"].startswith("text/turtle")
+
+
+def test_html_refused_by_the_client_is_never_sent(live_server):
+    """RFC 9110 §12.4.2: q=0 is "not acceptable", whatever */* allows."""
+    for path in ("/id/dcis", "/ontology", "/graph/stated"):
+        r = get(f"{live_server.url}{path}", "text/html;q=0, */*;q=0.1", allow_redirects=True)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/turtle"), path
+    assert get(f"{live_server.url}/id/dcis", "application/xhtml+xml").status_code == 406
+
+
 def test_named_graph_iri_dereferences(live_server, shared_app):
     store = shared_app.extensions["ssikg.store"]
     size = len(list(store.quads(GRAPHS["stated"])))
     turtle = get(f"{live_server.url}/graph/stated", "text/turtle")
     assert turtle.status_code == 200 and turtle.headers["Content-Location"].endswith("/graph/stated.ttl")
     assert len(parse(turtle, "turtle")) == size
+    for document in (turtle, get(f"{live_server.url}/graph/stated.html")):  # as entity documents do
+        assert '/graph/stated.jsonld>; rel="alternate"; type="application/ld+json"' in document.headers["Link"]
     page = get(f"{live_server.url}/graph/stated", "text/html")
     assert f"<strong>{size}</strong>" in page.text
 
@@ -272,6 +296,8 @@ def test_quantities_keep_their_bound_semantics(live_server):
     assert ">300<" not in english
     french = get(f"{live_server.url}/id/reseau-ssi.html").text
     assert "plus de 300" in french and "plus de 152" in french
+    # the quantity's own label, in English on a French page, says so (WCAG 3.1.2)
+    assert re.search(r'<a href="[^"]*/id/q-pays[^"]*"><span lang="en">more than 152', french)
 
 
 def test_fact_page_shows_its_quote(live_server):

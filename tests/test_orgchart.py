@@ -128,3 +128,15 @@ def test_cli_chart_writes_svg_with_canonical_links(store_copy, tmp_path):
     assert dot.returncode == 0 and dot.stdout.startswith("digraph")
     bad = run_cli("chart", "--lang", "de", "--store", str(store_copy))
     assert bad.returncode == 2 and "de" in bad.stderr
+
+
+def chart_svg(page: str) -> str:
+    """The organisation chart among a page's SVGs (the legend has small ones)."""
+    return next(svg for svg in page.split("<svg")[1:] if 'class="cluster unit"' in svg.split("</svg>")[0])
+
+
+def test_chart_links_keep_the_chosen_language(live_server):
+    english = requests.get(f"{live_server.url}/org-chart?lang=en", timeout=60).text
+    assert 'href="/id/dcis?lang=en"' in chart_svg(english)
+    negotiated = requests.get(f"{live_server.url}/org-chart", headers={"Accept-Language": "en"}, timeout=60).text
+    assert 'href="/id/dcis"' in chart_svg(negotiated) and "?lang=" not in chart_svg(negotiated).split("</svg>")[0]

@@ -761,3 +761,9 @@ def test_every_query_answers_the_same_over_a_remote_backend(remote_api, live_ser
     hostile = api(remote_api, "label-search", {"text": '"} UNION { ?s ?p ?o } #'}).json()
     assert hostile["rows"] == [] and hostile["parameters"]["text"] == '"} UNION { ?s ?p ?o } #'
     assert_bad_parameter(api(remote_api, "statement-provenance", {"subject": "http://x/>"}), "subject")
+
+
+def test_result_cells_carry_their_language(live_server):
+    """WCAG 3.1.2: a French literal in an English page's table says it is French."""
+    page = requests.get(f"{live_server.url}/queries/cq05-who-assists-the-asi?lang=en", timeout=60).text
+    assert re.search(r'<td lang="fr">[^<]+</td>', page)

@@ -30,13 +30,13 @@ from .. import linked_data as ld
 from .. import orgchart
 from ..app import get_settings, get_store
 from ..errors import SsikgError
-from ..namespaces import BASE, GRAPH_NAMES, GRAPHS, ID, ONTOLOGY, PREFIXES, SSIKG
+from ..namespaces import BASE, GRAPH_NAMES, GRAPHS, ID, ONTOLOGY, ONTOLOGY_GRAPH, PREFIXES, SSIKG
 
 bp = Blueprint("resources", __name__)
 
 # (format suffix, media type) in server preference order: browsers get HTML.
 OFFERED = (
-    ("html", "text/html"), ("html", "application/xhtml+xml"),
+    ("html", "text/html"),  # (not application/xhtml+xml: the pages are HTML, not XHTML)
     ("ttl", "text/turtle"), ("jsonld", "application/ld+json"), ("nt", "application/n-triples"),
     ("rdf", "application/rdf+xml"), ("ttl", "application/x-turtle"), ("jsonld", "application/json"),
     ("nt", "text/plain"),
@@ -299,16 +299,18 @@ _chart_lock = threading.Lock()
 
 def _chart(store, lang: str, focus: str | None) -> tuple[orgchart.ChartData, bytes | None]:
     """The chart's data and SVG (None when ``focus`` is not a unit), cached per store
-    version, language, focus and link base: running ``dot`` is most of a page's time."""
+    version, language, focus, link base and explicit ``?lang=`` (kept in the chart's links):
+    running ``dot`` is most of a page's time."""
     from flask import current_app
 
     cache = current_app.extensions.setdefault("ssikg.resources.charts", {})
-    key = (store.version, lang, focus, link_base())
+    link_query = "?" + urlencode({"lang": explicit_lang()}) if explicit_lang() else ""
+    key = (store.version, lang, focus, link_base(), link_query)
     if key not in cache:
         data = orgchart.load_chart(store, lang)
         svg = None
         if focus is None or focus in data.units:
-            svg = orgchart.build_graph(data, lang, link_base(), focus).pipe(format="svg")
+            svg = orgchart.build_graph(data, lang, link_base(), focus, link_query).pipe(format="svg")
         with _chart_lock:
             if len(cache) >= CHART_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
@@ -353,6 +355,22 @@ def ontology_suffix(suffix: str):
         raise SsikgError(404, f"no ontology document with suffix .{suffix}; use one of: "
                          + ", ".join(DOCUMENT_SUFFIXES))
     return ontology_document(suffix, negotiated=False)
+
+
+@bp.get("/ontology/<path:name>")
+def ontology_version(name: str):
+    """The ontology's version IRI (``owl:versionIRI``) dereferences to the ontology document,
+    as OWL 2 expects of a version IRI."""
+    stem, suffix = _split_suffix(name)
+    negotiated = suffix is None
+    if negotiated:
+        suffix = negotiate_format()
+    iri = BASE + "ontology/" + stem
+    store = get_store()
+    versions = ld.select(store, f"SELECT ?v WHERE {{ GRAPH <{ONTOLOGY_GRAPH}> {{ ?o owl:versionIRI ?v }} }}")
+    if iri not in {row["v"].value for row in versions}:
+        return _not_found(suffix, iri)
+    return ontology_document(suffix, negotiated=negotiated)
 
 
 def ontology_document(suffix: str, negotiated: bool) -> Response:
@@ -459,6 +477,7 @@ def named_graph(name: str):
     if negotiated:
         response.headers["Content-Location"] = f"{request.script_root}/graph/{stem}.{suffix}"
         response.vary.add("Accept")
+    response.headers["Link"] = _alternates(f"{request.script_root}/graph/{stem}")
     return _conditional(response, "graph", stem, suffix, current_lang())
 
 

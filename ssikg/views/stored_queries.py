@@ -292,6 +292,16 @@ class Outcome:
                     for t in self.triples]
         return [[_readable(b.get(c)) for c in self.columns] for b in self.bindings]
 
+    @property
+    def languages(self) -> list[list[str | None]]:
+        """The language tag of each cell of :attr:`rows` (None where it has none)."""
+        if self.query.kind == "ask":
+            return [[None]]
+        if self.query.kind == "construct":
+            return [[None, None, t.object.language if isinstance(t.object, ox.Literal) else None]
+                    for t in self.triples]
+        return [[(b.get(c) or {}).get("xml:lang") for c in self.columns] for b in self.bindings]
+
 
 def _execute(query: StoredQuery, substitutions: dict, used: dict,
              page: tuple[int, int] | None) -> Outcome:
@@ -567,7 +577,8 @@ def _html_page(query: StoredQuery) -> Response:
             status = 400
         else:
             context["outcome"] = outcome
-            context["cells"] = [[_cell(v, link) for v in row] for row in outcome.rows]
+            context["cells"] = [[_cell(value, link, lang) for value, lang in zip(row, langs, strict=True)]
+                                for row, langs in zip(outcome.rows, outcome.languages, strict=True)]
             context["links"] = _page_links(query, page, outcome, None)
             context["page_info"] = page
             args = urlencode({k: v for k, v in used.items()})
@@ -579,14 +590,14 @@ def _html_page(query: StoredQuery) -> Response:
     return response
 
 
-def _cell(value, link) -> dict:
-    if isinstance(value, str) and value.startswith(("http://", "https://")):
+def _cell(value, link, lang: str | None = None) -> dict:
+    if isinstance(value, str) and value.startswith(("http://", "https://")) and lang is None:
         return {"text": value, "href": link(value)}
     if value is None:
         return {"text": ""}
     if isinstance(value, bool):
         return {"text": "true" if value else "false"}
-    return {"text": str(value), "number": isinstance(value, (int, float))}
+    return {"text": str(value), "number": isinstance(value, (int, float)), "lang": lang}
 
 
 # ---------------------------------------------------------------------------
