@@ -282,7 +282,7 @@ def entity_document(slug: str, suffix: str) -> Response:
         return _not_found(suffix, iri)
     response = _rdf_response(graph, suffix)
     response.headers["Link"] = f'<{iri}>; rel="describes", ' + _alternates(href_base)
-    return _conditional(response, suffix)
+    return _conditional(response, slug, suffix)
 
 
 def _sparql_link(query: str) -> str:
