@@ -11,10 +11,20 @@ and whether it holds writes not yet exported).  The configured store path is a
 symbolic link to the current build; a build fills a fresh folder and swaps the
 link with one atomic rename, so a failed build leaves the previous store as it
 was.
+
+Who uses a build folder is known by two lock files in it (``flock``, released when the
+process ends, however it ends): a process with the store open for writing holds
+``writer.lock`` exclusively, readers (read-only servers, their query workers, in-memory
+copies) share ``readers.lock``.  A build holds the current folder's ``writer.lock`` from
+its start to the swap, so it refuses to replace a store someone is writing to (those
+writes would be lost) and no writer opens it meanwhile; a previous build still held by
+readers is kept until they are gone (they go on serving it until restarted), and builds
+left behind by killed builds are removed by the next one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -35,6 +45,8 @@ from .sparql_lexer import tokenize
 META_FILE = "meta.json"
 DB_DIR = "db"
 BUILDS_DIR = ".store-builds"
+WRITER_LOCK = "writer.lock"
+READERS_LOCK = "readers.lock"
 
 QUAD_FORMATS = {".trig": ox.RdfFormat.TRIG, ".nq": ox.RdfFormat.N_QUADS}
 TRIPLE_FORMATS = {".ttl": ox.RdfFormat.TURTLE, ".nt": ox.RdfFormat.N_TRIPLES, ".rdf": ox.RdfFormat.RDF_XML}
@@ -199,6 +211,63 @@ def _read_position(path: Path) -> int | None:
     return None
 
 
+class StoreInUse(StoreError):
+    """The store is open for writing in another process, or being rebuilt."""
+
+
+def _flock(folder: Path, name: str, mode: int) -> int | None:
+    """A non-blocking ``flock`` (``mode``: LOCK_SH or LOCK_EX) on ``folder/name``, as an open
+    descriptor to close when done; None when the file cannot be opened (a read-only
+    folder).  Raises BlockingIOError when another holder prevents it."""
+    try:
+        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        try:
+            fd = os.open(folder / name, os.O_RDONLY)
+        except OSError:
+            return None
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise BlockingIOError(f"{folder / name} is held") from None
+    return fd
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+def _unused(folder: Path, *, writer_held_here: bool = False) -> bool:
+    """Whether no process writes to, reads from or builds ``folder`` (checked by its locks;
+    ``writer_held_here``: this build holds its writer lock)."""
+    names = (READERS_LOCK,) if writer_held_here else (WRITER_LOCK, READERS_LOCK)
+    held = []
+    try:
+        for name in names:
+            held.append(_flock(folder, name, fcntl.LOCK_EX))
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        for fd in held:
+            _release(fd)
+
+
+def _hold_for_build(store_path: Path) -> int | None:
+    """The current build folder's writer lock, for the whole build, or StoreInUse."""
+    current = store_path.resolve()
+    if not (current / DB_DIR).is_dir():
+        return None
+    try:
+        return _flock(current, WRITER_LOCK, fcntl.LOCK_EX)
+    except BlockingIOError:
+        raise StoreInUse(f"{store_path} is open for writing in another process (a server with writes "
+                         "enabled, or ssikg query/export) or is being built: stop it first (writes made "
+                         "meanwhile would be lost; 'ssikg export' keeps them), then build") from None
+
+
 def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
                 progress: Progress | None = None, optimize: bool = True) -> StoreMeta:
     """Build the store at ``store_path`` from ``source_dir``; atomic and idempotent.
@@ -209,7 +278,16 @@ def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
     """
     say = progress or (lambda _msg: None)
     store_path = Path(store_path)
-    current = StoreMeta.read(store_path)
+    guard = _hold_for_build(store_path)
+    try:
+        return _build_held(store_path, source_dir, force=force, say=say, optimize=optimize)
+    finally:
+        _release(guard)
+
+
+def _build_held(store_path: Path, source_dir: Path, *, force: bool, say: Progress,
+                optimize: bool) -> StoreMeta:
+    current = StoreMeta.read(store_path)  # read under the lock: no write can follow it now
     if current and current.unexported_writes and not force:
         raise UnexportedWritesError(
             f"{store_path} holds {current.unexported_writes} write(s) not exported to files; "
@@ -220,8 +298,10 @@ def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
     builds.mkdir(parents=True, exist_ok=True)
     folder = builds / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
+    building = None
     try:
         folder.mkdir(parents=True)
+        building = _flock(folder, WRITER_LOCK, fcntl.LOCK_EX)  # another build's cleanup spares it
         store = ox.Store(str(folder / DB_DIR))
         total_bytes = 0
         for source in files:
@@ -239,25 +319,39 @@ def build_store(store_path: Path, source_dir: Path, *, force: bool = False,
                          quads=quads)
         meta.write(folder)
     except BaseException:
+        _release(building)
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    _swap_in(store_path, folder)
+    try:
+        _swap_in(store_path, folder, say)
+    finally:
+        _release(building)
     elapsed = time.monotonic() - started
     say(f"built {store_path} : {quads:,} quads from {len(files)} files in {elapsed:.2f} s")
     return meta
 
 
-def _swap_in(store_path: Path, folder: Path) -> None:
-    """Point ``store_path`` at ``folder`` with one atomic rename, then drop the old build."""
-    previous = store_path.resolve() if store_path.is_symlink() else None
+def _swap_in(store_path: Path, folder: Path, say: Progress) -> None:
+    """Point ``store_path`` at ``folder`` with one atomic rename, then drop the builds no
+    process uses any more (the previous one, unless readers still serve it)."""
     if store_path.exists() and not store_path.is_symlink():
         # A plain folder from elsewhere: move it aside rather than delete it.
-        store_path.rename(store_path.with_name(store_path.name + f".replaced-{uuid.uuid4().hex[:6]}"))
+        aside = store_path.with_name(store_path.name + f".replaced-{uuid.uuid4().hex[:6]}")
+        store_path.rename(aside)
+        say(f"moved the folder that was at {store_path} to {aside}")
+    previous = store_path.resolve() if store_path.is_symlink() else None
     link = store_path.with_name(f".{store_path.name}.link-{uuid.uuid4().hex[:6]}")
     link.symlink_to(os.path.relpath(folder, store_path.parent))
     os.replace(link, store_path)
-    if previous and previous != folder.resolve() and previous.parent.name == BUILDS_DIR:
-        shutil.rmtree(previous, ignore_errors=True)
+    # Other store paths in the same folder share the builds folder: their builds stay.
+    linked = {entry.resolve() for entry in store_path.parent.iterdir() if entry.is_symlink()}
+    for old in sorted(folder.parent.iterdir()):
+        if not old.is_dir() or old.resolve() in linked:
+            continue
+        if _unused(old, writer_held_here=old == previous):
+            shutil.rmtree(old, ignore_errors=True)
+        elif old == previous:
+            say(f"kept the previous build {old.name}: processes still read it (until they restart)")
 
 
 def store_status(store_path: Path, source_dir: Path) -> str:
@@ -352,6 +446,7 @@ class EmbeddedStore(GraphStore):
         self.writable = not read_only
         self._lock = threading.Lock()
         self._writes = 0
+        self._folder_lock = self._take_folder_lock(in_memory, read_only)
         db = str(self.folder / DB_DIR)
         try:
             if in_memory:
@@ -361,7 +456,21 @@ class EmbeddedStore(GraphStore):
             else:
                 self._store = ox.Store(db)
         except OSError as exc:
+            _release(self._folder_lock)
             raise StoreError(f"cannot open the store at {self.folder}: {exc}") from None
+
+    def _take_folder_lock(self, in_memory: bool, read_only: bool) -> int | None:
+        """writer.lock for a process writing to the folder, readers.lock otherwise (module doc)."""
+        if in_memory or read_only:
+            try:
+                return _flock(self.folder, READERS_LOCK, fcntl.LOCK_SH)
+            except BlockingIOError:  # a build is removing it: RocksDB's own error will follow
+                return None
+        try:
+            return _flock(self.folder, WRITER_LOCK, fcntl.LOCK_EX)
+        except BlockingIOError:
+            raise StoreInUse(f"{self.folder} is being rebuilt, or is open for writing in another "
+                             "process") from None
 
     @property
     def raw(self) -> ox.Store:
@@ -441,6 +550,8 @@ class EmbeddedStore(GraphStore):
         if self.writable and not self.in_memory:
             self._store.flush()
         del self._store
+        _release(self._folder_lock)
+        self._folder_lock = None
 
 
 def declares_dataset(sparql: str) -> bool:

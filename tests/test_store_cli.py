@@ -12,6 +12,7 @@ from conftest import run_cli
 
 from ssikg.settings import PROJECT_ROOT, SettingsError, load_settings
 from ssikg.store import (
+    BUILDS_DIR,
     StoreError,
     StoreMeta,
     UnexportedWritesError,
@@ -295,3 +296,67 @@ def test_large_inputs_report_progress_while_loading(tmp_path, monkeypatch):
     loading = [line for line in said if line.startswith("loading data/big.nq:")]
     assert loading, said
     assert said[-2].startswith("loaded data/big.nq")
+
+
+# ---------------------------------------------------------------------------
+# Building while the store is in use (the build folder's writer and readers locks)
+
+
+def _build_here(tmp_path) -> Path:
+    store = tmp_path / "served" / "store"
+    assert run_cli("build", "--store", str(store)).returncode == 0
+    return store
+
+
+def test_a_build_refuses_a_store_a_server_writes_to(tmp_path):
+    import requests
+    from test_scale_out import TOKEN, Instance
+
+    store = _build_here(tmp_path)
+    server = Instance(store, tmp_path)  # writes enabled (the token is set)
+    try:
+        refused = run_cli("build", "--store", str(store), "--force")
+        assert refused.returncode == 1 and "open for writing" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        written = requests.post(server.url + "/sparql", timeout=60, headers={"Authorization": f"Bearer {TOKEN}"},
+                                data={"update": "INSERT DATA { GRAPH <http://example.org/g> { "
+                                                "<http://example.org/a> <http://example.org/b> 1 } }"})
+        assert written.status_code == 204
+        asked = requests.get(server.url + "/sparql", timeout=60, headers={"Accept": "application/json"},
+                             params={"query": "ASK { GRAPH <http://example.org/g> { ?s ?p ?o } }"})
+        assert asked.json()["boolean"] is True  # the server kept its store and its write
+    finally:
+        server.stop()
+    assert run_cli("build", "--store", str(store), "--force").returncode == 0  # once it has stopped
+
+
+def test_a_build_under_read_only_servers_keeps_the_build_they_serve(tmp_path):
+    import requests
+    from test_scale_out import Instance
+
+    store = _build_here(tmp_path)
+    served = store.resolve()
+    server = Instance(store, tmp_path, SSIKG_READ_ONLY="1")
+    try:
+        rebuilt = run_cli("build", "--store", str(store), "--force")
+        assert rebuilt.returncode == 0 and "kept the previous build" in rebuilt.stderr
+        assert served.is_dir() and store.resolve() != served
+        for _ in range(3):  # its query workers go on reading the build it opened
+            r = requests.get(server.url + "/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60,
+                             headers={"Accept": "application/json"})
+            assert r.status_code == 200 and r.json()["boolean"] is True
+    finally:
+        server.stop()
+    assert run_cli("build", "--store", str(store), "--force").returncode == 0
+    assert not served.exists()  # removed once nobody read it any more
+
+
+def test_a_build_removes_builds_left_behind_but_not_other_stores(tmp_path):
+    store = _build_here(tmp_path)
+    other = store.with_name("other")
+    assert run_cli("build", "--store", str(other)).returncode == 0
+    leftover = store.parent / BUILDS_DIR / "20260101T000000-deadbeef"  # a killed build's folder
+    (leftover / "db").mkdir(parents=True)
+    assert run_cli("build", "--store", str(store), "--force").returncode == 0
+    assert not leftover.exists()
+    assert other.resolve().is_dir() and (other.resolve() / "db").is_dir()
