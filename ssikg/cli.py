@@ -22,8 +22,15 @@ from .namespaces import PREFIXES
 from .settings import SettingsError, declared, load_settings
 from .store import StoreError, UnexportedWritesError, build_store, ensure_built, open_store
 
+
+def _store_path(ctx, param, value: Path | None) -> Path | None:
+    if value is not None and not value.name.strip():  # "", ".", "/": no folder of its own to link
+        raise click.BadParameter(f"{str(value)!r} does not name a store folder", ctx=ctx, param=param)
+    return value
+
+
 STORE_OPTION = click.option(
-    "--store", "store", type=click.Path(path_type=Path), default=None,
+    "--store", "store", type=click.Path(path_type=Path), default=None, callback=_store_path,
     help="Store folder (default: var/store in the project, or $SSIKG_STORE).")
 
 
@@ -107,6 +114,8 @@ def build(store, force, backend, update_url, store_url):
     if backend:
         _publish(backend, update_url, store_url)
         return
+    if update_url or store_url:
+        raise click.UsageError("--update-url and --store-url go with --backend URL")
     settings = _settings(store=store)
     try:
         build_store(settings.store_path, settings.source_dir, force=force, progress=_progress)
@@ -194,10 +203,11 @@ def _prepare_store_main(argv: list[str]) -> None:
 @cli.command()
 @STORE_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=5000, show_default=True, type=int, help="TCP port.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option("--production", is_flag=True,
               help="Serve with gunicorn (threads in one process) instead of the development server.")
-@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads (--production).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Worker threads (--production).")
 @click.option("--processes", default="auto", show_default=True, type=_PROCESSES,
               help="Server processes (--production). More than one serves the store read-only, "
                    "so it needs no update token. 'auto': one per CPU core (at most 8) for a "
@@ -330,12 +340,21 @@ def _read_query_argument(argument: str) -> str:
     if argument.startswith("@"):
         path = Path(argument[1:])
         try:
-            return path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="QUERY") from None
-    if argument == "-":
-        return sys.stdin.read()
-    return argument
+        except UnicodeDecodeError:
+            raise click.BadParameter(f"{path} is not UTF-8 text", param_hint="QUERY") from None
+    elif argument == "-":
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise click.BadParameter("standard input is not UTF-8 text", param_hint="QUERY") from None
+    else:
+        text = argument
+    if not text.strip():
+        raise click.BadParameter("the query is empty", param_hint="QUERY")
+    return text
 
 
 _RESULT_FORMATS = {"json": ox.QueryResultsFormat.JSON, "xml": ox.QueryResultsFormat.XML,
@@ -354,6 +373,8 @@ def _print_result(result, fmt: str) -> None:
         out.write(ox.serialize(result, format=_GRAPH_FORMATS.get(fmt, ox.RdfFormat.TURTLE),
                                prefixes=prefixes))
     elif isinstance(result, ox.QueryBoolean):
+        if fmt in _GRAPH_FORMATS:
+            raise click.BadParameter(f"an ASK result cannot be printed as {fmt}; use table, json, xml, csv or tsv")
         if fmt == "table":
             click.echo("true" if bool(result) else "false")
         else:
@@ -455,7 +476,11 @@ def _shown_default(value) -> str:
 
 
 def main() -> None:
-    cli(prog_name="ssikg")
+    try:
+        cli(prog_name="ssikg")
+    except OSError as exc:  # a path that cannot be read or written, a port that cannot be bound…
+        where = f" ({exc.filename})" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,18 @@ tests pass these).  ``ssikg settings`` prints this table and the README lists it
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+MIN_WORKER_MEMORY_MB = 400  # RocksDB's caches: a worker capped lower cannot open the store
 
 
 class SettingsError(ValueError):
@@ -51,15 +56,31 @@ def _choice(value: Any, choices: tuple[str, ...]) -> str:
 
 def _positive_float(value: Any) -> float:
     number = float(value)
-    if not number > 0:
-        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    if not 0 < number < math.inf:  # also refuses nan
+        raise ValueError(f"expected a positive, finite number of seconds, got {value!r}")
     return number
 
 
 def _non_negative_float(value: Any) -> float:
     number = float(value)
-    if not number >= 0:
-        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
+    if not 0 <= number < math.inf:
+        raise ValueError(f"expected a finite number >= 0, got {value!r}")
+    return number
+
+
+def _base_iri(value: Any) -> str:
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in text for c in ' <>"{}|\\^`'):
+        raise ValueError(f"expected an absolute http(s) IRI such as https://example.org/ssikg/, got {value!r}")
+    return text
+
+
+def _worker_memory(value: Any) -> int:
+    number = _non_negative_int(value)
+    if 0 < number < MIN_WORKER_MEMORY_MB:
+        raise ValueError(f"expected 0 (no cap) or at least {MIN_WORKER_MEMORY_MB} MiB (a worker cannot "
+                         f"open the store with less), got {value!r}")
     return number
 
 
@@ -93,7 +114,7 @@ SETTINGS: tuple[Setting, ...] = (
             "On-disk store folder; default <source_dir>/var/store."),
     Setting("in_memory", False, _bool,
             "Serve from an in-memory copy of the built store (faster joins; writes are lost on exit)."),
-    Setting("public_base", "https://w3id.org/ssikg/", str,
+    Setting("public_base", "https://w3id.org/ssikg/", _base_iri,
             "Where this deployment is reached (e.g. http://host:5000/): page links to dataset IRIs "
             "point under it; RDF keeps the canonical https://w3id.org/ssikg/ IRIs."),
     Setting("update_token", None, _optional_str,
@@ -161,7 +182,7 @@ SETTINGS: tuple[Setting, ...] = (
             "results (up to result_cache_mb more), so a query evaluated by one is a hit in all; "
             "ssikg serve --production makes a temporary one when it starts several processes. "
             "Unset = each process keeps its own."),
-    Setting("worker_memory_mb", 2048, _non_negative_int,
+    Setting("worker_memory_mb", 2048, _worker_memory,
             "Memory cap of each query worker process in MiB (heap, RLIMIT_DATA); a query needing more "
             "is stopped with a 503. Below ~400 the store cannot open; 0 = no cap."),
     Setting("worker_allocator", "auto", lambda v: _choice(v, ("auto", "jemalloc", "mimalloc", "system")),

@@ -380,9 +380,13 @@ def worker_main(fd: int, folder: str, parent: int, memory_mb: int = 0, in_memory
         # in_memory: the worker copies the built store into its own memory, as the server does.
         store = open_store(Path(folder), in_memory=in_memory, read_only=not in_memory)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which logs it
-        conn.send_bytes(b"X" + _json({"type": "error", "message": f"cannot open the store: {exc}"}))
+        with contextlib.suppress(OSError):
+            conn.send_bytes(b"X" + _json({"type": "error", "message": f"cannot open the store: {exc}"}))
         return
-    conn.send_bytes(b"R")
+    try:
+        conn.send_bytes(b"R")
+    except OSError:  # the server stopped (or gave up on us) while we were starting: nothing to do
+        return
     frames = FrameWriter(conn)
     while True:
         try:

@@ -124,6 +124,28 @@ def test_settings_reject_unknown_and_malformed_values():
     with pytest.raises(SettingsError, match="SSIKG_IN_MEMORY"):
         load_settings(environ={"SSIKG_IN_MEMORY": "perhaps"})
     assert load_settings(environ={"SSIKG_IN_MEMORY": "yes"}).in_memory is True
+    # values that were accepted, then made every query fail while /health said ok
+    for name, value in (("QUERY_TIMEOUT", "inf"), ("QUERY_TIMEOUT", "nan"), ("PUBLIC_BASE", "notaurl"),
+                        ("PUBLIC_BASE", "ftp://example.org/"), ("WORKER_MEMORY_MB", "1")):
+        with pytest.raises(SettingsError, match=f"SSIKG_{name}"):
+            load_settings(environ={f"SSIKG_{name}": value})
+    assert load_settings(environ={"SSIKG_PUBLIC_BASE": "http://host:5000/"}).public_base == "http://host:5000/"
+    assert load_settings(environ={"SSIKG_WORKER_MEMORY_MB": "0"}).worker_memory_mb == 0
+
+
+@pytest.mark.parametrize("args,code,says", [
+    (("serve", "--port", "99999"), 2, "--port"),
+    (("serve", "--production", "--threads", "0"), 2, "--threads"),
+    (("build", "--store", ""), 2, "store folder"),
+    (("build", "--update-url", "http://example.org/u"), 2, "--backend"),
+    (("query", ""), 2, "empty"),
+    (("query", "--format", "turtle", "ASK {}"), 2, "ASK result"),
+    (("export", "-o", "/nonexistent-folder/x.trig"), 1, "No such file"),
+])
+def test_bad_command_lines_get_one_line_and_the_right_code(args, code, says):
+    result = run_cli(*args)
+    assert result.returncode == code and says in result.stderr, result.stderr[-500:]
+    assert "Traceback" not in result.stderr
 
 
 def test_in_memory_copy_answers_like_disk(built_store):
