@@ -50,13 +50,15 @@ def _progress(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _open_for_reading(store: Path | None):
+def _open_for_reading(store: Path | None, *, read_only: bool = False):
+    """The store, built first when it is the default one; ``read_only`` (``ssikg query``) also
+    works while a server writes to it."""
     settings = _settings(store=store)
     path = settings.store_path
     try:
         if store is None:
             ensure_built(path, settings.source_dir, progress=_progress)
-        return open_store(path)
+        return open_store(path, read_only=read_only)
     except StoreError as exc:
         _fail(str(exc))
 
@@ -324,7 +326,7 @@ def query(store, fmt, query):
     restricts a pattern to what the source page states.
     """
     text = _read_query_argument(query)
-    graph_store = _open_for_reading(store)
+    graph_store = _open_for_reading(store, read_only=True)
     try:
         result = graph_store.query(text)
         _print_result(result, fmt)
@@ -443,6 +445,11 @@ def export(store, fmt, output):
             tmp.replace(output)
             graph_store.mark_exported()
             click.echo(f"wrote {len(graph_store):,} quads to {output}", err=True)
+        stray = sum(1 for _ in graph_store.quads(""))
+        if stray:
+            click.secho(f"warning: {stray:,} triple(s) are in the default graph (written without GRAPH); "
+                        "'ssikg build' loads only named graphs from data/, so move them into one "
+                        "before building from this export", fg="yellow", err=True)
     finally:
         graph_store.close()
 

@@ -169,9 +169,11 @@ def effective_timeout(*requested, settings) -> float | None:
         try:
             asked = float(value)
         except (TypeError, ValueError):
-            raise SsikgError(400, f"timeout must be a number of seconds, not {value!r}") from None
+            raise SsikgError(400, f"timeout must be a number of seconds, not {value!r}",
+                             extra={"parameter": "timeout"}) from None
         if not asked > 0 or asked == float("inf"):
-            raise SsikgError(400, f"timeout must be a positive number of seconds, not {value!r}")
+            raise SsikgError(400, f"timeout must be a positive number of seconds, not {value!r}",
+                             extra={"parameter": "timeout"})
         limits.append(asked)
     known = [limit for limit in limits if limit]
     return min(known) if known else None

@@ -347,6 +347,11 @@ def test_a_build_refuses_a_store_a_server_writes_to(tmp_path):
         asked = requests.get(server.url + "/sparql", timeout=60, headers={"Accept": "application/json"},
                              params={"query": "ASK { GRAPH <http://example.org/g> { ?s ?p ?o } }"})
         assert asked.json()["boolean"] is True  # the server kept its store and its write
+        beside = run_cli("query", "--store", str(store), "--format", "json",
+                         "ASK { GRAPH <http://example.org/g> { ?s ?p ?o } }")
+        assert beside.returncode == 0 and '"boolean":true' in beside.stdout  # read-only, beside the writer
+        blocked = run_cli("export", "--store", str(store), "-o", str(tmp_path / "dump.trig"))
+        assert blocked.returncode == 1 and "open for writing" in blocked.stderr
     finally:
         server.stop()
     assert run_cli("build", "--store", str(store), "--force").returncode == 0  # once it has stopped
