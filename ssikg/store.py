@@ -118,6 +118,9 @@ class StoreMeta:
     quads: int
     unexported_writes: int = 0
     last_write_at: float | None = None
+    # Writes ever begun on this build, never reset (export resets unexported_writes): the
+    # store version is made of it, so a version, and the ETags made of it, is never reused.
+    writes_total: int = 0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -446,6 +449,10 @@ class EmbeddedStore(GraphStore):
         self.writable = not read_only
         self._lock = threading.Lock()
         self._writes = 0
+        # writes_total as of the last committed write: the version moves once a write has
+        # landed, so a query keyed by the new version sees it (meta counts a write as it begins)
+        self._versions_seen = meta.writes_total
+        self._session = os.urandom(4).hex()
         self._folder_lock = self._take_folder_lock(in_memory, read_only)
         db = str(self.folder / DB_DIR)
         try:
@@ -479,7 +486,9 @@ class EmbeddedStore(GraphStore):
 
     @property
     def version(self) -> str:
-        return f"{self.meta.inputs_hash[:16]}-{self.meta.unexported_writes}-{self._writes}"
+        if self.in_memory and self._writes:  # lost at exit: a later session must not reuse these
+            return f"{self.meta.inputs_hash[:16]}-{self._versions_seen}-{self._session}-{self._writes}"
+        return f"{self.meta.inputs_hash[:16]}-{self._versions_seen}"
 
     def query(self, sparql, *, base_iri=None, default_graphs=None, named_graphs=None,
               substitutions=None):
@@ -500,6 +509,7 @@ class EmbeddedStore(GraphStore):
         if not self.writable:
             raise StoreError("this store is open read-only")
         with self._lock:
+            self._begin_write()
             self._store.update(sparql, base_iri=base_iri)
             self._record_write()
 
@@ -507,6 +517,7 @@ class EmbeddedStore(GraphStore):
         """Add parsed data to a graph in one transaction (``None`` graph: quads as written)."""
         with self._lock:
             to_graph = _graph_node(graph) if graph is not None else None
+            self._begin_write()
             self._store.load(data, format=format, to_graph=to_graph)
             self._record_write()
 
@@ -524,10 +535,18 @@ class EmbeddedStore(GraphStore):
         inner = body if graph in ("", None) else f"GRAPH <{graph}> {{\n{body}}}"
         self.update(f"INSERT DATA {{\n{inner}}}")
 
+    def _begin_write(self) -> None:
+        """Count the write on disk before it is made: should the process die between the two,
+        the next start reads a version no answer was ever given under."""
+        if not self.in_memory:
+            self.meta.writes_total = self._versions_seen + 1
+            self.meta.write(self.folder)
+
     def _record_write(self) -> None:
         self._writes += 1
         if self.in_memory:
             return
+        self._versions_seen = self.meta.writes_total
         self.meta.unexported_writes += 1
         self.meta.last_write_at = time.time()
         self.meta.write(self.folder)

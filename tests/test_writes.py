@@ -139,6 +139,35 @@ def test_unexported_writes_are_kept_until_exported(store_copy, run_cli, tmp_path
     assert json.loads((store_copy / "meta.json").read_text())["unexported_writes"] == 0
 
 
+def test_a_store_version_is_never_reused_after_export_and_restart(store_copy):
+    """ETags are made of the version: one seen before a write must never name the content
+    after it, not even once the writes are exported (the count reset) and the server restarted."""
+    from ssikg.store import open_store
+
+    store = open_store(store_copy)
+    built = store.version
+    store.update(INSERT)
+    written = store.version
+    assert written != built
+    store.mark_exported()
+    store.close()
+    reopened = open_store(store_copy)
+    assert reopened.version == written  # same content, same version
+    reopened.update(INSERT.replace("http://example.org/a", "http://example.org/a2"))
+    again = reopened.version
+    reopened.close()
+    assert again not in (built, written)
+    memory = open_store(store_copy, in_memory=True)
+    assert memory.version == again  # the copy starts with the disk's content
+    memory.update(INSERT.replace("http://example.org/a", "http://example.org/a3"))
+    lost = memory.version
+    memory.close()
+    later = open_store(store_copy, in_memory=True)  # the in-memory write is gone: so is its version
+    later.update(INSERT.replace("http://example.org/a", "http://example.org/a4"))
+    assert later.version != lost
+    later.close()
+
+
 @pytest.fixture
 def run_cli():
     from conftest import run_cli as run
