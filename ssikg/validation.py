@@ -31,6 +31,7 @@ import functools
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -598,23 +599,37 @@ def validate_files(paths: Iterable[Path], **kwargs) -> ValidationReport:
 # Validate-on-write
 
 
-_before_cache: dict[tuple[int, str], frozenset] = {}
+_before_cache: dict[tuple[int, str], Counter] = {}
 _before_lock = threading.Lock()
 
 
 def _result_key(result: ValidationResult) -> tuple:
-    """A result's identity across two validations (blank node labels differ per copy, so a
-    blank node counts by kind only)."""
+    """A result's identity across two validations (blank node labels may differ per copy, a
+    remote engine's above all, so a blank node counts by kind only — and results are
+    counted, so that one existing result on a blank node does not hide new ones)."""
     def key(term):
         return "_:" if isinstance(term, BNode) else term
     return (key(result.focus), key(result.path), key(result.value), key(result.rule), key(result.component))
 
 
-def _result_keys(report: ValidationReport) -> frozenset:
-    return frozenset(_result_key(r) for r in report.results)
+def _result_keys(report: ValidationReport) -> Counter:
+    return Counter(_result_key(r) for r in report.results)
 
 
-def _existing_results(store, source_dir: Path | None) -> frozenset:
+def _new_results(after: ValidationReport, before: Counter) -> list[ValidationResult]:
+    """The results of ``after`` beyond those ``before`` had, key by key."""
+    left = Counter(before)
+    new = []
+    for result in after.results:
+        key = _result_key(result)
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            new.append(result)
+    return new
+
+
+def _existing_results(store, source_dir: Path | None) -> Counter:
     """Results the store already has, cached by its version, so only new breakage refuses a write."""
     cache_key = (id(store), str(store.version))
     with _before_lock:
@@ -638,8 +653,7 @@ def _refuse_if_broken(store, scratch: ox.Store, what: str, source_dir: Path | No
                            source_dir=source_dir)
     if after.conforms and not after.results:
         return
-    before = _existing_results(store, source_dir)
-    new = [r for r in after.results if _result_key(r) not in before]
+    new = _new_results(after, _existing_results(store, source_dir))
     if not new:
         return
     report = _single(after, *new)
@@ -661,8 +675,8 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
 
     The update runs on a scratch in-memory copy of the store.  A malformed or
     failing update is refused with 400 here, before the store sees it.  The
-    check and the commit are two steps: a concurrent write between them is
-    not re-validated (the single-writer deployments this serves accept that).
+    caller holds the store's write session across the check and the commit, so
+    no other write comes between them.
     """
     scratch = _scratch_copy(store)
     try:

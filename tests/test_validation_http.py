@@ -241,3 +241,23 @@ def test_without_the_setting_the_same_update_is_committed(make_app, serve_app):
     assert _count(server) == before + 1
     report = requests.get(f"{server.url}/validate?format=json", timeout=TIMEOUT).json()
     assert report["conforms"] is False  # GET /validate sees the new state, not a stale cached report
+
+
+def test_a_second_broken_reification_is_new_even_when_one_existed(store_copy):
+    """Violations on blank nodes are counted, not merged: one broken reification the store
+    already has must not let a write add another (every reification is a blank node)."""
+    from ssikg.errors import SsikgError
+    from ssikg.store import open_store
+    from ssikg.validation import check_update
+
+    stated = "GRAPH <https://w3id.org/ssikg/graph/stated>"
+    ssi, ns = "<https://w3id.org/ssikg/id/ssi-be>", "https://w3id.org/ssikg"
+    store = open_store(store_copy)
+    try:  # the store already holds one: a stated triple gone, its reification left behind
+        store.update(f"DELETE DATA {{ {stated} {{ {ssi} <{ns}/ontology#installedWithin> <{ns}/id/ambassade-fr-be> }} }}")
+        with pytest.raises(SsikgError) as refused:
+            check_update(store, f"DELETE DATA {{ {stated} {{ {ssi} <http://www.w3.org/ns/org#hasSite> "
+                                f"<{ns}/id/site-ducale-65> }} }}")
+        assert refused.value.status == 422
+    finally:
+        store.close()
