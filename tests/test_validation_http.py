@@ -261,3 +261,49 @@ def test_a_second_broken_reification_is_new_even_when_one_existed(store_copy):
         assert refused.value.status == 422
     finally:
         store.close()
+
+
+def test_losing_an_ssis_embassy_or_a_facts_last_triple_is_refused(store_copy):
+    """Deleting a stated triple together with its reification leaves no orphan for the
+    reification rules to see: the SSI-in-an-embassy and fact-in-use shapes catch it."""
+    from ssikg.errors import SsikgError
+    from ssikg.store import open_store
+    from ssikg.validation import check_update
+
+    ns = "https://w3id.org/ssikg"
+    ssi, installed, embassy = f"<{ns}/id/ssi-be>", f"<{ns}/ontology#installedWithin>", f"<{ns}/id/ambassade-fr-be>"
+    rdf = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    losing = f"""DELETE {{ GRAPH <{ns}/graph/stated> {{ {ssi} {installed} {embassy} }}
+                           GRAPH <{ns}/graph/provenance> {{ ?r ?p ?o }} }}
+                 WHERE {{ GRAPH <{ns}/graph/provenance> {{ ?r <{rdf}subject> {ssi} ; <{rdf}predicate> {installed} ;
+                                                            ?p ?o }} }}"""
+    store = open_store(store_copy)
+    try:
+        with pytest.raises(SsikgError) as refused:
+            check_update(store, losing)
+        assert refused.value.status == 422
+        components = {r["shape"] for r in refused.value.extra["report"]["results"]}
+        assert any("InternalSecurityService" in c for c in components), components
+    finally:
+        store.close()
+
+
+def test_a_fact_left_grounding_nothing_is_refused(store_copy):
+    from ssikg.errors import SsikgError
+    from ssikg.store import open_store
+    from ssikg.validation import check_update
+
+    ns = "https://w3id.org/ssikg"
+    rdf = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    fact = f"<{ns}/id/fact/F44>"  # grounds one triple: take it and its reification away
+    losing = f"""DELETE {{ GRAPH <{ns}/graph/stated> {{ ?s ?p ?o }} GRAPH <{ns}/graph/provenance> {{ ?r ?rp ?ro }} }}
+                 WHERE {{ GRAPH <{ns}/graph/provenance> {{ ?r <http://www.w3.org/ns/prov#wasDerivedFrom> {fact} ;
+                              <{rdf}subject> ?s ; <{rdf}predicate> ?p ; <{rdf}object> ?o ; ?rp ?ro }} }}"""
+    store = open_store(store_copy)
+    try:
+        with pytest.raises(SsikgError) as refused:
+            check_update(store, losing)
+        shapes = {r["shape"] for r in refused.value.extra["report"]["results"]}
+        assert any("SourceStatement" in s for s in shapes), shapes
+    finally:
+        store.close()
