@@ -307,3 +307,12 @@ def test_a_fact_left_grounding_nothing_is_refused(store_copy):
         assert any("SourceStatement" in s for s in shapes), shapes
     finally:
         store.close()
+
+
+def test_the_html_report_offers_downloads_only_for_the_store_report(live_server):
+    store_page = requests.get(f"{live_server.url}/validate", headers={"Accept": "text/html"}, timeout=60)
+    assert "?format=ttl" in store_page.text
+    body = "<https://w3id.org/ssikg/id/x> <http://www.w3.org/2004/02/skos/core#prefLabel> \"x\"@fr ."
+    posted = requests.post(f"{live_server.url}/validate", data=body.encode(), timeout=60,
+                           headers={"Content-Type": "application/n-triples", "Accept": "text/html"})
+    assert posted.status_code == 200 and "?format=ttl" not in posted.text  # they would fetch the store's

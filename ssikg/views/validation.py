@@ -239,4 +239,6 @@ def _html(report: ValidationReport, lang: str) -> Response:
     groups = [{"focus": r[0].as_dict(lang), "results": [x.as_dict(lang) for x in r]}
               for _focus, r in ((f, rs) for f, rs in report.grouped())]
     return page("validation.html", lang=lang, report=report.as_dict(lang), groups=groups,
-                v=_HTML_TEXT[lang], self_url=request.path)
+                v=_HTML_TEXT[lang], self_url=request.path,
+                # the links fetch the store's report: a posted body's report is not behind them
+                downloads=request.method == "GET")
