@@ -67,6 +67,7 @@ ACCEPT_GRAPH = "application/n-triples, text/turtle;q=0.9, application/rdf+xml;q=
 ACCEPT = ACCEPT_RESULTS
 
 ENGINE_MESSAGE_LIMIT = 600
+ANSWER_LIMIT = 512 << 20  # bytes of one query answer held at once (remote answers are read whole)
 _EMPTY_GRAPH = "urn:ssikg:empty-dataset"  # a default graph that holds nothing, for an empty engine
 
 
@@ -119,8 +120,10 @@ class RemoteStore(GraphStore):
         """One HTTP call with the configured timeouts; transport failures become 502/504."""
         timeout = kwargs.pop("timeout", None) or self.config.timeout
         try:
+            # Never follow a redirect: requests would resend a POSTed update as a GET without
+            # its body, to whatever host the engine names, and report the engine's answer.
             return self.session.request(method, url, timeout=(self.config.connect_timeout, timeout),
-                                        **kwargs)
+                                        allow_redirects=False, **kwargs)
         except requests.ConnectTimeout:
             raise SsikgError(504, f"the SPARQL backend at {url} did not accept a connection within "
                                   f"{self.config.connect_timeout:g} s") from None
@@ -133,7 +136,7 @@ class RemoteStore(GraphStore):
             raise SsikgError(502, f"the SPARQL backend at {url} failed: {_short(exc)}") from None
 
     def _check(self, response: requests.Response, what: str, text: str | None = None) -> requests.Response:
-        if response.ok:
+        if 200 <= response.status_code < 300:
             return response
         message = _engine_message(response)
         if response.status_code == 400:
@@ -154,10 +157,14 @@ class RemoteStore(GraphStore):
         text = with_base(text, base_iri)
         data = [("query", text), *self._dataset(sparql, default_graphs, named_graphs)]
         accept = ACCEPT_GRAPH if query_form(sparql) in {"CONSTRUCT", "DESCRIBE"} else ACCEPT_RESULTS
-        response = self._check(
-            self._call("POST", self.config.query_url, data=data, headers={"Accept": accept},
-                       timeout=timeout), "query", text)
-        return parse_response(response)
+        return self._ask(data, accept, "query", text, timeout)
+
+    def _ask(self, data, accept: str, what: str, text: str | None = None, timeout: float | None = None):
+        """POST a query; its answer read by the deadline and within ANSWER_LIMIT, parsed."""
+        deadline = time.monotonic() + (timeout or self.config.timeout)
+        response = self._check(self._call("POST", self.config.query_url, data=data, headers={"Accept": accept},
+                                          timeout=timeout, stream=True), what, text)
+        return parse_response(response, read_answer(response, deadline))
 
     def _dataset(self, sparql: str, default_graphs, named_graphs) -> list[tuple[str, str]]:
         """Protocol dataset parameters giving the engine the dataset ssikg means."""
@@ -188,9 +195,7 @@ class RemoteStore(GraphStore):
         queries = ["SELECT DISTINCT ?g WHERE { GRAPH ?g { } }"] if self._empty_graph_pattern_works else []
         queries.append("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
         for text in queries:
-            response = self._check(self._call("POST", self.config.query_url, data={"query": text},
-                                              headers={"Accept": ACCEPT}), "graph listing")
-            rows = list(parse_response(response))
+            rows = list(self._ask({"query": text}, ACCEPT, "graph listing"))
             if any(row["g"] is None for row in rows):
                 self._empty_graph_pattern_works = False
                 continue
@@ -201,9 +206,8 @@ class RemoteStore(GraphStore):
     def quads(self, graph=None) -> Iterator[ox.Quad]:
         if graph == "":
             # The engine's own default graph: a query without any dataset parameter.
-            response = self._check(self._call("POST", self.config.query_url, headers={"Accept": ACCEPT},
-                                              data={"query": "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"}), "query")
-            return iter([ox.Quad(r["s"], r["p"], r["o"], ox.DefaultGraph()) for r in parse_response(response)])
+            rows = self._ask({"query": "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"}, ACCEPT, "query")
+            return iter([ox.Quad(r["s"], r["p"], r["o"], ox.DefaultGraph()) for r in rows])
         if graph is None:
             rows = self.query("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
             return iter([ox.Quad(r["s"], r["p"], r["o"], r["g"]) for r in rows])
@@ -274,7 +278,7 @@ class RemoteStore(GraphStore):
 
     def drop_graph(self, graph: str) -> None:
         if self.config.update_url:
-            self.update(f"DROP SILENT GRAPH <{ox.NamedNode(graph).value}>")
+            super().drop_graph(graph if graph in ("", None) else ox.NamedNode(graph).value)
             return
         with self._lock:
             try:
@@ -283,6 +287,12 @@ class RemoteStore(GraphStore):
                     self._check(response, "Graph Store DELETE")
             finally:
                 self._record_write()
+
+    def create_graph(self, graph: str) -> None:
+        if self.config.update_url:
+            super().create_graph(ox.NamedNode(graph).value)
+        elif graph not in self.named_graphs():  # a Graph Store PUT of nothing creates it
+            self.replace_graph(graph, [])
 
     def _record_write(self) -> None:
         self._writes += 1
@@ -331,7 +341,12 @@ def _short(exc: Exception) -> str:
 
 
 def _engine_message(response: requests.Response) -> str:
-    text = response.text.strip() if response.content else response.reason
+    # at most 64 KiB of an error body: it may be streamed, and an engine may send anything
+    try:
+        head = next(response.iter_content(64 * 1024), b"")
+    except (requests.RequestException, RuntimeError):
+        head = b""
+    text = head.decode(response.encoding or "utf-8", "replace").strip() or response.reason or ""
     text = re.sub(r"<[^>]+>", " ", text) if "html" in response.headers.get("Content-Type", "") else text
     text = re.sub(r"\s+", " ", text).strip()
     return text[:ENGINE_MESSAGE_LIMIT] or response.reason or "no message"
@@ -367,22 +382,63 @@ def ntriples(triples: Iterable) -> bytes:
 # Results
 
 
-def parse_response(response: requests.Response):
-    """The engine's answer as pyoxigraph objects, chosen by its Content-Type."""
+def read_answer(response: requests.Response, deadline: float) -> bytes:
+    """The body of a streamed answer, read by the query's deadline and up to
+    ``ANSWER_LIMIT`` bytes: the read timeout only bounds each read, so an engine sending a
+    huge result, or a byte a second, would otherwise hold memory and a query slot on and on
+    after the client got its 503."""
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > ANSWER_LIMIT:
+                raise SsikgError(502, f"the SPARQL backend's answer is larger than {ANSWER_LIMIT >> 20} MiB; "
+                                      "add a LIMIT to the query")
+            if time.monotonic() > deadline:
+                raise SsikgError(504, "the SPARQL backend did not finish its answer within the time limit")
+            chunks.append(chunk)
+    except requests.RequestException as exc:
+        raise SsikgError(502, f"the SPARQL backend's answer broke off: {_short(exc)}") from None
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
+def parse_response(response: requests.Response, body: bytes | None = None):
+    """The engine's answer as pyoxigraph objects, chosen by its Content-Type (``body``: the
+    answer already read, else the response's content)."""
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    body = response.content
+    body = response.content if body is None else body
     try:
         results_format = ox.QueryResultsFormat.from_media_type(media_type) if media_type else None
         if results_format is not None and results_format != ox.QueryResultsFormat.CSV:
             if results_format == ox.QueryResultsFormat.JSON and (b'"bnode"' in body or _XSD_BOOLEAN in body):
                 body = _repair_json_results(body)
+            problem = _unreadable(body, results_format)
+            if problem:
+                raise SsikgError(502, f"the SPARQL backend sent an unreadable {media_type} answer: {problem}")
             return ox.parse_query_results(body, results_format)
         rdf_format = ox.RdfFormat.from_media_type(media_type) if media_type else None
         if rdf_format is not None:
             return triples_result(body, rdf_format)
-    except (SyntaxError, ValueError) as exc:
+    except (SyntaxError, ValueError, OSError) as exc:
         raise SsikgError(502, f"the SPARQL backend sent an unreadable {media_type} answer: {exc}") from None
     raise SsikgError(502, f"the SPARQL backend answered in an unexpected format: {media_type or 'none'}")
+
+
+def _unreadable(body: bytes, results_format) -> str | None:
+    """Why the engine's results cannot be read, or None.  pyoxigraph parses solutions lazily:
+    read through them once here, so a broken answer is the engine's fault (502), not an
+    error surfacing later as the client's malformed query.  (The parsed objects stay in
+    this function: they may not be dropped on another thread.)"""
+    try:
+        parsed = ox.parse_query_results(body, results_format)
+        if isinstance(parsed, ox.QuerySolutions):
+            for _solution in parsed:
+                pass
+    except (SyntaxError, ValueError, OSError) as exc:
+        return str(exc)
+    return None
 
 
 def _repair_json_results(body: bytes) -> bytes:

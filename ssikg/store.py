@@ -420,6 +420,14 @@ class GraphStore(ABC):
     def add_triples(self, graph: str, triples: Iterable) -> None:
         """Add triples to one graph (``""`` = default graph) atomically."""
 
+    def drop_graph(self, graph: str) -> None:
+        """Remove one graph (``""``: empty the default graph)."""
+        self.update("DROP SILENT DEFAULT" if graph in ("", None) else f"DROP SILENT GRAPH <{graph}>")
+
+    def create_graph(self, graph: str) -> None:
+        """Make an empty named graph exist (nothing when it does)."""
+        self.update(f"CREATE SILENT GRAPH <{graph}>")
+
     @abstractmethod
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
         """Every quad, or those of one graph (``""`` for the default graph)."""

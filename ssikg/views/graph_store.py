@@ -251,7 +251,7 @@ def write(target: Target, triples: list[ox.Triple], *, mode: str, creating: bool
     elif triples:
         store.add_triples(graph, triples)
     if graph and not triples and not existed:
-        store.update(f"CREATE SILENT GRAPH {ox.NamedNode(graph)}")
+        store.create_graph(graph)
     http.count("graph_store_writes")
     return Response(status=204 if existed else 201)
 
@@ -265,6 +265,6 @@ def delete(target: Target) -> Response:
         from .. import validation
 
         validation.check_graph_write(store, target.graph, [], "delete")
-    store.update("DROP DEFAULT" if target.graph == "" else f"DROP GRAPH {ox.NamedNode(target.graph)}")
+    store.drop_graph(target.graph)
     http.count("graph_store_writes")
     return Response(status=204)

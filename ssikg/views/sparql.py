@@ -108,7 +108,9 @@ def run_query(operation: protocol.QueryOperation) -> Response:
     settings = get_settings()
     default_graphs, named_graphs = query_dataset(operation)
     etag = None
-    if request.method in ("GET", "HEAD"):
+    # A remote engine's data can change behind ssikg's back, and its version costs a count on
+    # the engine: its answers get no ETag (and, like any uncached answer, Cache-Control: no-store).
+    if request.method in ("GET", "HEAD") and getattr(store, "kind", None) == "embedded":
         etag = _etag(store.version, operation, default_graphs, named_graphs, solutions, graph)
         held = http.held_etag(etag)
         if held is not None:
