@@ -676,8 +676,13 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
     The update runs on a scratch in-memory copy of the store.  A malformed or
     failing update is refused with 400 here, before the store sees it.  The
     caller holds the store's write session across the check and the commit, so
-    no other write comes between them.
+    no other write comes between them.  An update using ``RAND()`` is refused (400):
+    the commit runs it again, and could then make another choice than the one checked.
     """
+    if _uses_rand(update_text):
+        raise SsikgError(400, "validate_on_write checks an update by running it on a copy, then runs "
+                              "it again on the store: RAND() could choose differently the second time; "
+                              "write the values out instead", title="Update not checkable")
     scratch = _scratch_copy(store)
     try:
         scratch.update(update_text, base_iri=base_iri)
@@ -686,6 +691,17 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
     except (OSError, RuntimeError, ValueError) as exc:
         raise SsikgError(400, f"the update failed and changed nothing: {exc}", title="Update failed") from None
     _refuse_if_broken(store, scratch, "update", _source_dir(source_dir))
+
+
+def _uses_rand(update_text: str) -> bool:
+    if "rand" not in update_text.lower():  # the common case, without tokenizing
+        return False
+    from .sparql_lexer import tokenize
+
+    try:
+        return any(token.keyword("RAND") for token in tokenize(update_text))
+    except ValueError:
+        return False  # malformed: scratch.update says so with its position
 
 
 def check_graph_write(store, graph: str | None, triples: Iterable, mode: str, *,

@@ -316,3 +316,21 @@ def test_the_html_report_offers_downloads_only_for_the_store_report(live_server)
     posted = requests.post(f"{live_server.url}/validate", data=body.encode(), timeout=60,
                            headers={"Content-Type": "application/n-triples", "Accept": "text/html"})
     assert posted.status_code == 200 and "?format=ttl" not in posted.text  # they would fetch the store's
+
+
+def test_an_update_using_rand_is_not_checkable(store_copy):
+    """Checked on a copy, then run again on the store: RAND() could choose differently."""
+    from ssikg.errors import SsikgError
+    from ssikg.store import open_store
+    from ssikg.validation import check_update
+
+    store = open_store(store_copy)
+    try:
+        with pytest.raises(SsikgError) as refused:
+            check_update(store, "INSERT { GRAPH <http://example.org/g> { ?s <http://example.org/p> 1 } } "
+                                "WHERE { ?s a <http://www.w3.org/ns/org#Post> FILTER(rand() < 0.5) }")
+        assert refused.value.status == 400 and "RAND()" in refused.value.message
+        check_update(store, 'INSERT DATA { GRAPH <http://example.org/g> { <http://example.org/s> '
+                            '<http://example.org/p> "a word with rand in it" } }')  # not a call: fine
+    finally:
+        store.close()
