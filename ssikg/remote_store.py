@@ -404,11 +404,10 @@ def read_answer(response: requests.Response, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def parse_response(response: requests.Response, body: bytes | None = None):
-    """The engine's answer as pyoxigraph objects, chosen by its Content-Type (``body``: the
-    answer already read, else the response's content)."""
+def parse_response(response: requests.Response, body: bytes):
+    """The engine's answer (``body``, read by :func:`read_answer`) as pyoxigraph objects,
+    chosen by the response's Content-Type."""
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    body = response.content if body is None else body
     try:
         results_format = ox.QueryResultsFormat.from_media_type(media_type) if media_type else None
         if results_format is not None and results_format != ox.QueryResultsFormat.CSV:
