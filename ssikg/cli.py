@@ -51,7 +51,7 @@ def _progress(message: str) -> None:
 
 
 def _open_for_reading(store: Path | None, *, read_only: bool = False):
-    """The store, built first when it is the default one; ``read_only`` (``ssikg query``) also
+    """The store, built first when it is the default one; ``read_only`` (``query``, ``chart``) also
     works while a server writes to it."""
     settings = _settings(store=store)
     path = settings.store_path

@@ -257,7 +257,7 @@ def cli_command(output, lang, fmt, focus, store):
     from .cli import _open_for_reading, _settings
 
     settings = _settings(store=store)
-    graph_store = _open_for_reading(store)
+    graph_store = _open_for_reading(store, read_only=True)
     try:
         data = load_chart(graph_store, lang)
         chart = build_graph(data, lang, settings.public_base, focus)

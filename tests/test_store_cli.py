@@ -357,6 +357,28 @@ def test_a_build_refuses_a_store_a_server_writes_to(tmp_path):
     assert run_cli("build", "--store", str(store), "--force").returncode == 0  # once it has stopped
 
 
+def test_a_server_without_an_update_token_leaves_the_store_to_the_other_commands(tmp_path):
+    """The README's default server is read-only; it must not hold the store's writer lock,
+    or the chart, an export and a rebuild are refused while it runs."""
+    import requests
+    from test_scale_out import Instance
+
+    store = _build_here(tmp_path)
+    server = Instance(store, tmp_path, SSIKG_UPDATE_TOKEN="")
+    try:
+        chart = run_cli("chart", "--store", str(store), "--format", "dot")
+        assert chart.returncode == 0 and "digraph" in chart.stdout, chart.stderr
+        exported = run_cli("export", "--store", str(store), "-o", str(tmp_path / "dump.trig"))
+        assert exported.returncode == 0, exported.stderr
+        rebuilt = run_cli("build", "--store", str(store), "--force")
+        assert rebuilt.returncode == 0 and "kept the previous build" in rebuilt.stderr, rebuilt.stderr
+        r = requests.get(server.url + "/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60,
+                         headers={"Accept": "application/json"})
+        assert r.status_code == 200 and r.json()["boolean"] is True
+    finally:
+        server.stop()
+
+
 def test_a_build_under_read_only_servers_keeps_the_build_they_serve(tmp_path):
     import requests
     from test_scale_out import Instance
