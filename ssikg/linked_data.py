@@ -269,6 +269,17 @@ class Relation:
 
 
 @dataclass
+class Grounded:
+    """A triple that a source statement grounds (through its rdf:Statement), and the
+    graphs holding it."""
+
+    subject: Value
+    predicate: str
+    value: Value
+    graphs: list[str]
+
+
+@dataclass
 class Entity:
     iri: str
     lang: str
@@ -279,6 +290,7 @@ class Entity:
     incoming: list[Relation]
     labels: Labels
     quote: FactRef | None = None  # when the entity is itself a source statement
+    grounds: list[Grounded] = field(default_factory=list)  # the triples a source statement grounds
 
     def predicate_label(self, predicate: str) -> Label:
         return self.labels.pick(predicate, self.lang)
@@ -324,24 +336,24 @@ def describe(store, iri: str, lang: str = DEFAULT_LANG) -> Entity | None:
     """Everything a page shows about ``iri``; None when the graph does not mention it."""
     ref = iri_ref(iri)
     outgoing_rows = select(store, f"SELECT ?g ?p ?o WHERE {{ GRAPH ?g {{ {ref} ?p ?o }} }}")
+    # blank subjects are rdf:Statements: a fact's page lists the triples they stand for
     incoming_rows = select(store, f"""SELECT ?g ?s ?p WHERE {{ GRAPH ?g {{ ?s ?p {ref} }}
-        FILTER(?p NOT IN (rdf:subject, rdf:object)) }}""")
+        FILTER(?p NOT IN (rdf:subject, rdf:object) && !isBlank(?s)) }}""")
+    grounds = _grounded(store, iri)
     # a resource named only by reification nodes still exists (e.g. an object value)
-    if not outgoing_rows and not incoming_rows and not exists(store, iri):
+    if not outgoing_rows and not incoming_rows and not grounds and not exists(store, iri):
         return None
     facts = _provenance(store, iri)
     outgoing = _relations(outgoing_rows, "o", facts, lambda row: (iri, row["p"].value, row["o"]))
     incoming = _relations(incoming_rows, "s", facts, lambda row: (row["s"], row["p"].value, iri))
 
-    mentioned = {iri}
-    for relation in outgoing + incoming:
-        mentioned.add(relation.predicate)
-        if relation.value.iri:
-            mentioned.add(relation.value.iri)
+    values = [r.value for r in outgoing + incoming]
+    values += [v for g in grounds for v in (g.subject, g.value)]
+    mentioned = {iri} | {r.predicate for r in outgoing + incoming} | {g.predicate for g in grounds}
+    mentioned |= {v.iri for v in values if v.iri}
     labels = Labels().load(store, mentioned)
-    quantities = _quantities(store, [r.value.iri for r in outgoing if r.value.iri])
-    for relation in outgoing + incoming:
-        value = relation.value
+    quantities = _quantities(store, [v.iri for v in values if v.iri])
+    for value in values:
         if value.iri:
             value.label = labels.pick(value.iri, lang)
             if value.iri in quantities:
@@ -354,7 +366,25 @@ def describe(store, iri: str, lang: str = DEFAULT_LANG) -> Entity | None:
                     alt_labels=labels.all_of(iri, SKOS + "altLabel"), outgoing=visible_out,
                     incoming=incoming, labels=labels)
     entity.quote = _own_quote(store, iri)
+    entity.grounds = grounds
     return entity
+
+
+def _grounded(store, iri: str) -> list[Grounded]:
+    """The triples whose rdf:Statement was derived from ``iri`` (a source statement)."""
+    ref, prov = iri_ref(iri), iri_ref(PROVENANCE_GRAPH)
+    rows = select(store, f"""SELECT ?s ?p ?o ?g WHERE {{
+          GRAPH {prov} {{ ?st prov:wasDerivedFrom {ref} ; rdf:subject ?s ; rdf:predicate ?p ; rdf:object ?o }}
+          OPTIONAL {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(?g != {prov}) }}
+        }}""")
+    by_triple: dict[tuple, Grounded] = {}
+    for row in rows:
+        key = (_term_key(row["s"]), row["p"].value, _term_key(row["o"]))
+        grounded = by_triple.setdefault(key, Grounded(_value(row["s"]), row["p"].value, _value(row["o"]), []))
+        if row["g"] is not None:
+            grounded.graphs.append(graph_short_name(row["g"].value))
+    return sorted(by_triple.values(), key=lambda g: (g.subject.iri or "", g.predicate,
+                                                   g.value.iri or g.value.literal or ""))
 
 
 def _unique_values(values) -> list[Value]:
@@ -495,13 +525,15 @@ ORDER BY ?direction ?predicate ?value ?fact"""
 
 
 def description_triples(store, iri: str):
-    """The RDF document about ``iri``: its outgoing and incoming triples and the
-    reification statements that give the provenance of its outgoing ones."""
+    """The RDF document about ``iri``: its outgoing and incoming triples and, whole, the
+    reification statements that name it (the provenance of its triples; for a source
+    statement, the triples it grounds), so that no blank node in it is left undescribed."""
     ref, prov = iri_ref(iri), iri_ref(PROVENANCE_GRAPH)
     return store.query(sparql_prefixes() + f"""CONSTRUCT {{ {ref} ?p ?o . ?s ?q {ref} . ?st ?sp ?so }}
         WHERE {{
           {{ {ref} ?p ?o }}
           UNION {{ ?s ?q {ref} FILTER(?q NOT IN (rdf:subject, rdf:object)) }}
+          UNION {{ GRAPH {prov} {{ ?st ?link {ref} ; a rdf:Statement ; ?sp ?so }} }}
           UNION {{ GRAPH {prov} {{ ?st rdf:subject {ref} ; a rdf:Statement ; ?sp ?so }} }}
         }}""")
 

@@ -13,7 +13,7 @@ import pytest
 import rdflib
 import requests
 from conftest import free_port, wait_for_http
-from rdflib import Literal, URIRef
+from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import OWL, RDF, SKOS
 
 from ssikg.linked_data import empty_document
@@ -304,6 +304,23 @@ def test_fact_page_shows_its_quote(live_server):
     page = get(f"{live_server.url}/id/fact/F55.html").text
     assert "composé de plus de 300 policiers et gendarmes" in page
     assert '<blockquote class="quote" lang="fr"' in page
+
+
+def test_a_fact_document_says_which_triples_it_grounds(live_server):
+    """Following a fact's IRI leads to the triples it supports, not to bare blank nodes."""
+    graph = parse(get(f"{live_server.url}/id/fact/F34", "text/turtle"), "turtle")
+    fact = URIRef(ID + "fact/F34")
+    statements = {s for s in graph.subjects(PROV.wasDerivedFrom, fact) if isinstance(s, BNode)}
+    assert len(statements) >= 5
+    for statement in statements:  # each one whole: what it stands for
+        assert (statement, RDF.type, RDF.Statement) in graph
+        assert all(graph.value(statement, p) is not None for p in (RDF.subject, RDF.predicate, RDF.object))
+    assert (None, RDF.subject, DCIS) in graph
+    page = get(f"{live_server.url}/id/fact/F34.html?lang=en").text
+    section = page[page.index('id="grounds-h"'):page.index('id="out-h"')]
+    assert "Triples grounded on this statement" in section
+    assert 'href="/id/dcis' in section and 'href="/id/auth-dcis' in section and "reportsTo" in section
+    assert "_:" not in page  # no blank-node id left to a reader
 
 
 def test_home_page_describes_the_dataset(live_server, shared_app):

@@ -69,7 +69,7 @@ TEXT = {
         "run": "Exécuter", "query_label": "Requête", "no_js": "Sans JavaScript, ce formulaire envoie la requête au point d’accès.",
         "open_example": "Ouvrir", "graph": "Graphe", "download": "Télécharger",
         "unit": "unité", "post": "poste", "in_unit": "dans", "property": "Propriété",
-        "value": "Valeur", "subject": "Sujet",
+        "value": "Valeur", "subject": "Sujet", "grounds": "Triplets fondés sur cet énoncé",
         "intro": "Le réseau français de coopération internationale de sécurité intérieure (DCIS, SSI Belgique), "
                  "décrit en RDF d’après une page publique, avec pour chaque fait la citation qui le fonde.",
     },
@@ -97,7 +97,7 @@ TEXT = {
         "run": "Run", "query_label": "Query", "no_js": "Without JavaScript this form sends the query to the endpoint.",
         "open_example": "Open", "graph": "Graph", "download": "Download",
         "unit": "unit", "post": "post", "in_unit": "in", "property": "Property",
-        "value": "Value", "subject": "Subject",
+        "value": "Value", "subject": "Subject", "grounds": "Triples grounded on this statement",
         "intro": "France's international internal-security cooperation network (DCIS, SSI Belgium) "
                  "described in RDF from one public page, each fact with the quotation it rests on.",
     },
