@@ -73,10 +73,7 @@ def _open_embedded(settings: Settings) -> GraphStore:
         status = ensure_built(path, settings.source_dir, progress=log.info)
         if status == "unexported":
             log.warning("%s holds writes not exported to files; serving it as it is", path)
-    # Without an update token nothing can write, so the folder is opened read-only: a
-    # rebuild, an export or the chart may then run beside the server (the store's locks).
-    writes_enabled = bool(settings.get("update_token") or settings.get("update_token_file"))
-    return open_store(path, in_memory=settings.in_memory, read_only=read_only or not writes_enabled,
+    return open_store(path, in_memory=settings.in_memory, read_only=read_only,
                       source_dir=settings.source_dir if settings.in_memory else None)
 
 

@@ -248,6 +248,10 @@ def serve(store, host, port, production, threads, processes):
         click.secho("warning: the store holds writes not exported to files; serving it as it is",
                     fg="yellow", err=True)
     overrides = {"store": settings.store_path, "auto_build": False}
+    if not (settings.update_token or settings.update_token_file):
+        # nothing can write: opened read-only, the store is left to a rebuild, an export or
+        # the chart run beside the server (the build folder's locks)
+        overrides["read_only"] = True
     if production:
         from .production import run_gunicorn
 

@@ -8,6 +8,7 @@ Other modules count events with :func:`count` (e.g. ``count("timeouts")``,
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -215,6 +216,33 @@ def held_etag(etag: str) -> str | None:
         if candidates.contains_weak(variant):
             return variant
     return None
+
+
+READ_CACHE_CONTROL = "public, no-cache"  # cacheable, but always revalidated (ETags follow the store)
+
+
+def version_etag(version: str, *parts: str) -> str:
+    """An ETag for a representation made from the store at ``version`` and ``parts`` (hashed:
+    the parts, a focus IRI say, may hold anything; an ETag header may not)."""
+    digest = hashlib.sha256("\0".join((version, *parts)).encode("utf-8", "surrogatepass"))
+    return f"{version}-{digest.hexdigest()[:24]}"
+
+
+def conditional(response: Response, version: str, *parts: str) -> Response:
+    """``response`` with a weak ETag naming the store ``version`` and ``parts``, and a 304 in
+    its place when the client holds it (weak: equivalent, not byte-identical, renderings)."""
+    response.set_etag(version_etag(version, *parts), weak=True)
+    response.headers.setdefault("Cache-Control", READ_CACHE_CONTROL)
+    return response.make_conditional(request)
+
+
+def not_modified(etag: str, vary: str = "Accept", *, weak: bool = False) -> Response:
+    """The 304 for a representation the client holds, answered before any work is done."""
+    response = Response(status=304)
+    response.set_etag(etag, weak)
+    response.headers["Vary"] = f"{vary}, Accept-Encoding"  # the 200's, once gzip has had its say
+    response.headers["Cache-Control"] = READ_CACHE_CONTROL
+    return response
 
 
 def _revalidate(response: Response) -> Response:

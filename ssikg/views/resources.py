@@ -19,15 +19,14 @@ IRIs, so data from every deployment merges.  Page language: ``?lang=`` then
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, render_template, request
 
+from .. import http, orgchart
 from .. import linked_data as ld
-from .. import orgchart
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..namespaces import BASE, GRAPH_NAMES, GRAPHS, ID, ONTOLOGY, ONTOLOGY_GRAPH, PREFIXES, SSIKG
@@ -210,12 +209,7 @@ def _alternates(href_base: str) -> str:
 
 
 def _conditional(response: Response, *parts: str) -> Response:
-    # Hashed: the parts (a focus IRI, say) may hold anything; an ETag header may not.
-    # Weak: RDF serialisations are equivalent, not byte-identical, across processes.
-    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
-    response.set_etag(f"{get_store().version}-{digest}", weak=True)
-    response.headers.setdefault("Cache-Control", "public, no-cache")
-    return response.make_conditional(request)
+    return http.conditional(response, get_store().version, *parts)
 
 
 # ---------------------------------------------------------------------------

@@ -10,8 +10,6 @@ wires them to HTTP.
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Blueprint, Response, request
 
 from .. import auth, execution, http, protocol, replay, uploads
@@ -22,7 +20,6 @@ from ..store import StoreError
 
 bp = Blueprint("sparql", __name__)
 
-READ_CACHE_CONTROL = "public, no-cache"  # cacheable, but always revalidated (ETag follows the store)
 
 
 @bp.route("/sparql", methods=["GET", "POST"])
@@ -114,7 +111,7 @@ def run_query(operation: protocol.QueryOperation) -> Response:
         etag = _etag(store.version, operation, default_graphs, named_graphs, solutions, graph)
         held = http.held_etag(etag)
         if held is not None:
-            return _not_modified(held)
+            return http.not_modified(held)
     try:
         result = execution.run_query(
             store, operation.text,
@@ -133,26 +130,15 @@ def run_query(operation: protocol.QueryOperation) -> Response:
     replay.mark_replayable(request.environ, result.headers)
     if etag:
         response.set_etag(etag)
-        response.headers["Cache-Control"] = READ_CACHE_CONTROL
+        response.headers["Cache-Control"] = http.READ_CACHE_CONTROL
     else:
         response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _etag(version, operation, default_graphs, named_graphs, solutions, graph) -> str:
-    digest = hashlib.sha256()
-    for part in (version, operation.text, repr(default_graphs), repr(named_graphs),
-                 solutions.media_type if solutions else "-", graph.media_type if graph else "-"):
-        digest.update(str(part).encode() + b"\0")
-    return digest.hexdigest()[:32]
-
-
-def _not_modified(etag: str) -> Response:
-    response = Response(status=304)
-    response.set_etag(etag)
-    response.headers["Vary"] = "Accept, Accept-Encoding"  # the 200's, once gzip has had its say
-    response.headers["Cache-Control"] = READ_CACHE_CONTROL
-    return response
+    return http.version_etag(version, operation.text, repr(default_graphs), repr(named_graphs),
+                             solutions.media_type if solutions else "-", graph.media_type if graph else "-")
 
 
 def _check_operation(text: str, kind: str) -> None:

@@ -31,7 +31,7 @@ from urllib.parse import unquote_to_bytes, urlencode
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, request, url_for
 
-from .. import __version__
+from .. import __version__, http
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..execution import TRUNCATED_HEADER, run_query
@@ -46,6 +46,7 @@ from ..stored_queries import (
     StoredQuery,
     app_queries,
 )
+from ..workers import write_solutions
 from ..xml_text import xml_safe
 
 bp = Blueprint("stored_queries", __name__)
@@ -281,7 +282,6 @@ class Outcome:
         self.truncated = False
         self.has_next = False
         self.elapsed_ms = 0.0
-        self.head_links: list = []
 
     @property
     def rows(self) -> list[list]:
@@ -339,13 +339,14 @@ def _execute(query: StoredQuery, substitutions: dict, used: dict,
         outcome.boolean = bool(document["boolean"])
         return outcome
     outcome.columns = list(document.get("head", {}).get("vars", []))
-    outcome.head_links = list(document.get("head", {}).get("link", []))
     outcome.bindings = list(document.get("results", {}).get("bindings", []))
     if page is not None and len(outcome.bindings) > page[0]:
         outcome.bindings = outcome.bindings[:page[0]]
         outcome.has_next = True
     elif page is not None and outcome.truncated:
         outcome.has_next = True  # the server's row cap cut the page: the rest is further on
+        # only the look-ahead row was cut: the page itself is whole
+        outcome.truncated = len(outcome.bindings) < page[0]
     return outcome
 
 
@@ -445,22 +446,18 @@ def _csv_text(outcome: Outcome, delimiter: str = ",") -> str:
 
 
 def _sparql_results(outcome: Outcome, fmt: str) -> bytes:
-    """SPARQL JSON/XML/TSV of the (paged) result, re-serialised by pyoxigraph."""
+    """SPARQL JSON/XML/TSV of the (paged) result, written as ``/sparql`` writes a capped one
+    (a result cut by ``max_rows`` carries the same marks)."""
+    results_format = _RESULT_FORMATS[fmt]
     if outcome.query.kind == "ask":
-        document = {"head": {}, "boolean": outcome.boolean}
-    else:
-        head = {"vars": outcome.columns}
-        if outcome.head_links:
-            head["link"] = outcome.head_links
-        document = {"head": head, "results": {"bindings": outcome.bindings}}
-    if outcome.truncated:
-        document["ssikg:truncated"] = True
-    data = json.dumps(document, ensure_ascii=False).encode("utf-8")
-    if fmt == "srj":
-        return data
-    parsed = ox.parse_query_results(data, ox.QueryResultsFormat.JSON)
-    document = parsed.serialize(format=_RESULT_FORMATS[fmt])
-    return xml_safe(document) if _RESULT_FORMATS[fmt] == ox.QueryResultsFormat.XML else document
+        document = json.dumps({"head": {}, "boolean": outcome.boolean}).encode()
+        return ox.parse_query_results(document, ox.QueryResultsFormat.JSON).serialize(format=results_format)
+    document = json.dumps({"head": {"vars": outcome.columns}, "results": {"bindings": outcome.bindings}},
+                          ensure_ascii=False).encode("utf-8")
+    sink = io.BytesIO()
+    write_solutions(sink, results_format, outcome.columns,
+                    ox.parse_query_results(document, ox.QueryResultsFormat.JSON), outcome.truncated)
+    return xml_safe(sink.getvalue()) if results_format == ox.QueryResultsFormat.XML else sink.getvalue()
 
 
 def _graph_document(outcome: Outcome, fmt: str) -> bytes:
@@ -497,15 +494,25 @@ def _answer(outcome: Outcome, fmt: str, links: dict[str, str], page) -> Response
 @bp.get("/api/queries")
 def list_queries():
     if _prefers_html():
-        return query_index()
-    queries = [{**q.describe(), "url": url_for("stored_queries.run", name=q.name),
-                "page": url_for("stored_queries.query_page", name=q.name)}
-               for q in _queries().values()]
-    response = current_app.response_class(
-        json.dumps({"queries": queries, "openapi": url_for("stored_queries.openapi")},
-                   ensure_ascii=False) + "\n", mimetype="application/json")
-    response.headers["Vary"] = "Accept"
-    return response
+        response = query_index()
+    else:
+        queries = [{**q.describe(), "url": url_for("stored_queries.run", name=q.name),
+                    "page": url_for("stored_queries.query_page", name=q.name)}
+                   for q in _queries().values()]
+        response = current_app.response_class(
+            json.dumps({"queries": queries, "openapi": url_for("stored_queries.openapi")},
+                       ensure_ascii=False) + "\n", mimetype="application/json")
+    response.vary.add("Accept")  # one URL, two representations
+    return _conditional(response)
+
+
+def _conditional(response: Response) -> Response:
+    """A weak ETag for a page of this blueprint (its URL, language and media type name it,
+    with the store version); a remote engine's pages get none, as its answers do."""
+    store = get_store()
+    if response.status_code != 200 or getattr(store, "kind", None) != "embedded":
+        return response
+    return http.conditional(response, store.version, request.full_path, _ui_lang(), response.mimetype)
 
 
 def _prefers_html() -> bool:
@@ -524,8 +531,27 @@ def run(name: str):
     values, api = _request_values(query, _api_params(query, html=False))
     page = _page(query, api)
     substitutions, used = _bind(query, values)
+    etag = _result_etag(query, fmt, used, page)
+    held = http.held_etag(etag) if etag else None
+    if held is not None:  # answered before the query runs
+        return http.not_modified(held, weak=True)
     outcome = _execute(query, substitutions, used, page)
-    return _answer(outcome, fmt, _page_links(query, page, outcome, suffix), page)
+    response = _answer(outcome, fmt, _page_links(query, page, outcome, suffix), page)
+    if etag:
+        response.set_etag(etag, weak=True)  # weak: the JSON carries the time the query took
+        response.headers["Cache-Control"] = http.READ_CACHE_CONTROL
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _result_etag(query: StoredQuery, fmt: str, used: dict, page) -> str | None:
+    """The embedded store's version names its answers; a remote engine's data can change
+    behind ssikg's back, so its answers get none (as on ``/sparql``)."""
+    store = get_store()
+    if getattr(store, "kind", None) != "embedded":
+        return None
+    return http.version_etag(store.version, query.name, fmt, json.dumps(used, sort_keys=True), repr(page))
 
 
 # ---------------------------------------------------------------------------
@@ -538,7 +564,7 @@ def query_index():
 
     queries = list(_queries().values())
     lang = _ui_lang()
-    return render_page("stored_query_index.html", queries=queries, lang_of=lang, w=WORDS[lang])
+    return _conditional(render_page("stored_query_index.html", queries=queries, lang_of=lang, w=WORDS[lang]))
 
 
 @bp.get("/queries/<name>")
@@ -587,7 +613,7 @@ def _html_page(query: StoredQuery) -> Response:
                                   if f != "html"]
     response = render_page("stored_query.html", status=status, **context)
     response.headers["Vary"] = "Accept, Accept-Language"
-    return response
+    return _conditional(response)
 
 
 def _cell(value, link, lang: str | None = None) -> dict:
@@ -787,7 +813,7 @@ def openapi():
         json.dumps(openapi_document(), ensure_ascii=False) + "\n",
         mimetype="application/json")
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return _conditional(response)
 
 
 @bp.get("/api/docs")
@@ -809,5 +835,5 @@ def api_docs():
             "formats": list(operation["responses"]["200"]["content"]),
         })
     lang = _ui_lang()
-    return render_page("api_docs.html", document=document, operations=operations, lang_of=lang,
-                       w=WORDS[lang])
+    return _conditional(render_page("api_docs.html", document=document, operations=operations, lang_of=lang,
+                                    w=WORDS[lang]))
