@@ -527,6 +527,51 @@ def test_the_servers_row_cap_is_signalled_and_pages_continue_after_it(make_app, 
     assert page.json()["next_url"].endswith("limit=10&offset=3")  # nothing skipped
     srj = api(server, "statement-provenance", {"subject": ID + "post-asi-be"}, suffix=".srj").json()
     assert srj["ssikg:truncated"] is True and len(srj["results"]["bindings"]) == 3
+    whole = api(server, "label-search", {"text": "e", "limit": "3"}).json()
+    assert whole["truncated"] is False and whole["next_url"]  # the cap cut only the look-ahead row
+
+
+@pytest.mark.parametrize("suffix,results_format", [
+    (".srj", ox.QueryResultsFormat.JSON), (".srx", ox.QueryResultsFormat.XML), (".tsv", ox.QueryResultsFormat.TSV)])
+def test_a_capped_result_is_a_valid_document_in_every_sparql_format(make_app, serve_app, suffix, results_format):
+    """As on /sparql: cut, marked (header; a link where the format has one), and still parseable."""
+    server = serve_app(make_app(max_rows=3))
+    cut = api(server, "cq53-organisations-named", suffix=suffix)
+    assert cut.status_code == 200, cut.text
+    assert cut.headers["SSIKG-Truncated"] == "true"
+    rows = list(ox.parse_query_results(cut.content, results_format))
+    assert len(rows) == 3
+    if suffix != ".tsv":
+        assert b"urn:ssikg:truncated" in cut.content
+
+
+def test_stored_query_answers_revalidate_against_the_store_version(live_server):
+    first = api(live_server, "cq05-who-assists-the-asi")
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"') and first.headers["Cache-Control"] == "public, no-cache"
+    again = api(live_server, "cq05-who-assists-the-asi", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag and not again.content
+    other = api(live_server, "cq05-who-assists-the-asi", suffix=".csv", headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["ETag"] != etag  # another representation
+    for path, accept in (("/api/queries", "application/json"), ("/api/queries", "text/html"),
+                         ("/api/openapi.json", "application/json"), ("/queries/cq05-who-assists-the-asi", "text/html")):
+        page = requests.get(live_server.url + path, headers={"Accept": accept}, timeout=30)
+        assert page.status_code == 200 and page.headers.get("ETag"), path
+        held = requests.get(live_server.url + path, headers={"Accept": accept, "If-None-Match": page.headers["ETag"]},
+                            timeout=30)
+        assert held.status_code == 304, path
+    listing = requests.get(live_server.url + "/api/queries", headers={"Accept": "text/html"}, timeout=30)
+    assert "Accept" in [v.strip() for v in listing.headers["Vary"].split(",")]  # one URL, two representations
+
+
+def test_a_write_changes_the_stored_query_etag(make_app, serve_app):
+    app = make_app()
+    server = serve_app(app)
+    etag = api(server, "cq05-who-assists-the-asi").headers["ETag"]
+    app.extensions["ssikg.store"].add_triples("https://w3id.org/ssikg/graph/editorial", [ox.Triple(
+        ox.NamedNode(ID + "x"), ox.NamedNode("http://www.w3.org/2004/02/skos/core#altLabel"), ox.Literal("x"))])
+    after = api(server, "cq05-who-assists-the-asi", headers={"If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["ETag"] != etag
 
 
 # ---------------------------------------------------------------------------
