@@ -282,7 +282,9 @@ def _add_vary(response: Response, header: str) -> None:
 # ---------------------------------------------------------------------------
 # CORS
 
-READ_METHODS = "GET, HEAD, POST, OPTIONS"
+READ_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+# what a script may read of an answer: validators, paging links, and whether a result was cut
+EXPOSED_HEADERS = "ETag, Content-Type, Link, Location, X-Request-Id, SSIKG-Truncated, SSIKG-Max-Rows, SSIKG-Cache"
 
 
 def _apply_cors(app: Flask, response: Response) -> None:
@@ -297,9 +299,12 @@ def _apply_cors(app: Flask, response: Response) -> None:
         _add_vary(response, "Origin")
     else:
         return
-    response.headers["Access-Control-Expose-Headers"] = "ETag, Content-Type, Link, Location, X-Request-Id"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     if request.method == "OPTIONS":
-        response.headers["Access-Control-Allow-Methods"] = READ_METHODS
+        # the read methods this URL has (Flask's Allow): a GET-only route offers no POST
+        route_methods = {m.strip() for m in response.headers.get("Allow", "").split(",") if m.strip()}
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(
+            m for m in READ_METHODS if not route_methods or m in route_methods)
         response.headers["Access-Control-Allow-Headers"] = request.headers.get(
             "Access-Control-Request-Headers", "Accept, Content-Type")
         response.headers["Access-Control-Max-Age"] = "600"

@@ -114,6 +114,12 @@ def test_cors_for_reads(live_server):
     assert preflight.status_code == 200
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    # a script can tell a cut result and page on; a GET-only route offers no POST
+    assert "SSIKG-Truncated" in r.headers["Access-Control-Expose-Headers"]
+    read_only = requests.options(f"{live_server.url}/api/queries/cq05-who-assists-the-asi", headers={
+        "Origin": "https://yasgui.example", "Access-Control-Request-Method": "GET"}, timeout=30)
+    methods = {m.strip() for m in read_only.headers["Access-Control-Allow-Methods"].split(",")}
+    assert "GET" in methods and "POST" not in methods
 
 
 def test_cors_configured_origins(make_app, serve_app):

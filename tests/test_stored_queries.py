@@ -564,6 +564,16 @@ def test_stored_query_answers_revalidate_against_the_store_version(live_server):
     assert "Accept" in [v.strip() for v in listing.headers["Vary"].split(",")]  # one URL, two representations
 
 
+def test_the_query_text_is_served_as_it_is_stored(live_server):
+    listing = requests.get(live_server.url + "/api/queries", headers={"Accept": "application/json"}, timeout=30)
+    entry = next(q for q in listing.json()["queries"] if q["name"] == "organisation-posts")
+    text = requests.get(live_server.url + entry["sparql"], timeout=30)
+    assert text.status_code == 200 and text.headers["Content-Type"] == "application/sparql-query"
+    stored = (QUERY_DIR / "organisation-posts.rq").read_text(encoding="utf-8")
+    assert text.text == stored
+    assert requests.get(live_server.url + "/api/queries/no-such.rq", timeout=30).status_code == 404
+
+
 def test_a_write_changes_the_stored_query_etag(make_app, serve_app):
     app = make_app()
     server = serve_app(app)
@@ -592,6 +602,9 @@ def test_html_page_has_a_typed_form_and_runs_the_query(live_server):
     assert run.status_code == 200 and "Recherche dans les libellés" in run.text
     assert f">{ID}dcis</a>" in run.text
     assert 'href="/api/queries/label-search.csv?text=DCIS"' in run.text
+    paged = requests.get(f"{live_server.url}/queries/label-search",
+                         params={"text": "e", "limit": "5", "offset": "10"}, timeout=30)
+    assert 'href="/api/queries/label-search.csv?text=e&amp;limit=5&amp;offset=10"' in paged.text
     bad = requests.get(f"{live_server.url}/queries/statement-provenance",
                        params={"subject": "http://a b"}, timeout=30)
     assert bad.status_code == 400 and "role=\"alert\"" in bad.text and "subject" in bad.text

@@ -497,7 +497,8 @@ def list_queries():
         response = query_index()
     else:
         queries = [{**q.describe(), "url": url_for("stored_queries.run", name=q.name),
-                    "page": url_for("stored_queries.query_page", name=q.name)}
+                    "page": url_for("stored_queries.query_page", name=q.name),
+                    "sparql": url_for("stored_queries.run", name=f"{q.name}.rq")}
                    for q in _queries().values()]
         response = current_app.response_class(
             json.dumps({"queries": queries, "openapi": url_for("stored_queries.openapi")},
@@ -522,6 +523,8 @@ def _prefers_html() -> bool:
 
 @bp.get("/api/queries/<name>")
 def run(name: str):
+    if name.endswith(".rq"):
+        return _query_text(_lookup(name[:-len(".rq")]))
     stem, suffix = _split_suffix(name)
     query = _lookup(stem)
     fmt = _negotiate(query, suffix, {"format": request.args["format"]}
@@ -543,6 +546,14 @@ def run(name: str):
     else:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _query_text(query: StoredQuery) -> Response:
+    """The stored query's file as it is (its ``#+`` header is SPARQL comments), for a client
+    that runs it elsewhere or binds its parameters itself."""
+    response = Response(query.text, mimetype="application/sparql-query")  # always UTF-8, no charset
+    response.headers["Content-Disposition"] = f'inline; filename="{query.name}.rq"'
+    return _conditional(response)
 
 
 def _result_etag(query: StoredQuery, fmt: str, used: dict, page) -> str | None:
@@ -607,7 +618,8 @@ def _html_page(query: StoredQuery) -> Response:
                                 for row, langs in zip(outcome.rows, outcome.languages, strict=True)]
             context["links"] = _page_links(query, page, outcome, None)
             context["page_info"] = page
-            args = urlencode({k: v for k, v in used.items()})
+            # the same page in the other formats: the paging asked for goes along
+            args = urlencode({**used, **{k: api[k] for k in ("limit", "offset") if k in api}})
             context["formats"] = [(f, url_for("stored_queries.run", name=f"{query.name}.{f}")
                                    + (f"?{args}" if args else "")) for f in OFFERED[query.kind]
                                   if f != "html"]
@@ -800,7 +812,8 @@ def openapi_document() -> dict:
                 "queries": {"type": "array", "items": {
                     "type": "object", "required": ["name", "title", "url", "parameters"],
                     "properties": {"name": {"type": "string"}, "title": {"type": "string"},
-                                   "url": {"type": "string"},
+                                   "url": {"type": "string"}, "page": {"type": "string"},
+                                   "sparql": {"type": "string", "description": "the query's text (.rq)"},
                                    "parameters": {"type": "array", "items": {"type": "object"}}}}},
                 "openapi": {"type": "string"}}},
         }},
