@@ -802,3 +802,48 @@ def list_command(directory):
     if broken:
         click.secho(f"({broken} error(s); run 'ssikg queries check')", fg="yellow", err=True)
 
+
+
+@cli_command.command("run")
+@DIR_OPTION
+@click.option("--store", "store", type=click.Path(path_type=Path), default=None,
+              help="Store folder (default: var/store in the project, or $SSIKG_STORE).")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A parameter's value (repeat for each parameter); typed and bound as an RDF term.")
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(("table", "json", "xml", "csv", "tsv", "turtle", "ntriples")),
+              help="As for 'ssikg query'.")
+@click.argument("name")
+def run_command(directory, store, params, fmt, name):
+    """Run the stored query NAME with its parameters, as GET /api/queries/NAME does: defaults
+    apply, values are checked and bound as RDF terms (a paginated query runs whole)."""
+    from .cli import _fail, _open_for_reading, _print_result
+
+    queries, _problems = check_dir(_queries_dir(directory))
+    query = queries.get(name)
+    if query is None:
+        raise click.BadParameter(f"no stored query named '{name}' (see 'ssikg queries list')",
+                                 param_hint="NAME")
+    try:
+        substitutions, _used = query.bind(_param_values(params))
+    except ParamError as exc:
+        raise click.BadParameter(exc.message, param_hint="--param") from None
+    graph_store = _open_for_reading(store, read_only=True)
+    try:
+        _print_result(graph_store.query(query.text, substitutions=substitutions), fmt)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        graph_store.close()
+
+
+def _param_values(pairs) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"'{pair}' is not NAME=VALUE", param_hint="--param")
+        if name in values:
+            raise click.BadParameter(f"parameter '{name}' given twice", param_hint="--param")
+        values[name] = value
+    return values

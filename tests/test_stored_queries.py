@@ -745,6 +745,27 @@ def test_cli_list_names_every_query():
     assert "label-search\tselect\t(text:string, language:enum?)" in result.stdout
 
 
+def test_cli_runs_a_stored_query_with_its_parameters_like_the_api(live_server, built_store):
+    """Defaults apply and values are typed, as over HTTP: the same rows, not an unbound run."""
+    since = run_cli("queries", "run", "sources-published-since", "--store", str(built_store), "--format", "json")
+    assert since.returncode == 0, since.stderr
+    cli_rows = [b["page"]["value"] for b in json.loads(since.stdout)["results"]["bindings"]]
+    api_rows = [r["page"] for r in json_dicts(api(live_server, "sources-published-since").json())]
+    assert cli_rows == api_rows == [ID + "page"]
+    posts = run_cli("queries", "run", "organisation-posts", "--store", str(built_store), "--format", "csv",
+                    "-p", "organisation=id:ssi-be")
+    api_posts = api(live_server, "organisation-posts", {"organisation": "id:ssi-be", "limit": "1000"}).json()
+    assert posts.returncode == 0 and len(posts.stdout.strip().splitlines()) == 1 + len(api_posts["rows"])
+    assert {line.split(",")[2] for line in posts.stdout.strip().splitlines()[1:]} == {
+        row[2] for row in api_posts["rows"]}
+    for args, says in ((["organisation-posts", "-p", "organisation=not an iri"], "absolute IRI"),
+                       (["organisation-posts"], "missing required parameter 'organisation'"),
+                       (["organisation-posts", "-p", "organisation"], "is not NAME=VALUE"),
+                       (["no-such-query"], "no stored query named")):
+        refused = run_cli("queries", "run", *args, "--store", str(built_store))
+        assert refused.returncode == 2 and says in refused.stderr and "Traceback" not in refused.stderr
+
+
 def test_a_construct_query_answers_in_rdf_formats(make_app, serve_app, tmp_path):
     folder = tmp_path / "src" / "queries"
     folder.mkdir(parents=True)
