@@ -335,7 +335,9 @@ def query(store, fmt, query):
         result = graph_store.query(text)
         _print_result(result, fmt)
     except SyntaxError as exc:
-        _fail(f"malformed query: {exc}")
+        from .protocol import syntax_error_message
+
+        _fail(f"malformed query: {syntax_error_message(text, str(exc))}")
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     finally:

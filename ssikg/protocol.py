@@ -521,3 +521,37 @@ def _resolve(token: Token | None, prefixes: Mapping[str, str]) -> str | None:
     if token.kind == "pname" and token.prefix in prefixes:
         return prefixes[token.prefix] + token.local  # the lexer removed the local's escapes
     return None
+
+
+# ---------------------------------------------------------------------------
+# Syntax errors, said so that a person can act on them
+
+_MAX_ERROR_CHARS = 300
+
+
+def syntax_error_message(text: str, error: str) -> str:
+    """The engine's syntax error, readable: an undeclared prefix is named (Oxigraph lists
+    the grammar's character ranges instead), and an over-long list of what the grammar
+    expected is cut."""
+    position = error.split(":", 2)[:2] if error.startswith("error at ") else None
+    if "Prefix not found" in error:
+        undeclared = _undeclared_prefix(text)
+        if undeclared is not None:
+            where = ":".join(position) + ": " if position else ""
+            return f"{where}undeclared prefix '{undeclared}:' (declare it: PREFIX {undeclared}: <…>)"
+    if len(error) > _MAX_ERROR_CHARS:
+        error = _CHARACTER_CLASSES.sub("", error)
+    if len(error) > _MAX_ERROR_CHARS:
+        return error[:_MAX_ERROR_CHARS].rstrip() + " …"
+    return error
+
+
+# the grammar's character classes, e.g. ['A' ..= 'Z' | '\u{00C0}'..='\u{00D6}' | …]
+_CHARACTER_CLASSES = re.compile(r",?\s*\[[^\[\]]*\]")
+
+
+def _undeclared_prefix(text: str) -> str | None:
+    tokens = tokenize(text)
+    declared = {tokens[i + 1].prefix for i, token in enumerate(tokens[:-1])
+                if token.keyword("PREFIX") and tokens[i + 1].kind == "pname"}
+    return next((t.prefix for t in tokens if t.kind == "pname" and t.prefix not in declared), None)

@@ -458,3 +458,16 @@ def test_relative_iris_in_queries_resolve_against_the_public_base(server):
 def test_output_parameter_is_an_alias_of_format(server):
     r = sparql(server, params={"query": "SELECT (1 AS ?one) {}", "output": "csv"})
     assert r.headers["Content-Type"].startswith("text/csv") and r.text.splitlines() == ["one", "1"]
+
+
+def test_a_syntax_error_names_the_undeclared_prefix_and_stays_short(server):
+    """Oxigraph lists the grammar's Unicode ranges for a missing prefix; the client is told
+    which prefix to declare."""
+    r = sparql(server, params={"query": "SELECT * WHERE { ?s foo:p ?o }"}, headers={"Accept": "application/json"})
+    message = assert_client_error(r, 400)["message"]
+    assert message == "malformed query: error at 1:26: undeclared prefix 'foo:' (declare it: PREFIX foo: <…>)"
+    declared = "PREFIX foo: <http://example.org/> SELECT * WHERE { ?s foo:p bar:o }"
+    message = assert_client_error(sparql(server, params={"query": declared}), 400)["message"]
+    assert "undeclared prefix 'bar:'" in message
+    message = assert_client_error(sparql(server, params={"query": "SELECT * WHERE { ?s ?p }"}), 400)["message"]
+    assert message.startswith("malformed query: error at 1:") and len(message) < 400

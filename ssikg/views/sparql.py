@@ -121,7 +121,8 @@ def run_query(operation: protocol.QueryOperation) -> Response:
             default_graphs=default_graphs, named_graphs=named_graphs,
             timeout=settings.get("query_timeout"))
     except SyntaxError as exc:
-        raise SsikgError(400, f"malformed query: {exc}", title="Malformed query") from None
+        raise SsikgError(400, f"malformed query: {protocol.syntax_error_message(operation.text, str(exc))}",
+                         title="Malformed query") from None
     media = protocol.media_format_for(result.format)
     response = Response(result.chunks, mimetype=None,
                         content_type=media.content_type if media else None)
@@ -166,7 +167,8 @@ def run_update(operation: protocol.UpdateOperation) -> Response:
                 validation.check_update(store, text, settings.public_base)
             store.update(text, base_iri=settings.public_base)
     except SyntaxError as exc:
-        raise SsikgError(400, f"malformed update: {exc}", title="Malformed update") from None
+        raise SsikgError(400, f"malformed update: {protocol.syntax_error_message(text, str(exc))}",
+                         title="Malformed update") from None
     except StoreError as exc:
         raise SsikgError(403, str(exc)) from None
     except (OSError, RuntimeError, ValueError) as exc:
