@@ -451,6 +451,10 @@ def test_suffixes_and_accept_choose_the_format(live_server):
     assert len(list(parsed)) == len(table) - 1
     tsv = api(live_server, "label-search", params, suffix=".tsv")
     assert tsv.text.splitlines()[0] == "\t".join("?" + v for v in table[0])
+    same = api(live_server, "label-search", {**params, "format": "csv"}, suffix=".csv")
+    assert same.status_code == 200 and same.text == csv_response.text
+    assert_bad_parameter(api(live_server, "label-search", {**params, "format": "bogus"}, suffix=".csv"), "format")
+    assert_bad_parameter(api(live_server, "label-search", {**params, "format": "tsv"}, suffix=".csv"), "format")
     for accept, expected in [("text/csv", "text/csv"), ("application/sparql-results+xml",
                                                           "application/sparql-results+xml"),
                              ("text/tab-separated-values", "text/tab-separated-values"),

@@ -244,6 +244,9 @@ def _page(query: StoredQuery, api: dict) -> tuple[int, int] | None:
 
 def _negotiate(query: StoredQuery, suffix: str | None, api: dict) -> str:
     offered = OFFERED[query.kind]
+    if suffix is not None and api.get("format", suffix) != suffix:
+        raise SsikgError(400, f"parameter 'format': '{api['format']}' contradicts the '.{suffix}' of the URL",
+                         extra={"parameter": "format"})
     asked = suffix or api.get("format")
     if asked is not None:
         if asked not in offered:
@@ -800,7 +803,11 @@ def openapi_document() -> dict:
             "description": "France's international internal-security cooperation network as a "
                            "knowledge graph: the project's stored SPARQL queries as REST "
                            "operations with typed parameters (bound as RDF terms, never pasted "
-                           "into the query). The full SPARQL endpoint is at /sparql. "
+                           "into the query). Every operation also takes `timeout`: the "
+                           "seconds the query may take, which can only lower the server's "
+                           f"limit ({settings.get('query_timeout'):g} s; 503 when reached). "
+                           "`/api/queries/<name>.rq` is a query's SPARQL text. "
+                           "The full SPARQL endpoint is at /sparql. "
                            f"Public base: {settings.public_base}",
         },
         "servers": [{"url": request.script_root or "/"}],
