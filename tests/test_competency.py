@@ -243,6 +243,7 @@ def cq36(rows):
         "expert technique international",
     ]
     assert [r["acronym"] for r in rows] == ["ASI", "ASIA", None, None, None, None]
+    assert col(rows, "exhaustive") == {"false"}  # « ou encore »: possibly non-exhaustive (B18)
     assert rows[-1]["quote"] == "ou encore des experts techniques internationaux"
     assert not any("Volontaire" in label for label in col(rows, "roleLabel"))  # the VIA is not a category
 
@@ -351,6 +352,14 @@ def cq56(rows):
     ]
 
 
+def cq58(rows):
+    # the image is there (« JPEG »), and nothing describes what it shows
+    assert rows == [{
+        "page": ID + "page", "image": ID + "page/image-1", "encodingFormat": "image/jpeg",
+        "marker": "JPEG", "contentDescriptions": "0",
+    }]
+
+
 def cq60(rows):
     assert [(r["rationale"], r["fact"]) for r in rows] == [(
         "La coopération entre pays est essentielle pour contrer les diverses menaces qui prennent naissance "
@@ -366,7 +375,7 @@ EXPECTED: dict[str, Callable] = {
     "CQ26": cq26, "CQ27": negative, "CQ29": cq29, "CQ30": cq30, "CQ31": cq31, "CQ32": cq32,
     "CQ33": cq33, "CQ35": cq35, "CQ36": cq36, "CQ37": cq37, "CQ39": negative, "CQ41": negative,
     "CQ42": cq42, "CQ44": cq44, "CQ45": cq45, "CQ46": cq46, "CQ48": cq48, "CQ49": cq49,
-    "CQ52": negative, "CQ53": cq53, "CQ54": cq54, "CQ56": cq56, "CQ58": negative, "CQ60": cq60,
+    "CQ52": negative, "CQ53": cq53, "CQ54": cq54, "CQ56": cq56, "CQ58": cq58, "CQ60": cq60,
 }
 ASK_QUESTIONS = {"CQ27", "CQ39", "CQ41", "CQ52"}
 
@@ -439,7 +448,6 @@ def test_negative_questions_would_find_the_thing_if_present(store, path):
                  (n(ID + "post-asia-be"), n(org + "role"), n(ID + "concept/role-asia"))],
         "CQ41": [(n(ID + "dcis"), n(org + "resultedFrom"), n(ID + "event-invented"))],
         "CQ52": [(n(ID + "post-asi-be"), n(org + "heldBy"), n(ID + "person-invented"))],
-        "CQ58": [(n(ID + "page/image-1"), n("https://schema.org/caption"), ox.Literal("invented", language="fr"))],
     }[cq]
     quads = [ox.Quad(s, p, o, stated) for s, p, o in additions]
     for quad in quads:
@@ -451,6 +459,26 @@ def test_negative_questions_would_find_the_thing_if_present(store, path):
         for quad in quads:
             store.remove(quad)
     negative(run(store, path))
+
+
+def test_image_answer_tells_a_described_image_and_no_image_apart(store):
+    """CQ58 answers "an image whose content is not stated", not just "nothing found"."""
+    path = next(p for p in CQ_FILES if cq_id(p) == "CQ58")
+    stated, schema = ox.NamedNode(G + "stated"), "https://schema.org/"
+    image, page = ox.NamedNode(ID + "page/image-1"), ox.NamedNode(ID + "page")
+    caption = ox.Quad(image, ox.NamedNode(schema + "caption"), ox.Literal("invented", language="fr"), stated)
+    store.add(caption)
+    try:
+        assert col(run(store, path), "contentDescriptions") == {"1"}
+    finally:
+        store.remove(caption)
+    has_image = ox.Quad(page, ox.NamedNode(schema + "image"), image, stated)
+    store.remove(has_image)
+    try:
+        assert run(store, path) == []
+    finally:
+        store.add(has_image)
+    cq58(run(store, path))
 
 
 def test_reporting_chain_above_dcis(store):

@@ -329,8 +329,12 @@ def test_page_description(store):
           <https://schema.org/workTranslation> id:page-nl .
         id:page-nl dct:language <http://publications.europa.eu/resource/authority/language/NLD> .
       }}
-      id:page dct:identifier "000_b0df10a4594c1420.txt" .
     }}"""))
+    # the seed file name identifies the local copy, which derives from the web page (facts.md D.6)
+    copies = rows(store, f"""SELECT ?copy WHERE {{ GRAPH <{G}provenance> {{
+        ?copy a prov:Entity ; dct:identifier "000_b0df10a4594c1420.txt" ; prov:wasDerivedFrom id:page }} }}""")
+    assert [r["copy"] for r in copies] == [ID + "page-local-copy"]
+    assert not bool(q(store, "ASK { id:page dct:identifier ?name }"))  # the web page's address is unknown (C20)
     sections = rows(store, f"""SELECT ?s ?title ?parent WHERE {{ GRAPH <{G}stated> {{
         ?s dct:title ?title ; dct:isPartOf ?parent }} }}""")
     assert {r["s"].removeprefix(ID) for r in sections} == {
@@ -398,6 +402,7 @@ def test_context_dependent_triples_are_flagged(store):
         ("id:post-asi-be", "org:postIn", "id:ssi-be"),
         ("id:post-ambassadeur-be", "org:postIn", "id:ambassade-fr-be"),
         ("id:dcis", "org:reportsTo", "id:post-dg-pn"),
+        ("id:q-pays", "skos:prefLabel", '"plus de 152 pays"@fr'),  # « plus 152 » read as « plus de 152 »
     ):
         assert bool(q(store, f"""ASK {{ GRAPH <{G}provenance> {{
             ?r rdf:subject {s} ; rdf:predicate {p} ; rdf:object {o} ;
@@ -419,6 +424,20 @@ def test_no_exact_count_literals_300_or_152(store):
         ("152", "false", "plus 152"),
         ("300", "false", "plus de 300"),
     ]
+
+
+def test_open_lists_are_stated_as_not_exhaustive(store):
+    """« principalement » (F15), « ou encore » (F64) and « notamment » (F77) each leave their list open."""
+    got = rows(store, f"""SELECT ?s ?p ?fact WHERE {{
+        GRAPH <{G}stated> {{ ?s ?p false }}
+        GRAPH <{G}provenance> {{ ?r rdf:subject ?s ; rdf:predicate ?p ; rdf:object false ;
+                                    prov:wasDerivedFrom ?fact }}
+        FILTER(STRENDS(STR(?p), "ListExhaustive")) }}""")
+    assert {(r["s"].removeprefix(ID), r["p"].removeprefix(SSIKG), r["fact"].removeprefix(ID)) for r in got} == {
+        ("post-asi-be", "cooperationAxisListExhaustive", "fact/F15"),
+        ("reseau-ssi", "compositionListExhaustive", "fact/F64"),
+        ("coop-tech-mi", "beneficiaryListExhaustive", "fact/F77"),
+    }
 
 
 def test_exact_counts_as_stated(store):
@@ -549,6 +568,19 @@ def test_english_labels_are_editorial_and_cover_every_agent(store):
     assert bool(q(store, f"""ASK {{ GRAPH <{G}editorial> {{
         id:police-nationale ssikg:labelStatus ssikg:Reconstructed .
         id:post-dg-pn ssikg:labelStatus ssikg:Reconstructed }} }}"""))
+
+
+def test_every_english_label_has_a_french_one(store):
+    """A French page shows French titles: nothing is labelled in English only."""
+    english_only = rows(store, """SELECT ?x WHERE {
+        ?x skos:prefLabel ?en FILTER(lang(?en) = "en")
+        FILTER NOT EXISTS { ?x skos:prefLabel ?fr FILTER(lang(?fr) = "fr") } }""")
+    assert english_only == []
+    assert bool(q(store, f"""ASK {{
+        GRAPH <{G}stated> {{ id:q-personnel skos:prefLabel "plus de 300 policiers et gendarmes"@fr .
+                            id:q-pays skos:prefLabel "plus de 152 pays"@fr }}
+        GRAPH <{G}editorial> {{ id:q-personnel ssikg:labelStatus ssikg:Verbatim .
+                               id:q-pays ssikg:labelStatus ssikg:Normalised }} }}"""))
 
 
 def test_verbatim_labels_are_in_the_page(store):

@@ -266,6 +266,12 @@ def integer(value: int) -> str:
 TRUE, FALSE = "true", "false"
 
 PAGE_ID = "id:page"
+PAGE_COPY = "id:page-local-copy"
+SEED_FILE_NAME = "000_b0df10a4594c1420.txt"
+PAGE_COPY_COMMENT = (
+    "Local copy of the source page: the seed file named by dct:identifier, kept byte for byte in the "
+    "repository as data/source/page.txt. The quotes of the source statements are checked against it."
+)
 SEC = {
     "1": "<https://w3id.org/ssikg/id/page/section-1>",
     "1a": "<https://w3id.org/ssikg/id/page/section-1a>",
@@ -534,12 +540,14 @@ st("id:q-personnel", T, "ssikg:BoundedQuantity", 55)
 st("id:q-personnel", "ssikg:exclusiveLowerBound", integer(300), 55)
 st("id:q-personnel", "ssikg:isExact", FALSE, 55)
 st("id:q-personnel", "ssikg:verbatim", fr("plus de 300"), 55)
+st("id:q-personnel", PL, fr("plus de 300 policiers et gendarmes"), 55)
 st_many("id:q-personnel", "ssikg:countedRole", ("concept:role-policier", "concept:role-gendarme"), 55)
 st("id:reseau-ssi", "ssikg:countryCoverage", "id:q-pays", 56)
 st("id:q-pays", T, "ssikg:BoundedQuantity", 56)
 st("id:q-pays", "ssikg:exclusiveLowerBound", integer(152), 56, ctx=True)  # "plus 152" read as "plus de 152" (B2)
 st("id:q-pays", "ssikg:isExact", FALSE, 56)
 st("id:q-pays", "ssikg:verbatim", fr("plus 152"), 56)
+st("id:q-pays", PL, fr("plus de 152 pays"), 56, ctx=True)  # « plus 152 pays » normalised (B2)
 st("id:reseau-ssi", "ssikg:continentCount", count(5), 57)
 
 # F58-F66 network composition (roles, not posts: B18) and the DCSD
@@ -552,6 +560,7 @@ for n, slug in (
     (64, "role-eti"),
 ):
     st("id:reseau-ssi", "ssikg:composedOfRole", f"concept:{slug}", n)
+st("id:reseau-ssi", "ssikg:compositionListExhaustive", FALSE, 64)  # « ou encore » (B18)
 st("concept:role-asia", "ssikg:deputyOf", "concept:role-asi", 60)
 st("concept:role-eti", "ssikg:fallsUnder", "id:reseau-partage-dcsd", 65)
 st("id:reseau-partage-dcsd", T, "org:Organization", 66)
@@ -743,9 +752,9 @@ LABEL_STATUS = {
         "id:reseau-partage-dcsd", "id:secretariat-general", "id:dg-securite-civile",
         "id:dg-etrangers-france", "id:dg-collectivites-locales", "id:deleg-securite-circulation-routieres",
         "id:post-asi-be", "id:post-ol-benelux", "id:post-via-be", "id:post-ambassadeur-be",
-        "id:post-ministre-io",
+        "id:post-ministre-io", "id:q-personnel",
     ),
-    "ssikg:Normalised": ("id:ssi-be",),
+    "ssikg:Normalised": ("id:ssi-be", "id:q-pays"),
     "ssikg:Reconstructed": (
         "id:police-nationale", "id:gendarmerie-nationale", "id:post-dg-pn", "id:post-dg-gn",
         "concept:role-asia",
@@ -787,16 +796,19 @@ NOTES = {
     ),
     "id:dcsd": "Only the acronym is on the page: no expansion and no parent organisation (F66, C3, C4).",
     "id:q-personnel": (
-        "« plus de 300 »: an exclusive lower bound, never an exact count (B1). Not 300, not ≥ 300."
+        "« plus de 300 »: an exclusive lower bound, never an exact count (B1). Not 300, not ≥ 300. "
+        "The French prefLabel is the page’s wording « plus de 300 policiers et gendarmes » (F55)."
     ),
     "id:q-pays": (
         "The page reads « couvre plus 152 pays » without « de »; read as « plus de 152 » (an exclusive "
-        "lower bound), not as « an additional 152 » (B2, O2)."
+        "lower bound), not as « an additional 152 » (B2, O2). The French prefLabel « plus de 152 pays » "
+        "is normalised from « couvre plus 152 pays » by adding the missing « de »; the verbatim wording "
+        "stays in ssikg:verbatim."
     ),
     "id:reseau-ssi": (
         "The page says France relies on « son réseau »; it does not say the network belongs to the DCIS "
-        "(B8, C13). The composition list ends with « ou encore » and may be non-exhaustive; the VIA is "
-        "not among the categories (B18)."
+        "(B8, C13). The composition list ends with « ou encore » and may be non-exhaustive "
+        "(ssikg:compositionListExhaustive false); the VIA is not among the categories (B18)."
     ),
     "id:coop-asi-bilat": "« en particulier » marks emphasis, not restriction (F14, B26).",
     "id:coop-asi-multi": (
@@ -1157,8 +1169,12 @@ def build() -> dict[str, str]:
 
     # ---- provenance: page-copy metadata, fact nodes, reifications
     prov_chunks = [
-        "    # Local copy of the source page (web address unknown, C20)\n"
-        f"    {PAGE_ID} dct:identifier \"000_b0df10a4594c1420.txt\" .\n"
+        "    # Local copy of the source page (facts.md D.6): the file name identifies the copy, not the\n"
+        "    # web page, whose address is unknown (C20)\n"
+        f"    {PAGE_COPY} a prov:Entity ;\n"
+        f"        dct:identifier \"{SEED_FILE_NAME}\" ;\n"
+        f"        prov:wasDerivedFrom {PAGE_ID} ;\n"
+        f"        rdfs:comment {en(PAGE_COPY_COMMENT)} .\n"
         f"    <{GRAPH}stated> prov:wasDerivedFrom {PAGE_ID} .\n"
         f"    <{GRAPH}derived> prov:wasDerivedFrom <{GRAPH}stated> ."
     ]
