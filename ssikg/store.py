@@ -24,6 +24,7 @@ left behind by killed builds are removed by the next one.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -516,18 +517,14 @@ class EmbeddedStore(GraphStore):
     def update(self, sparql, *, base_iri=None):
         if not self.writable:
             raise StoreError("this store is open read-only")
-        with self._lock:
-            self._begin_write()
+        with self._lock, self._counted_write():
             self._store.update(sparql, base_iri=base_iri)
-            self._record_write()
 
     def load(self, data: bytes, format: ox.RdfFormat, graph: str | None) -> None:
         """Add parsed data to a graph in one transaction (``None`` graph: quads as written)."""
-        with self._lock:
-            to_graph = _graph_node(graph) if graph is not None else None
-            self._begin_write()
+        to_graph = _graph_node(graph) if graph is not None else None
+        with self._lock, self._counted_write():
             self._store.load(data, format=format, to_graph=to_graph)
-            self._record_write()
 
     def replace_graph(self, graph: str, triples: Iterable[ox.Triple | ox.Quad]) -> None:
         """Replace one graph's content in a single transaction (one SPARQL update).  A named
@@ -543,21 +540,30 @@ class EmbeddedStore(GraphStore):
         inner = body if graph in ("", None) else f"GRAPH <{graph}> {{\n{body}}}"
         self.update(f"INSERT DATA {{\n{inner}}}")
 
-    def _begin_write(self) -> None:
-        """Count the write on disk before it is made: should the process die between the two,
-        the next start reads a version no answer was ever given under."""
-        if not self.in_memory:
-            self.meta.writes_total = self._versions_seen + 1
-            self.meta.write(self.folder)
-
-    def _record_write(self) -> None:
-        self._writes += 1
+    @contextlib.contextmanager
+    def _counted_write(self):
+        """Count the write on disk before it is made.  The engine commits a large write
+        seconds before it returns: should the process die in between, the write is in the
+        store, so it must already count as not exported (or a build would discard it) and
+        as a new version (no answer was ever given under it).  A write the engine refused
+        (malformed, invalid) changed nothing and is uncounted again."""
         if self.in_memory:
+            yield
+            self._writes += 1
             return
-        self._versions_seen = self.meta.writes_total
+        before = (self.meta.unexported_writes, self.meta.last_write_at)
+        self.meta.writes_total = self._versions_seen + 1
         self.meta.unexported_writes += 1
         self.meta.last_write_at = time.time()
         self.meta.write(self.folder)
+        try:
+            yield
+        except (SyntaxError, ValueError):
+            self.meta.unexported_writes, self.meta.last_write_at = before
+            self.meta.write(self.folder)
+            raise
+        self._writes += 1
+        self._versions_seen = self.meta.writes_total
 
     def mark_exported(self) -> None:
         self.meta.unexported_writes = 0

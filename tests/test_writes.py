@@ -168,6 +168,53 @@ def test_a_store_version_is_never_reused_after_export_and_restart(store_copy):
     later.close()
 
 
+_SLOW_WRITER = """
+import sys
+from ssikg.store import open_store
+store = open_store(sys.argv[1])
+print("writing", flush=True)
+store.update('INSERT { GRAPH <http://example.org/w> { ?a <http://example.org/p> ?b } } '
+             'WHERE { GRAPH ?g { ?a ?p ?o } GRAPH ?h { ?b ?q ?r } FILTER(STR(?o) = CONCAT(STR(?r), "never")) }')
+print("returned", flush=True)
+"""
+
+
+def test_a_write_counts_as_unexported_before_the_engine_commits_it(store_copy, run_cli):
+    """The engine may commit a large write well before it returns (seen: seconds, in a
+    server): a process killed in between leaves the write in the store, so the write must
+    already be counted on disk while it runs, or a build would silently discard it."""
+    import subprocess
+    import sys
+    import time
+
+    before = json.loads((store_copy / "meta.json").read_text())
+    writer = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(store_copy)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        time.sleep(0.5)  # into the evaluation of the update, seconds before it can commit
+        assert writer.poll() is None, "the update finished too soon to be observed"
+        during = json.loads((store_copy / "meta.json").read_text())
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+    assert during["unexported_writes"] == before["unexported_writes"] + 1
+    assert during["last_write_at"] is not None and during["writes_total"] == before["writes_total"] + 1
+    refused = run_cli("build", "--store", str(store_copy))  # it may have landed: keep it
+    assert refused.returncode == 1 and "not exported" in refused.stderr
+
+
+def test_a_refused_write_is_not_counted(store_copy):
+    from ssikg.store import open_store
+
+    store = open_store(store_copy)
+    with pytest.raises(SyntaxError):
+        store.update("INSERT DATA { oops")
+    store.close()
+    meta = json.loads((store_copy / "meta.json").read_text())
+    assert meta["unexported_writes"] == 0 and meta["last_write_at"] is None
+
+
 @pytest.fixture
 def run_cli():
     from conftest import run_cli as run
