@@ -20,7 +20,15 @@ import pyoxigraph as ox
 from . import __version__
 from .namespaces import PREFIXES
 from .settings import SettingsError, declared, load_settings
-from .store import StoreError, UnexportedWritesError, build_store, ensure_built, open_store
+from .store import (
+    StoreError,
+    UnexportedWritesError,
+    build_store,
+    check_free_for_writing,
+    ensure_built,
+    open_store,
+    store_status,
+)
 
 
 def _store_path(ctx, param, value: Path | None) -> Path | None:
@@ -163,18 +171,30 @@ class _ProcessesType(click.ParamType):
 _PROCESSES = _ProcessesType()
 
 
-def _prepare_store(store_path: Path, source_dir: Path, remote: bool, read_only: bool) -> str:
-    """Build the store when missing or stale, or check that a read-only one opens; the status seen.
-    A remote backend, or a read-only store shared by several instances, is built elsewhere."""
+def _prepare_store(store_path: Path, source_dir: Path, remote: bool, read_only: bool,
+                   auto_build: bool = True, writes: bool = False) -> str:
+    """Build the store when missing or stale (unless ``auto_build`` is off), or check that a
+    read-only one opens; check that no other process writes to it when this server will; the
+    status seen.  A remote backend, or a read-only store shared by several instances, is
+    built elsewhere."""
     if remote:
         return "current"
     if read_only:
         open_store(store_path, read_only=True).close()  # say a bad store here, not once per process
         return "current"
-    return ensure_built(store_path, source_dir, progress=_progress)
+    if auto_build:
+        status = ensure_built(store_path, source_dir, progress=_progress)
+    else:
+        status = store_status(store_path, source_dir)
+        if status == "missing":
+            raise StoreError(f"no built store at {store_path}, and auto_build is off: run 'ssikg build'")
+    if writes:
+        check_free_for_writing(store_path)
+    return status
 
 
-def _prepare_store_elsewhere(store_path: Path, source_dir: Path, remote: bool, read_only: bool) -> str:
+def _prepare_store_elsewhere(store_path: Path, source_dir: Path, remote: bool, read_only: bool,
+                             auto_build: bool = True, writes: bool = False) -> str:
     """:func:`_prepare_store` in a fresh interpreter; its status, or its error and exit code.
 
     RocksDB starts background threads the first time a process opens a store; a process
@@ -188,7 +208,7 @@ def _prepare_store_elsewhere(store_path: Path, source_dir: Path, remote: bool, r
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", "import sys; from ssikg.cli import _prepare_store_main; "
                            "_prepare_store_main(sys.argv[1:])", str(store_path), str(source_dir),
-                           str(int(remote)), str(int(read_only))],
+                           str(int(remote)), str(int(read_only)), str(int(auto_build)), str(int(writes))],
                           stdout=subprocess.PIPE, text=True, env=env, check=False)
     if done.returncode != 0:
         sys.exit(done.returncode)  # the child has said why on stderr
@@ -197,7 +217,7 @@ def _prepare_store_elsewhere(store_path: Path, source_dir: Path, remote: bool, r
 
 def _prepare_store_main(argv: list[str]) -> None:
     try:
-        print(_prepare_store(Path(argv[0]), Path(argv[1]), argv[2] == "1", argv[3] == "1"))
+        print(_prepare_store(Path(argv[0]), Path(argv[1]), *(flag == "1" for flag in argv[2:])))
     except (StoreError, OSError) as exc:
         _fail(str(exc))
 
@@ -236,8 +256,10 @@ def serve(store, host, port, production, threads, processes):
         load_all(settings.source_dir / "queries")
     except QueryFileError as exc:
         _fail(f"{exc}\n(run 'ssikg queries check' for the full list)")
+    _check_listen(host, port)  # before a build that may take minutes
+    writes = bool(settings.update_token or settings.update_token_file)
     prepare = (settings.store_path, settings.source_dir, bool(settings.get("backend")),
-               bool(settings.get("read_only")))
+               bool(settings.get("read_only")), settings.auto_build, writes)
     try:
         # gunicorn forks its workers from this process: RocksDB must not start here (see
         # _prepare_store_elsewhere), so the production server builds or checks its store in another.
@@ -247,8 +269,11 @@ def serve(store, host, port, production, threads, processes):
     if status == "unexported":
         click.secho("warning: the store holds writes not exported to files; serving it as it is",
                     fg="yellow", err=True)
+    elif status == "stale":  # only with auto_build off: it would have been rebuilt
+        click.secho("warning: ontology/ or data/ changed since the store was built (auto_build is off); "
+                    "serving it as it is", fg="yellow", err=True)
     overrides = {"store": settings.store_path, "auto_build": False}
-    if not (settings.update_token or settings.update_token_file):
+    if not writes:
         # nothing can write: opened read-only, the store is left to a rebuild, an export or
         # the chart run beside the server (the build folder's locks)
         overrides["read_only"] = True
@@ -261,7 +286,8 @@ def serve(store, host, port, production, threads, processes):
         with _shared_results(settings, processes) as folder:
             if folder is not None:
                 overrides["result_cache_dir"] = folder
-            run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes)
+            run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes,
+                         writes=writes)
         return
     from .app import create_app, start_query_workers
 
@@ -273,6 +299,24 @@ def serve(store, host, port, production, threads, processes):
     served = settings.get("backend") or settings.store_path
     click.echo(f"ssikg serving {served} on http://{host}:{port}/sparql", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail in one line when the address cannot be listened on (gunicorn retries for five
+    seconds and logs each try; the development server says so after its banner)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
 
 
 @contextlib.contextmanager

@@ -33,12 +33,28 @@ class _Gunicorn(BaseApplication):
         from .app import create_app, start_query_workers
 
         configure_logging()
+        if self._options.get("nworkers_changed") is _one_writer:
+            # On a reload (SIGHUP) gunicorn starts this process before the previous one has
+            # stopped: it holds the store's writer lock until its requests are done.
+            from .store import wait_free_for_writing
+
+            wait_free_for_writing(self._overrides["store"], timeout=self.cfg.graceful_timeout + 10)
         app = create_app(self._overrides)
         start_query_workers(app)
         return app
 
 
-def gunicorn_options(host: str, port: int, threads: int, processes: int = 1) -> dict[str, Any]:
+def _one_writer(arbiter, new_value: int, old_value: int) -> None:
+    """gunicorn's nworkers_changed hook for a server with writes enabled: only one process
+    may write to the store, so SIGTTIN does not add a second (it could never open it)."""
+    if new_value > 1:
+        arbiter.log.warning("ssikg: a server with writes enabled runs one process; "
+                            "the request for %d was ignored", new_value)
+        arbiter._num_workers = 1  # the property's setter would call this hook again
+
+
+def gunicorn_options(host: str, port: int, threads: int, processes: int = 1,
+                     writes: bool = False) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
         "workers": processes,
@@ -51,6 +67,10 @@ def gunicorn_options(host: str, port: int, threads: int, processes: int = 1) -> 
         # The heartbeat touches a file at every event-loop turn (5 % of the samples of a
         # small-query profile); on tmpfs that costs no disk I/O (gunicorn's own advice).
         **({"worker_tmp_dir": "/dev/shm"} if os.path.isdir("/dev/shm") else {}),
+        # gunicorn's control socket is one path per user: a second server took it over and
+        # removed it when it stopped; ssikg has no use for it
+        "control_socket_disable": True,
+        **({"nworkers_changed": _one_writer} if writes else {}),
     }
 
 
@@ -109,8 +129,8 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
 
 
 def run_gunicorn(overrides: dict[str, Any], *, host: str, port: int, threads: int,
-                 processes: int = 1) -> None:
+                 processes: int = 1, writes: bool = False) -> None:
     from gunicorn import util
 
     util.write_error = write_json_error  # looked up at each error by gunicorn's workers
-    _Gunicorn(overrides, gunicorn_options(host, port, threads, processes)).run()
+    _Gunicorn(overrides, gunicorn_options(host, port, threads, processes, writes)).run()

@@ -267,9 +267,36 @@ def _hold_for_build(store_path: Path) -> int | None:
     try:
         return _flock(current, WRITER_LOCK, fcntl.LOCK_EX)
     except BlockingIOError:
-        raise StoreInUse(f"{store_path} is open for writing in another process (a server with writes "
-                         "enabled, or ssikg query/export) or is being built: stop it first (writes made "
+        raise StoreInUse(f"{store_path} is open for writing in another process (a server with an "
+                         "update token, or ssikg export) or is being built: stop it first (writes made "
                          "meanwhile would be lost; 'ssikg export' keeps them), then build") from None
+
+
+def check_free_for_writing(store_path: Path) -> None:
+    """Raise StoreInUse when another process writes to the store (or builds it), so that a
+    server says so in one line before it starts rather than in each process it forks."""
+    current = Path(store_path).resolve()
+    if not (current / DB_DIR).is_dir():
+        return
+    try:
+        lock = _flock(current, WRITER_LOCK, fcntl.LOCK_EX)
+    except BlockingIOError:
+        raise StoreInUse(f"{store_path} is open for writing in another process (a server with an "
+                         "update token, or ssikg export) or is being built") from None
+    _release(lock)
+
+
+def wait_free_for_writing(store_path: Path, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for another process to stop writing to the store."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check_free_for_writing(store_path)
+            return
+        except StoreInUse:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def build_store(store_path: Path, source_dir: Path, *, force: bool = False,

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,62 @@ def test_production_server(store_copy, wait_until_up):
     lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"event": "request"')]
     assert any(entry["route"] == "/sparql" and entry["status"] == 200 for entry in lines)
 
+
+
+def test_a_writing_production_server_reloads_on_sighup_and_keeps_one_writer(store_copy, wait_until_up, tmp_path):
+    """gunicorn's reload (SIGHUP) starts the new process before the old one has let go of the
+    store, and SIGTTIN asks for a second process that could never open it: neither may take
+    the server down. A second writer, or a busy port, is refused in one line before gunicorn starts."""
+    import psutil
+    from conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "SSIKG_UPDATE_TOKEN": "t0ken"}
+    command = [sys.executable, "-m", "ssikg", "serve", "--production", "--store", str(store_copy)]
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([*command, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/health", proc)
+        for extra, env_for, says in ((["--port", str(free_port())], env, "open for writing in another process"),
+                                     (["--port", str(port)], {**os.environ}, "cannot listen on")):
+            refused = subprocess.run([*command, *extra], capture_output=True, text=True, env=env_for, timeout=120)
+            assert refused.returncode == 1 and says in refused.stderr, refused.stderr
+            assert "Traceback" not in refused.stderr and "Listening at" not in refused.stderr
+        master = psutil.Process(proc.pid)
+        first = [c.pid for c in master.children()]
+        os.kill(proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and [c.pid for c in master.children()] in ([], first):
+            time.sleep(0.2)
+        wait_until_up(f"{url}/health", proc)
+        assert [c.pid for c in master.children()] not in ([], first)  # a new process serves
+        written = requests.post(f"{url}/sparql", data=b"INSERT DATA { GRAPH <http://e/g> { <http://e/a> <http://e/b> 1 } }",
+                                headers={"Content-Type": "application/sparql-update",
+                                         "Authorization": "Bearer t0ken"}, timeout=60)
+        assert written.status_code == 204  # and it holds the store for writing
+        os.kill(proc.pid, signal.SIGTTIN)
+        time.sleep(1.5)
+        assert proc.poll() is None and len(master.children()) == 1
+        assert requests.get(f"{url}/health", timeout=30).status_code == 200
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+    assert proc.returncode == 0, (tmp_path / "serve.log").read_text(errors="replace")[-2000:]
+
+
+def test_serve_with_auto_build_off_does_not_build(tmp_path):
+    from conftest import free_port, run_cli
+
+    missing = run_cli("serve", "--store", str(tmp_path / "none"), "--port", str(free_port()),
+                      env={"SSIKG_AUTO_BUILD": "0"})
+    assert missing.returncode == 1 and "auto_build is off" in missing.stderr
+    assert not (tmp_path / "none").exists()
 
 
 def test_production_request_lines_are_written_while_the_server_runs(store_copy, wait_until_up, tmp_path):
