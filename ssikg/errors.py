@@ -12,12 +12,15 @@ from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("ssikg")
 
-_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+# The bare page, for when the site's page frame cannot be drawn (an error inside it, or an app
+# without the page routes): still in the page's language, and Home is the home page.
+_HTML = """<!doctype html><html lang="{{ lang }}"><head><meta charset="utf-8">
 <title>{{ status }} {{ title }} · ssikg</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="{{ url_for('static', filename='ssikg.css') }}"></head>
-<body><main><h1>{{ status }} {{ title }}</h1><p class="error-message">{{ message }}</p>
-<p><a href="{{ url_for('sparql.home') if 'sparql.home' in endpoints else '/' }}">Home</a></p></main></body></html>"""
+<body><main><h1>{{ status }} {{ title }}</h1><p class="error-message" lang="en">{{ message }}</p>
+<p><a href="{{ request.script_root }}/">{{ home }}</a></p></main></body></html>"""
+_HOME_WORDS = {"fr": "Accueil", "en": "Home"}
 
 
 class SsikgError(Exception):
@@ -61,10 +64,7 @@ def preferred_error_format() -> str:
 def error_response(error: SsikgError) -> Response:
     fmt = preferred_error_format()
     if fmt == "html":
-        from flask import current_app
-
-        body = render_template_string(_HTML, endpoints=current_app.view_functions, **error.body())
-        response = Response(body, status=error.status, mimetype="text/html")
+        response = _html_error(error)
     elif fmt == "text":
         response = Response(f"{error.status} {error.title}: {error.message}\n", status=error.status,
                             mimetype="text/plain")
@@ -72,7 +72,26 @@ def error_response(error: SsikgError) -> Response:
         response = Response(json.dumps(error.body(), ensure_ascii=False) + "\n", status=error.status,
                             mimetype="application/json")
     response.headers.update(error.headers)
-    response.headers["Vary"] = "Accept"
+    response.vary.add("Accept")
+    return response
+
+
+def _html_error(error: SsikgError) -> Response:
+    """The error in the site's page frame (navigation, language switch, the page's language
+    from ?lang= or Accept-Language); the bare page when the frame cannot be drawn."""
+    try:
+        from .views.resources import page
+
+        return page("error.html", status=error.status, error=error.body())
+    except Exception:  # noqa: BLE001 - an error page must not fail; the bare one still says why
+        log.debug("error page frame unavailable", exc_info=True)
+    lang = "fr" if request.accept_languages.best_match(["fr", "en"], default="fr") == "fr" else "en"
+    if request.args.get("lang") in _HOME_WORDS:
+        lang = request.args["lang"]
+    body = render_template_string(_HTML, lang=lang, home=_HOME_WORDS[lang], **error.body())
+    response = Response(body, status=error.status, mimetype="text/html")
+    response.headers["Content-Language"] = lang
+    response.vary.add("Accept-Language")
     return response
 
 

@@ -100,3 +100,15 @@ def parse_rdf_body(body: bytes, fmt: ox.RdfFormat, *, base_iri: str | None, limi
         raise SsikgError(400, f"cannot parse {what} as {fmt.name}: {exc}; nothing was changed") from None
     except (ValueError, OSError) as exc:
         raise SsikgError(400, f"cannot read {what} as {fmt.name}: {exc}; nothing was changed") from None
+
+
+def media_type_from_filename(filename: str | None) -> str | None:
+    """The RDF media type a file name's extension names (a form upload often says only
+    application/octet-stream), or None."""
+    if not filename or "." not in filename:
+        return None
+    try:
+        fmt = ox.RdfFormat.from_extension(filename.rsplit(".", 1)[-1].lower())
+    except ValueError:
+        return None
+    return fmt.media_type if fmt else None

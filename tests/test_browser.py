@@ -9,7 +9,7 @@ page may log a console error.  Screenshots go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from conftest import require_tool
@@ -23,6 +23,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 WAIT_MS = 20_000
+MIN_TEXT_PX = 11  # node labels are drawn at 10pt (13px); shrunk to the column they were 6-7px
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,15 @@ class Watched:
         self.context.close()
 
 
+def chart_text_height(page) -> float:
+    """The on-screen height (CSS px) of a post's label in the page's organisation chart."""
+    return page.locator("figure.org-chart g.node.post text").first.bounding_box()["height"]
+
+
+def editor_value(page) -> str:
+    return page.evaluate("window.ssikgYasgui.getTab().getYasqe().getValue()")
+
+
 @pytest.fixture
 def watched(browser):
     session = Watched(browser)
@@ -97,6 +107,7 @@ def test_organisation_page_shows_its_provenance_quote(watched, live_server):
     assert quote.count() >= 1 and quote.first.is_visible()
     assert page.locator("time[datetime='2024-02-08']").count() >= 1
     assert page.locator("figure.org-chart svg").count() == 1
+    assert chart_text_height(page) >= MIN_TEXT_PX  # the unit's part of the chart is readable too
     page.get_by_role("link", name="en", exact=True).click()
     page.wait_for_url("**lang=en")
     assert page.locator("h1").inner_text() == "Directorate for International Security Cooperation"
@@ -120,9 +131,11 @@ def test_post_page(watched, live_server):
 
 def test_stored_query_runs_in_yasgui_and_shows_its_rows(watched, live_server):
     page = watched.page
-    page.goto(live_server.url + "/query")
+    prefilled = "ASK { ?s ?p ?o }"
+    page.goto(f"{live_server.url}/query?query={quote(prefilled)}")  # as entity pages link to it
     page.wait_for_selector("#yasgui .CodeMirror")
     assert page.locator("#plain-form").is_hidden()
+    assert editor_value(page) == prefilled
     example = page.locator("button.example[data-name='cq05-who-assists-the-asi']")
     example.click()
     rows = page.locator(".tabPanel.active .yasr table tbody tr")
@@ -130,10 +143,24 @@ def test_stored_query_runs_in_yasgui_and_shows_its_rows(watched, live_server):
     text = page.locator(".tabPanel.active .yasr table").inner_text()
     assert "officier de liaison" in text and "Volontaire international en administration" in text
     assert rows.count() == 2
+    # the example's tab has its own editor, named as the first one is
+    labels = page.locator("#yasgui .CodeMirror textarea").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    assert len(labels) == 2 and all(labels), labels
     sparql_calls = [u for u in watched.requests if urlsplit(u).path == "/sparql"]
     assert sparql_calls, "YASGUI did not query this server's /sparql"
     watched.screenshot("query-ui")
     watched.check_clean()
+
+
+def test_a_query_error_shows_the_servers_message_not_its_json(watched, live_server):
+    page = watched.page
+    page.goto(f"{live_server.url}/query?lang=en#query={quote('SELECT * WHERE { ?s foo:p ?o }')}")
+    shown = page.locator(".tabPanel.active .yasr .server-error")
+    shown.wait_for()
+    text = shown.inner_text()
+    assert "400 Malformed query" in text and "undeclared prefix 'foo:'" in text
+    assert '"message"' not in page.locator(".tabPanel.active .yasr").inner_text()
+    assert shown.get_attribute("role") == "alert"
 
 
 def test_org_chart_renders_and_a_click_opens_the_page(watched, live_server):
@@ -144,10 +171,63 @@ def test_org_chart_renders_and_a_click_opens_the_page(watched, live_server):
     box = chart.bounding_box()
     assert box["width"] > 300 and box["height"] > 100
     assert page.locator("figure.org-chart g.cluster").count() >= 5
+    # drawn at its own size (not shrunk to the column): wider than the page, scrolled sideways
+    # in a labelled region that the keyboard reaches and scrolls
+    assert chart_text_height(page) >= MIN_TEXT_PX
+    region = page.locator("figure.org-chart .chart-scroll")
+    assert region.get_attribute("role") == "region" and region.get_attribute("aria-label")
+    assert region.evaluate("el => el.scrollWidth > el.clientWidth")
+    region.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('figure.org-chart .chart-scroll').scrollLeft > 0")
     watched.screenshot("org-chart")
     node = page.locator("figure.org-chart g.node.post", has_text="ambassadeur").locator("a").first
     node.click()
     page.wait_for_url("**/id/post-ambassadeur-be.html")
     assert page.locator("h1").inner_text() == "ambassadeur"
     watched.screenshot("org-chart-click")
+    watched.check_clean()
+
+
+def test_query_editor_share_link_keyboard_and_prefixes(watched, live_server):
+    page = watched.page
+    shared = "SELECT ?post WHERE { ?post a <http://www.w3.org/ns/org#Post> } LIMIT 2"
+    # a share link naming another endpoint opens its query on this server's endpoint
+    page.goto(f"{live_server.url}/query?lang=en#query={quote(shared)}&endpoint={quote('http://example.org/sparql')}")
+    page.wait_for_selector("#yasgui .CodeMirror")
+    assert editor_value(page) == shared
+    assert page.evaluate("window.ssikgYasgui.getTab().getEndpoint()") == live_server.url + "/sparql"
+    # the editor and the endpoint field have names; the editor comes before the 49 examples
+    textarea = page.locator("#yasgui .CodeMirror textarea").first
+    assert textarea.get_attribute("aria-label") == "SPARQL query editor"
+    assert page.locator("#yasgui input.autocomplete").first.get_attribute("aria-label") == "Endpoint queried"
+    assert page.locator("#editor-help").is_visible() and "Ctrl+]" in page.locator("#editor-help").inner_text()
+    stops = 0
+    while not textarea.evaluate("el => el === document.activeElement"):
+        page.keyboard.press("Tab")
+        stops += 1
+        assert stops <= 20, "the editor is not among the first tab stops"
+    # Tab leaves the editor instead of indenting; Shift+Tab comes back
+    page.keyboard.press("Tab")
+    assert not textarea.evaluate("el => el === document.activeElement")
+    page.keyboard.press("Shift+Tab")
+    assert textarea.evaluate("el => el === document.activeElement")
+    assert editor_value(page) == shared
+    # the project's prefixes are offered first
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.type("PREFIX ss")
+    hint = page.locator(".CodeMirror-hint").first
+    hint.wait_for()
+    assert hint.inner_text() == "ssikg: <https://w3id.org/ssikg/ontology#>"
+    hint.click()  # chosen by pointer: a key press can race the list being redrawn
+    page.wait_for_function("() => window.ssikgYasgui.getTab().getYasqe().getValue().startsWith('PREFIX ssikg:')")
+    # the address keeps the edited query: a reload restores it (and runs it, as a shared link does)
+    edited = editor_value(page)
+    assert edited.startswith("PREFIX ssikg: <https://w3id.org/ssikg/ontology#>\n")
+    page.reload()
+    page.wait_for_selector("#yasgui .CodeMirror")
+    assert editor_value(page) == edited
+    watched.screenshot("query-ui-shared")
     watched.check_clean()

@@ -3,6 +3,8 @@ over real HTTP (requests against a loopback server)."""
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import signal
@@ -296,8 +298,8 @@ def test_quantities_keep_their_bound_semantics(live_server):
     assert ">300<" not in english
     french = get(f"{live_server.url}/id/reseau-ssi.html").text
     assert "plus de 300" in french and "plus de 152" in french
-    # the quantity's own label, in English on a French page, says so (WCAG 3.1.2)
-    assert re.search(r'<a href="[^"]*/id/q-pays[^"]*"><span lang="en">more than 152', french)
+    # the quantity's own label says its language (WCAG 3.1.2): French now, or English as a fallback
+    assert re.search(r'<a href="[^"]*/id/q-pays[^"]*"><span lang="(fr">plus de|en">more than) 152', french)
 
 
 def test_fact_page_shows_its_quote(live_server):
@@ -327,6 +329,7 @@ def test_home_page_describes_the_dataset(live_server, shared_app):
     page = get(live_server.url + "/", headers={"Accept-Language": "en"}).text
     assert '<html lang="en">' in page
     assert "2024-02-08" in page and "Le service de sécurité intérieure" in page
+    assert "<code>000_b0df10a4594c1420.txt</code>" in page  # the local copy's file name
     total = len(shared_app.extensions["ssikg.store"])
     assert f"{total:,}".replace(",", " ") in page
     for href in ('href="/id/dcis"', 'href="/id/post-asi-be"', 'href="/query"', 'href="/ontology"',
@@ -392,7 +395,78 @@ def test_query_ui_is_vendored_and_offline(live_server, project_root):
     for asset in ("vendor/yasgui/yasgui.min.js", "vendor/yasgui/yasgui.min.css", "query-ui.js"):
         assert get(f"{live_server.url}/static/{asset}").status_code == 200
     script = get(f"{live_server.url}/static/query-ui.js").text
-    assert '["prefixes", "variables"]' in script and "prefixCcApi: null" in script
+    assert '["ssikgPrefixes", "variables"]' in script and "prefixCcApi: null" in script
     # without JavaScript the page is a working form posting to /sparql
     page = get(live_server.url + "/query", "text/html").text
     assert 'method="post" action="/sparql"' in page and 'name="query"' in page
+
+
+def test_query_ui_opens_with_the_projects_prefixes_and_the_editor_first(live_server):
+    page = get(live_server.url + "/query?lang=en", "text/html").text
+    initial = re.search(r'<textarea id="query" name="query"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+    for prefix in ("ssikg", "id", "concept", "fact", "org", "skos", "prov"):
+        assert f"PREFIX {prefix}: &lt;" in initial, prefix
+    config = json.loads(re.search(r'id="ssikg-query-config">(.*?)</script>', page, re.S).group(1))
+    assert config["prefixes"]["ssikg"] == SSIKG and config["prefixes"]["fact"].startswith(BASE)
+    assert config["words"]["editor"] and config["words"]["endpoint"]
+    # the editor comes before the 49 example buttons, and the page says how to indent
+    assert page.index('id="yasgui"') < page.index('class="examples"')
+    assert "Ctrl+]" in page
+    # the default query runs as it is
+    query = html.unescape(initial)
+    answer = requests.post(f"{live_server.url}/sparql", data={"query": query}, timeout=TIMEOUT,
+                           headers={"Accept": "application/sparql-results+json"})
+    assert answer.status_code == 200 and answer.json()["results"]["bindings"]
+
+
+# ---------------------------------------------------------------------------
+# Error pages, navigation, French typography
+
+
+def test_error_pages_follow_the_page_language_inside_the_site_layout(live_server):
+    english = get(f"{live_server.url}/no/such/route", "text/html", headers={"Accept-Language": "en"})
+    assert english.status_code == 404 and '<html lang="en">' in english.text
+    assert '<nav aria-label="ssikg">' in english.text and "Skip to content" in english.text
+    assert re.search(r'<a href="/">Home</a>', english.text)
+    assert "sparql" not in re.search(r'<main.*</main>', english.text, re.S).group(0).lower()
+    french = get(f"{live_server.url}/org-chart.svg?focus=garbage&lang=fr", "text/html",
+                 headers={"Accept-Language": "en"})
+    assert french.status_code == 400 and '<html lang="fr">' in french.text
+    assert french.headers["Content-Language"] == "fr" and "Accept-Language" in french.headers["Vary"]
+    assert '<a href="/?lang=fr">Accueil</a>' in french.text and "focus must be" in french.text
+    assert get(f"{live_server.url}/no/such/route", "application/json").json()["status"] == 404
+
+
+def test_provenance_notes_show_the_statuss_label_in_the_page_language(live_server):
+    french = get(f"{live_server.url}/id/dcis.html").text
+    english = get(f"{live_server.url}/id/dcis.html?lang=en").text
+    assert "interprétation\u00a0: <span lang=\"fr\">dérivé</span>" in french
+    assert "interprétation\u00a0: <span lang=\"fr\">contextuel</span>" in french
+    assert "interpretation: <span lang=\"en\">derived</span>" in english
+    assert ": Derived)" not in french + english and ": Contextual)" not in french + english
+
+
+def test_fallback_labels_name_the_language_they_are_in(live_server):
+    dutch = get(f"{live_server.url}/id/dcis.html?lang=nl").text
+    assert 'title="no label in this language; showing the label in French (fr)"' in dutch
+    assert "label in fr\"" not in dutch
+
+
+def test_french_pages_put_a_no_break_space_before_colons(live_server):
+    french = get(f"{live_server.url}/id/dcis.html").text
+    for label in ("Langue", "IRI", "Types"):
+        assert f"{label}\u00a0:" in french, label
+        assert f"{label}:" not in french, label
+    english = get(f"{live_server.url}/id/dcis.html?lang=en").text
+    assert "IRI:" in english and "Language:" in english and "\u00a0:" not in english
+    assert "Section\u00a0:" in get(f"{live_server.url}/id/dcis.html").text
+
+
+def test_graph_pages_link_their_rdf_documents_and_navigation_keeps_the_language(live_server):
+    page = get(f"{live_server.url}/graph/stated?lang=en", "text/html").text
+    head = page.split("</head>", 1)[0]
+    for suffix, (media, _parser) in FORMATS.items():
+        assert f'<link rel="alternate" type="{media}" href="/graph/stated.{suffix}">' in head, suffix
+    nav = page.split('<nav aria-label="ssikg">', 1)[1].split("</nav>", 1)[0]
+    for href in ("/?lang=en", "/query?lang=en", "/org-chart?lang=en", "/validate?lang=en"):
+        assert f'href="{href}"' in nav, href

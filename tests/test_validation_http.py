@@ -72,11 +72,16 @@ def test_get_validate_defaults_to_turtle_and_offers_summaries(live_server):
 
 def test_get_validate_refuses_bad_parameters_with_clear_4xx(live_server):
     assert requests.get(f"{live_server.url}/validate?lang=nl&format=json", timeout=TIMEOUT).json()["lang"] == "en"
-    for query, status in (("format=yaml", 400), ("lang=de", 400)):
-        response = requests.get(f"{live_server.url}/validate?{query}", timeout=TIMEOUT)
-        assert response.status_code == status
-        assert response.headers["Content-Type"].startswith("application/json")
-        assert response.json()["message"]
+    response = requests.get(f"{live_server.url}/validate?format=yaml", timeout=TIMEOUT)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["message"]
+    # an unknown lang= is ignored, as on the site's other pages: Accept-Language decides
+    ignored = requests.get(f"{live_server.url}/validate?lang=de&format=json", headers={"Accept-Language": "en"},
+                           timeout=TIMEOUT)
+    assert ignored.status_code == 200 and ignored.json()["lang"] == "en"
+    page = requests.get(f"{live_server.url}/validate?lang=de", headers={"Accept": "text/html"}, timeout=TIMEOUT)
+    assert page.status_code == 200 and '<html lang="fr">' in page.text
     response = requests.get(f"{live_server.url}/validate", headers={"Accept": "image/png"}, timeout=TIMEOUT)
     assert response.status_code == 406
     assert "text/turtle" in response.json()["offered"]
@@ -161,6 +166,71 @@ def test_post_validate_refuses_an_unknown_merge(live_server):
                              headers={"Content-Type": "text/turtle"}, timeout=TIMEOUT)
     assert response.status_code == 400
     assert "merge" in response.json()["message"]
+
+
+def test_a_parse_error_says_the_upload_could_not_be_read_and_where(live_server):
+    response = requests.post(f"{live_server.url}/validate", data=b"<a> <b> .\n", timeout=TIMEOUT,
+                             headers={"Content-Type": "text/turtle", "Accept": "application/json"})
+    assert response.status_code == 400
+    message = response.json()["message"]
+    assert message.startswith("the upload could not be read") and "line 1" in message
+    assert "nothing was changed" not in message  # validation changes nothing anyway
+
+
+# ---------------------------------------------------------------------------
+# The validation page and its upload form
+
+
+def test_the_validation_page_is_linked_and_offers_an_upload_form(live_server):
+    home = requests.get(f"{live_server.url}/?lang=en", timeout=TIMEOUT).text
+    assert 'href="/validate?lang=en"' in home  # in the site navigation, keeping the language
+    page = requests.get(f"{live_server.url}/validate?lang=en", headers={"Accept": "text/html"}, timeout=TIMEOUT)
+    assert page.status_code == 200
+    form = page.text.split('<form method="post"', 1)[1].split("</form>", 1)[0]
+    assert 'action="/validate?lang=en"' in form and 'enctype="multipart/form-data"' in form
+    assert 'type="file"' in form and 'name="file"' in form and 'name="merge" value="store"' in form
+    assert '<label for="rdf-file">' in form
+
+
+def test_a_file_uploaded_by_the_form_is_validated(live_server):
+    # a browser sends what it cannot type as application/octet-stream: the file name decides
+    alone = requests.post(f"{live_server.url}/validate?lang=en", timeout=TIMEOUT,
+                          files={"file": ("post.ttl", BROKEN_POST_TTL.encode(), "application/octet-stream")},
+                          headers={"Accept": "application/json"})
+    assert alone.status_code == 200, alone.text
+    rules = {r["shape_name"] for r in alone.json()["results"]}
+    assert "ssikgsh:Post-unitDeclared" in rules
+    # the form's merge box validates the file with the store's content
+    merged = requests.post(f"{live_server.url}/validate", data={"merge": "store"}, timeout=TIMEOUT,
+                           files={"file": ("post", BROKEN_POST_TTL.encode(), "text/turtle")},
+                           headers={"Accept": "application/json"})
+    assert merged.status_code == 200, merged.text
+    assert {r["shape_name"] for r in merged.json()["results"]} == {"ssikgsh:Post-oneUnit",
+                                                                   "ssikgsh:Post-inverseUnit"}
+    page = requests.post(f"{live_server.url}/validate?lang=en", timeout=TIMEOUT, headers={"Accept": "text/html"},
+                         files={"file": ("post.ttl", BROKEN_POST_TTL.encode(), "text/turtle")})
+    assert page.status_code == 200 and "The data does not conform." in page.text
+
+
+@pytest.mark.parametrize("filename,content_type,body,status,words", [
+    ("broken.ttl", "text/turtle", b"<a> <b> .", 400, "line 1"),
+    ("data.bin", "application/octet-stream", b"<a> <b> <c> .", 415, ".ttl"),
+    ("empty.ttl", "text/turtle", b"", 400, "empty"),
+])
+def test_a_bad_form_upload_is_a_clear_4xx(live_server, filename, content_type, body, status, words):
+    response = requests.post(f"{live_server.url}/validate", files={"file": (filename, body, content_type)},
+                             headers={"Accept": "application/json"}, timeout=TIMEOUT)
+    assert response.status_code == status
+    message = response.json()["message"]
+    assert filename in message and words in message and "nothing was changed" not in message
+
+
+def test_a_form_upload_keeps_the_size_limit(make_app, serve_app):
+    server = serve_app(make_app(max_body_bytes=4096))
+    big = BROKEN_POST_TTL.encode() + b"# padding\n" * 1000
+    response = requests.post(f"{server.url}/validate", files={"file": ("big.ttl", big, "text/turtle")},
+                             headers={"Accept": "application/json"}, timeout=TIMEOUT)
+    assert response.status_code == 413 and response.json()["message"]
 
 
 # ---------------------------------------------------------------------------

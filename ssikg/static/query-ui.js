@@ -1,8 +1,10 @@
 /* ssikg query page: replaces the plain form by YASGUI when JavaScript runs.
- * Offline by construction: the endpoint is this server's /sparql, the only
- * autocompleters are prefixes (YASQE's bundled list, prefixCcApi unset) and
- * variables, nothing is persisted across visits, and the stored queries are
- * offered as examples that open in a new tab. */
+ * Offline by construction: the endpoint is always this server's /sparql (a
+ * shared link naming another endpoint is pinned back to it), the only
+ * autocompleters are prefixes (the project's own first, then YASQE's bundled
+ * list; prefixCcApi unset) and variables, and the stored queries are offered
+ * as examples.  Nothing is persisted across visits: the query being edited is
+ * kept in the address (#query=…), so a reload or a shared link restores it. */
 (function () {
   "use strict";
   var configEl = document.getElementById("ssikg-query-config");
@@ -12,8 +14,15 @@
     return;
   }
   var config = JSON.parse(configEl.textContent);
+  var words = config.words || {};
   var endpoint = new URL(config.endpoint, window.location.href).href;
   var initial = document.getElementById("query").value;
+  // YASGUI reads (and then clears) the hash; remember whether a query came with it
+  var sharedQuery = /(^#|&)query=/.test(window.location.hash);
+
+  registerProjectPrefixes(config.prefixes || {});
+  // the endpoint answers errors as JSON ({status, title, message}): show the message, not the JSON
+  Yasgui.Yasr.defaults.errorRenderers = [renderServerError];
 
   var yasgui = new Yasgui(host, {
     requestConfig: { endpoint: endpoint, method: "POST" },
@@ -23,20 +32,126 @@
       keys: []
     },
     persistenceId: null,
-    populateFromUrl: false,
+    // a shared link (#query=…&endpoint=…) or ?query= opens its query, on this server only
+    populateFromUrl: pinToThisServer,
     autofocus: false,
     yasqe: {
-      autocompleters: ["prefixes", "variables"],
+      autocompleters: ["ssikgPrefixes", "variables"],
       prefixCcApi: null,
       showQueryButton: true,
-      resizeable: true
+      resizeable: true,
+      // Tab and Shift+Tab move the focus out of the editor (Ctrl+] / Ctrl+[ indent)
+      extraKeys: Object.assign({}, Yasgui.Yasqe.defaults.extraKeys, { Tab: false, "Shift-Tab": false })
     },
     yasr: { prefixes: {} }
   });
   var tab = yasgui.getTab();
-  tab.setQuery(initial);
+  if (!sharedQuery) {
+    tab.setQuery(initial);
+  }
   tab.setEndpoint(endpoint);
   form.hidden = true;
+  document.querySelectorAll(".editor-help").forEach(function (help) { help.hidden = false; });
+
+  function renderServerError(error) {
+    var answer;
+    try {
+      answer = JSON.parse(error && error.text);
+    } catch (notJson) {
+      return undefined;  // YASR's own rendering
+    }
+    if (!answer || typeof answer.message !== "string") {
+      return undefined;
+    }
+    var box = document.createElement("div");
+    box.className = "server-error";
+    box.setAttribute("role", "alert");
+    var heading = document.createElement("strong");
+    heading.textContent = [answer.status, answer.title].filter(Boolean).join(" ");
+    var message = document.createElement("p");
+    message.lang = "en";  // the server's messages are in English
+    message.textContent = answer.message;
+    box.appendChild(heading);
+    box.appendChild(message);
+    return box;
+  }
+
+  function pinToThisServer(tabConfig) {
+    tabConfig.requestConfig = Object.assign({}, tabConfig.requestConfig, {
+      endpoint: endpoint, method: "POST", args: [], headers: {}, namedGraphs: [], defaultGraphs: []
+    });
+    return tabConfig;
+  }
+
+  function registerProjectPrefixes(prefixes) {
+    var Yasqe = Yasgui.Yasqe;
+    var bundled = Yasqe.Autocompleters.prefixes;
+    var ours = Object.keys(prefixes).map(function (name) { return name + ": <" + prefixes[name] + ">"; });
+    var taken = {};
+    ours.forEach(function (line) { taken[line.split(":")[0]] = true; });
+    Yasqe.forkAutocompleter("prefixes", {
+      name: "ssikgPrefixes",
+      persistenceId: null, // no cached list in localStorage
+      get: function (yasqe) {
+        return Promise.resolve(bundled.get(yasqe)).then(function (list) {
+          return ours.concat((list || []).filter(function (line) { return !taken[line.split(":")[0]]; }));
+        });
+      },
+      // the suggestions come back sorted: the project's prefixes go first again
+      postprocessHints: function (yasqe, hints) {
+        var rank = function (hint) { return ours.indexOf(hint.text) >= 0 ? 0 : 1; };
+        return hints.slice().sort(function (a, b) { return rank(a) - rank(b); });
+      }
+    }, false);
+  }
+
+  // The address keeps the edited query, as YASGUI's share link writes it.
+  function remember(query) {
+    var hash = "#query=" + encodeURIComponent(query) + "&endpoint=" + encodeURIComponent(endpoint);
+    history.replaceState(history.state, "", window.location.pathname + window.location.search + hash);
+  }
+
+  // Each editor YASGUI draws (one per tab, drawn lazily) gets a name and keeps the address.
+  var decorated = typeof WeakSet === "function" ? new WeakSet() : null;
+  function decorate() {
+    host.querySelectorAll(".CodeMirror").forEach(function (wrapper) {
+      var editor = wrapper.CodeMirror;
+      if (!editor || (decorated && decorated.has(editor))) {
+        return;
+      }
+      if (decorated) {
+        decorated.add(editor);
+      }
+      var input = editor.getInputField();
+      input.setAttribute("aria-label", words.editor || "SPARQL query");
+      if (words.editor_help_id) {
+        input.setAttribute("aria-describedby", words.editor_help_id);
+      }
+      editor.on("change", function () {
+        var active = yasgui.getTab();
+        var yasqe = active && active.getYasqe();
+        if (yasqe && yasqe.getWrapperElement() === wrapper) {
+          remember(editor.getValue());
+        }
+      });
+    });
+    host.querySelectorAll("input.autocomplete:not([aria-label])").forEach(function (input) {
+      input.setAttribute("aria-label", words.endpoint || "SPARQL endpoint");
+    });
+  }
+  decorate();
+  new MutationObserver(decorate).observe(host, { childList: true, subtree: true });
+  yasgui.on("tabSelect", function () {
+    window.setTimeout(function () {
+      var active = yasgui.getTab();
+      if (active && active.getYasqe()) {
+        remember(active.getYasqe().getValue());
+      }
+    }, 0);
+  });
+  if (sharedQuery || /[?&]query=/.test(window.location.search)) {
+    remember(tab.getQuery());
+  }
 
   var examples = {};
   (config.examples || []).forEach(function (example) { examples[example.name] = example; });

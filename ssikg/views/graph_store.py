@@ -222,19 +222,9 @@ def _multipart_triples(base_iri: str) -> list[ox.Triple]:
         content_type = part.content_type
         mimetype, _ = protocol.split_media_type(content_type)
         if mimetype in ("", "application/octet-stream"):
-            content_type = _type_from_filename(part.filename)
+            content_type = uploads.media_type_from_filename(part.filename)
         triples.extend(parse_upload(part.read(), content_type, base_iri, what=label))
     return triples
-
-
-def _type_from_filename(filename: str | None) -> str | None:
-    if not filename or "." not in filename:
-        return None
-    try:
-        fmt = ox.RdfFormat.from_extension(filename.rsplit(".", 1)[-1].lower())
-    except ValueError:
-        return None
-    return fmt.media_type if fmt else None
 
 
 def write(target: Target, triples: list[ox.Triple], *, mode: str, creating: bool = False) -> Response:

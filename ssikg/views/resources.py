@@ -52,7 +52,7 @@ TEXT = {
         "sources": "Sources : ce que dit la page", "fact": "Énoncé", "section": "Section",
         "page": "Page source", "published": "publiée le", "raw": "Données brutes",
         "reproduce": "Requête SPARQL qui reproduit cette page", "no_facts": "aucun énoncé source",
-        "fallback": "pas de libellé dans cette langue ; libellé affiché en",
+        "fallback": "pas de libellé dans cette langue ; libellé affiché en {language}",
         "stated": "énoncé", "derived": "déduit", "external": "externe", "editorial": "éditorial",
         "vocabularies": "vocabulaire", "ontology_graph": "ontologie", "interpretation": "interprétation",
         "not_found": "Ressource introuvable", "quote_of": "Citation de la page",
@@ -71,6 +71,15 @@ TEXT = {
         "value": "Valeur", "subject": "Sujet", "grounds": "Triplets fondés sur cet énoncé",
         "intro": "Le réseau français de coopération internationale de sécurité intérieure (DCIS, SSI Belgique), "
                  "décrit en RDF d’après une page publique, avec pour chaque fait la citation qui le fonde.",
+        # French puts a no-break space before a colon; every "label:" on a page uses this word
+        "colon": "\u00a0:",
+        "lang_names": {"fr": "français", "en": "anglais", "nl": "néerlandais"},
+        "validation": "Validation", "chart_scroll": "Organigramme (faire défiler horizontalement)",
+        "editor": "Éditeur de requête SPARQL", "endpoint_field": "Point d’accès interrogé",
+        "editor_help": "Dans l’éditeur, Tab et Maj+Tab passent à l’élément suivant ou précédent de la page ; "
+                       "pour indenter, Ctrl+] (Cmd+] sur Mac), et Ctrl+[ pour désindenter. "
+                       "Ctrl+Espace complète un préfixe, Ctrl+Entrée exécute la requête, Échap quitte l’éditeur.",
+        "error": "Erreur",
     },
     "en": {
         "skip": "Skip to content", "home": "Home", "query": "SPARQL queries",
@@ -80,7 +89,7 @@ TEXT = {
         "sources": "Sources: what the page says", "fact": "Statement", "section": "Section",
         "page": "Source page", "published": "published", "raw": "Raw data",
         "reproduce": "SPARQL query reproducing this page", "no_facts": "no source statement",
-        "fallback": "no label in this language; showing the label in",
+        "fallback": "no label in this language; showing the label in {language}",
         "stated": "stated", "derived": "derived", "external": "external", "editorial": "editorial",
         "vocabularies": "vocabulary", "ontology_graph": "ontology", "interpretation": "interpretation",
         "not_found": "Resource not found", "quote_of": "Quotation from the page",
@@ -99,6 +108,14 @@ TEXT = {
         "value": "Value", "subject": "Subject", "grounds": "Triples grounded on this statement",
         "intro": "France's international internal-security cooperation network (DCIS, SSI Belgium) "
                  "described in RDF from one public page, each fact with the quotation it rests on.",
+        "colon": ":",
+        "lang_names": {"fr": "French", "en": "English", "nl": "Dutch"},
+        "validation": "Validation", "chart_scroll": "Organisation chart (scrolls horizontally)",
+        "editor": "SPARQL query editor", "endpoint_field": "Endpoint queried",
+        "editor_help": "In the editor, Tab and Shift+Tab move to the next or previous part of the page; "
+                       "to indent, press Ctrl+] (Cmd+] on a Mac), and Ctrl+[ to outdent. "
+                       "Ctrl+Space completes a prefix, Ctrl+Enter runs the query, Esc leaves the editor.",
+        "error": "Error",
     },
 }
 
@@ -171,11 +188,16 @@ def negotiate_format(default: str = "html") -> str:
     return next(suffix for suffix, media in OFFERED if media == best)
 
 
+def with_lang(href: str) -> str:
+    """``href`` (a page of this site without a query) keeping an explicit ``?lang=``."""
+    return href + ("?" + urlencode({"lang": explicit_lang()}) if explicit_lang() else "")
+
+
 def page(template: str, status: int = 200, **context) -> Response:
     lang = context.pop("lang", None) or current_lang()
     texts = TEXT[ui_lang(lang)]
     body = render_template(
-        template, lang=lang, ui_lang=ui_lang(lang), t=texts, link=link, lang_url=lang_url,
+        template, lang=lang, ui_lang=ui_lang(lang), t=texts, link=link, lang_url=lang_url, with_lang=with_lang,
         langs=ld.LANGS, graph_word=lambda name: texts.get("ontology_graph" if name == "ontology" else name, name),
         **context)
     response = Response(body, status=status, mimetype="text/html")
@@ -263,6 +285,9 @@ def entity_document(slug: str, suffix: str) -> Response:
         described = ld.describe(store, iri, lang)
         if described is None:
             return _not_found("html", iri)
+        # the statuses named in the provenance notes are shown by their labels too
+        described.labels.load(store, {fact.interpretation for relation in described.outgoing + described.incoming
+                                      for fact in relation.facts if fact.interpretation})
         chart = None
         if described.is_organisation:
             chart = _chart_fragment(store, lang, focus=iri)
@@ -465,6 +490,7 @@ def named_graph(name: str):
         count = ld.select(store, f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}")
         described = ld.describe(store, iri, current_lang())
         response = page("graph.html", name=stem, iri=iri, size=int(count[0]["n"].value),
+                        doc_base=f"{request.script_root}/graph/{stem}",
                         entity=described, store_url=request.script_root + "/store?" + urlencode({"graph": iri}))
     else:
         response = _rdf_response(ld.to_rdflib(ld.graph_triples(store, iri)), suffix)
@@ -500,7 +526,7 @@ def _home_context(store, lang: str) -> dict:
     facts = ld.select(store, "SELECT (COUNT(DISTINCT ?f) AS ?n) WHERE { ?f a ssikg:SourceStatement }")
     source = ld.select(store, f"""SELECT ?title ?issued ?identifier WHERE {{
         OPTIONAL {{ <{ID}page> dct:title ?title }} OPTIONAL {{ <{ID}page> dct:issued ?issued }}
-        OPTIONAL {{ <{ID}page> dct:identifier ?identifier }} }} LIMIT 1""")
+        OPTIONAL {{ ?copy prov:wasDerivedFrom <{ID}page> ; dct:identifier ?identifier }} }} LIMIT 1""")
     labels = ld.Labels().load(store, organisations + posts + themes)
 
     def listing(iris):
@@ -581,14 +607,12 @@ def query_ui() -> Response:
     """The query page (YASGUI over this server's /sparql; a plain form without JavaScript)."""
     lang = current_lang()
     stored = _stored_queries(lang)
-    initial = request.args.get("query") or (
-        "PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
-        "PREFIX org: <http://www.w3.org/ns/org#>\n\n"
-        "SELECT ?post ?label ?unit WHERE {\n  ?post a org:Post ; skos:prefLabel ?label .\n"
-        "  OPTIONAL { ?post org:postIn ?unit }\n  FILTER(lang(?label) = \"" + (lang if lang != "nl" else "fr")
-        + "\")\n}\nORDER BY ?label")
+    initial = request.args.get("query") or _default_query(lang)
     examples = [{"name": q["name"], "title": q["title"], "query": q["text"]} for q in stored if q["text"]]
-    config = {"endpoint": request.script_root + "/sparql", "examples": examples}
+    texts = TEXT[ui_lang(lang)]
+    config = {"endpoint": request.script_root + "/sparql", "examples": examples, "prefixes": PREFIXES,
+              "words": {"editor": texts["editor"], "endpoint": texts["endpoint_field"],
+                        "editor_help_id": "editor-help"}}
     response = page("query_ui.html", lang=lang, initial=initial, stored=stored,
                     endpoint=request.script_root + "/sparql",
                     config_json=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"))
@@ -596,24 +620,47 @@ def query_ui() -> Response:
     return response
 
 
+# the project's own prefixes, declared in the query the page opens with
+DEFAULT_QUERY_PREFIXES = ("ssikg", "id", "concept", "fact", "org", "skos", "prov", "rdfs")
+
+
+def _default_query(lang: str) -> str:
+    declarations = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in DEFAULT_QUERY_PREFIXES)
+    label_lang = lang if lang != "nl" else "fr"
+    return (declarations + "\n"
+            "SELECT ?post ?label ?unit WHERE {\n  ?post a org:Post ; skos:prefLabel ?label .\n"
+            "  OPTIONAL { ?post org:postIn ?unit }\n"
+            f"  FILTER(lang(?label) = \"{label_lang}\")\n}}\nORDER BY ?label")
+
+
 @bp.get("/query")
 def query_page():
     return query_ui()
+
+
+def _chart_focus() -> str | None:
+    """``focus=``: the IRI of a unit (checked against the chart by :func:`_chart`), or a 400."""
+    focus = request.args.get("focus")
+    if focus is not None and not _valid_iri(focus):
+        raise SsikgError(400, f"focus must be the IRI of a unit, got {focus!r}")
+    return focus
+
+
+def _unknown_focus(focus: str) -> SsikgError:
+    return SsikgError(404, f"<{focus}> is not a unit of the organisation chart")
 
 
 @bp.get("/org-chart.svg")
 def org_chart_svg():
     store = get_store()
     lang = current_lang()
-    focus = request.args.get("focus")
-    if focus is not None and not _valid_iri(focus):
-        raise SsikgError(400, f"focus must be the IRI of a unit, got {focus!r}")
+    focus = _chart_focus()
     try:
         _data, svg = _chart(store, lang, focus)
     except orgchart.graphviz.ExecutableNotFound:
         raise SsikgError(503, "Graphviz 'dot' is not installed on this server") from None
     if svg is None:
-        raise SsikgError(404, f"<{focus}> is not a unit of the organisation chart")
+        raise _unknown_focus(focus)
     response = Response(svg, content_type="image/svg+xml; charset=utf-8")
     response.vary.add("Accept-Language")
     return _conditional(response, "chart", lang, focus or "", explicit_lang())
@@ -621,12 +668,22 @@ def org_chart_svg():
 
 @bp.get("/org-chart")
 def org_chart_page():
+    """The chart page; ``focus=`` draws one unit's part, answered as the SVG route answers it."""
     store = get_store()
     lang = current_lang()
-    chart = _chart_fragment(store, lang)
+    focus = _chart_focus()
+    try:
+        _data, svg = _chart(store, lang, focus)
+    except orgchart.graphviz.ExecutableNotFound:
+        svg = b""  # the page says that Graphviz is missing
+    if svg is None:
+        raise _unknown_focus(focus)
+    chart = _chart_fragment(store, lang, focus)
     words = ui_lang(lang)
     legend = [(kind.name, kind.words[words], kind.style) for kind in orgchart.EDGE_KINDS]
     legend.append(("joint", orgchart.JOINT_WORDS[words], orgchart.JOINT_STYLE))
+    svg_args = {"lang": lang} | ({"focus": focus} if focus else {})
     return _conditional(page("org_chart.html", lang=lang, chart=chart, legend=legend,
-                             svg_url=request.script_root + "/org-chart.svg?" + urlencode({"lang": lang})),
-                        "chart-page", lang, explicit_lang())
+                             svg_url=request.script_root + "/org-chart.svg?" + urlencode(svg_args)),
+                        "chart-page", lang, focus or "", explicit_lang())
+

@@ -1,6 +1,8 @@
 """The validation service: ``GET /validate`` checks the current store against the
 SHACL shapes, ``POST /validate`` checks the RDF in the request body (any RDF
-syntax, by Content-Type), alone or merged with the store (``merge=store``).
+syntax, by Content-Type) or a file uploaded by the validation page's form
+(``multipart/form-data``, typed by the part's Content-Type or its file name),
+alone or merged with the store (``merge=store``).
 
 The answer is the ``sh:ValidationReport`` graph by content negotiation
 (Turtle, JSON-LD, N-Triples, RDF/XML; Turtle for ``*/*``, as Fuseki's SHACL
@@ -21,7 +23,7 @@ from .. import linked_data as ld
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..namespaces import GRAPHS
-from ..uploads import parse_rdf_body, read_body
+from ..uploads import media_type_from_filename, parse_rdf_body, read_body
 from ..validation import (
     MEDIA_TYPES,
     ValidationInputError,
@@ -78,17 +80,23 @@ def validate_store_route() -> Response:
 
 @bp.post("/validate")
 def validate_body_route() -> Response:
-    """Validate the RDF in the body, alone or merged with the store (``merge=store``)."""
-    merge = request.args.get("merge", "").strip().lower()
+    """Validate the RDF in the body, alone or merged with the store (``merge=store``): a
+    document sent as the body, or a file uploaded by the page's form (multipart/form-data)."""
+    limit = min(get_settings().max_body_bytes or MAX_BODY_BYTES, MAX_BODY_BYTES)
+    form_upload = (request.mimetype or "").lower() == "multipart/form-data"
+    if form_upload:
+        _body(limit)  # the size limits first; the form is parsed from the body read
+        body, fmt, what = _uploaded_file()
+    fields = request.form if form_upload else {}
+    merge = (request.args.get("merge") or fields.get("merge") or "").strip().lower()
     if merge not in ("", "none", "store"):
         raise SsikgError(400, f"unknown merge '{merge}'; use merge=store to validate the body "
                               "together with the store's content, or leave it out")
-    graph = _target_graph(request.args.get("graph"))
-    fmt = _body_format()
-    limit = min(get_settings().max_body_bytes or MAX_BODY_BYTES, MAX_BODY_BYTES)
-    body = _body(limit)
-    parsed = parse_rdf_body(body, fmt, base_iri=get_settings().public_base, limit=limit,
-                            what="the request body")
+    graph = _target_graph(request.args.get("graph") or fields.get("graph"))
+    if not form_upload:
+        fmt, what = _body_format(), "the request body"
+        body = _body(limit)
+    parsed = _parse(body, fmt, limit, what)
     if fmt not in QUAD_SYNTAXES:  # a triple syntax: its triples go to graph= (else the default graph)
         target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
         parsed = [ox.Quad(q.subject, q.predicate, q.object, target) for q in parsed]
@@ -104,6 +112,41 @@ def validate_body_route() -> Response:
 
 # ---------------------------------------------------------------------------
 # Inputs
+
+
+def _parse(body: bytes, fmt: ox.RdfFormat, limit: int, what: str) -> list[ox.Quad]:
+    """The quads of the upload, parsed as a write parses them; a 400 with the parser's words
+    (and its line) when it cannot be read.  Validation changes nothing, so the write's
+    "nothing was changed" is left out."""
+    try:
+        return parse_rdf_body(body, fmt, base_iri=get_settings().public_base, limit=limit, what=what)
+    except SsikgError as exc:
+        message = exc.message.removesuffix("; nothing was changed")
+        raise SsikgError(exc.status, f"the upload could not be read: {message}", title="Unreadable RDF",
+                         extra={"accepted": sorted(MEDIA_TYPES)}) from None
+
+
+def _uploaded_file() -> tuple[bytes, ox.RdfFormat, str]:
+    """The file of a form upload: its bytes, its syntax (from the part's Content-Type, else
+    its file name's extension) and how messages name it."""
+    parts = [part for _name, part in request.files.items(multi=True)]
+    if not parts:
+        raise SsikgError(400, "the multipart/form-data body holds no file part: choose an RDF file to validate")
+    if len(parts) > 1:
+        raise SsikgError(400, "send one file at a time to POST /validate")
+    part = parts[0]
+    what = f"file {part.filename!r}" if part.filename else "the uploaded file"
+    fmt = MEDIA_TYPES.get((part.mimetype or "").lower())
+    if fmt is None:
+        fmt = MEDIA_TYPES.get(media_type_from_filename(part.filename) or "")
+    if fmt is None:
+        raise SsikgError(415, f"cannot tell the RDF syntax of {what} (Content-Type {part.mimetype or 'none'!r}); "
+                              "name it .ttl, .trig, .nt, .nq, .jsonld, .rdf or .n3, or send one of: "
+                              + ", ".join(sorted(MEDIA_TYPES)), extra={"accepted": sorted(MEDIA_TYPES)})
+    body = part.read()
+    if not body.strip():
+        raise SsikgError(400, f"{what} is empty: choose an RDF file to validate")
+    return body, fmt, what
 
 
 def _body_format() -> ox.RdfFormat:
@@ -170,12 +213,11 @@ def _store_report() -> ValidationReport:
 def _lang() -> str:
     """fr or en: ``lang=`` (the site's other languages fall back to English), else Accept-Language."""
     asked = request.args.get("lang", "").strip().lower()
-    if asked:
-        if asked in LANGS:
-            return asked
-        if asked in SITE_LANGS:
-            return "en"
-        raise SsikgError(400, f"unknown lang '{asked}'; use fr or en")
+    if asked in LANGS:
+        return asked
+    if asked in SITE_LANGS:
+        return "en"
+    # another value is ignored, as the site's other pages ignore it
     return request.accept_languages.best_match(LANGS, default="fr")
 
 
@@ -225,11 +267,17 @@ _HTML_TEXT = {
     "fr": {"title": "Validation SHACL", "conforms": "Les données sont conformes aux formes.",
            "fails": "Les données ne sont pas conformes.", "focus": "Nœud", "path": "Chemin",
            "value": "Valeur", "message": "Message", "shape": "Forme", "severity": "Gravité",
-           "download": "Rapport sh:ValidationReport", "none": "Aucun résultat."},
+           "download": "Rapport sh:ValidationReport", "none": "Aucun résultat.",
+           "upload": "Valider un fichier RDF", "file": "Fichier RDF (Turtle, TriG, N-Triples, N-Quads, JSON-LD, "
+           "RDF/XML, N3)", "merge": "avec le contenu de la base", "submit": "Valider",
+           "upload_note": "Le fichier est seulement validé : rien n’est enregistré."},
     "en": {"title": "SHACL validation", "conforms": "The data conforms to the shapes.",
            "fails": "The data does not conform.", "focus": "Focus node", "path": "Path",
            "value": "Value", "message": "Message", "shape": "Shape", "severity": "Severity",
-           "download": "sh:ValidationReport", "none": "No results."},
+           "download": "sh:ValidationReport", "none": "No results.",
+           "upload": "Validate an RDF file", "file": "RDF file (Turtle, TriG, N-Triples, N-Quads, JSON-LD, "
+           "RDF/XML, N3)", "merge": "together with the store's content", "submit": "Validate",
+           "upload_note": "The file is only validated: nothing is stored."},
 }
 
 
