@@ -120,6 +120,12 @@ def build(store, force, backend, update_url, store_url):
 
     With --backend URL, publish the same graphs into a remote SPARQL engine
     instead (credentials from $SSIKG_BACKEND_USER/PASSWORD/TOKEN).
+
+    \b
+    Examples:
+      ssikg build                       # var/store, when missing or stale
+      ssikg build --store /srv/ssikg --force
+      ssikg build --backend http://localhost:7878/query --store-url http://localhost:7878/store
     """
     if backend:
         _publish(backend, update_url, store_url)
@@ -368,10 +374,16 @@ QUERY_FORMATS = ("table", "json", "xml", "csv", "tsv", "turtle", "ntriples")
                    "turtle/ntriples: for CONSTRUCT and DESCRIBE.")
 @click.argument("query")
 def query(store, fmt, query):
-    """Run a SPARQL QUERY (text, or @FILE) against the store.
+    """Run a SPARQL QUERY (text, or @FILE, or - for standard input) against the store.
 
     The default graph is the union of all named graphs; GRAPH <…/graph/stated>
     restricts a pattern to what the source page states.
+
+    \b
+    Examples:
+      ssikg query @queries/cq05-who-assists-the-asi.rq
+      ssikg query --format csv 'SELECT ?s ?label WHERE { ?s <http://www.w3.org/2000/01/rdf-schema#label> ?label }'
+      echo 'ASK { ?s ?p ?o }' | ssikg query --format json -
     """
     text = _read_query_argument(query)
     graph_store = _open_for_reading(store, read_only=True)
@@ -414,6 +426,11 @@ _RESULT_FORMATS = {"json": ox.QueryResultsFormat.JSON, "xml": ox.QueryResultsFor
 _GRAPH_FORMATS = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES}
 
 
+def _ended(document: bytes) -> bytes:
+    """A document printed to a terminal or a pipe ends its last line."""
+    return document if document.endswith(b"\n") else document + b"\n"
+
+
 def _print_result(result, fmt: str) -> None:
     from .xml_text import xml_safe
 
@@ -430,12 +447,12 @@ def _print_result(result, fmt: str) -> None:
         if fmt == "table":
             click.echo("true" if bool(result) else "false")
         else:
-            out.write(result.serialize(format=_RESULT_FORMATS.get(fmt, ox.QueryResultsFormat.JSON)))
+            out.write(_ended(result.serialize(format=_RESULT_FORMATS.get(fmt, ox.QueryResultsFormat.JSON))))
     elif fmt == "table":
         click.echo(format_table(result))
     elif fmt in _RESULT_FORMATS:
         document = result.serialize(format=_RESULT_FORMATS[fmt])
-        out.write(xml_safe(document) if fmt == "xml" else document)
+        out.write(_ended(xml_safe(document) if fmt == "xml" else document))
     else:
         raise click.BadParameter(f"a SELECT result cannot be printed as {fmt}; use table, json, xml, csv or tsv")
     out.flush()
@@ -479,7 +496,15 @@ def export(store, fmt, output):
     """Write every graph of the store (including writes made over HTTP) as TriG or N-Quads.
 
     Writing to a file marks the store's writes as exported, so 'ssikg build'
-    will then replace it without --force.
+    will then replace it without --force.  The file is a backup and an exchange
+    format: to make writes part of the sources, edit data/ (or
+    tools/generate_data.py); a dump added beside data/*.trig would load their
+    blank nodes (the provenance's rdf:Statements) a second time.
+
+    \b
+    Examples:
+      ssikg export -o backup.trig
+      ssikg export --format nquads | gzip > backup.nq.gz
     """
     graph_store = _open_for_reading(store)
     rdf_format = ox.RdfFormat.TRIG if fmt == "trig" else ox.RdfFormat.N_QUADS

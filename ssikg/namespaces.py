@@ -43,3 +43,11 @@ PREFIXES = {
 def sparql_prefixes() -> str:
     """PREFIX declarations for every project prefix, for queries written in code."""
     return "".join(f"PREFIX {p}: <{iri}>\n" for p, iri in PREFIXES.items())
+
+
+def expand_prefixed(value: str) -> str:
+    """``id:ssi-be`` -> the full IRI, for the project's own prefixes (never http(s) schemes)."""
+    prefix, sep, local = value.partition(":")
+    if sep and prefix in PREFIXES and not local.startswith("//"):
+        return PREFIXES[prefix] + local
+    return value

@@ -22,7 +22,7 @@ import click
 import graphviz
 
 from .linked_data import DEFAULT_LANG, LANGS, Labels, href_for, local_path, select, values_block
-from .namespaces import GRAPH, PREFIXES, SSIKG
+from .namespaces import GRAPH, PREFIXES, SSIKG, expand_prefixed
 
 ORG = PREFIXES["org"]
 UNIT_TYPES = (ORG + "Organization", ORG + "OrganizationalUnit", ORG + "FormalOrganization",
@@ -246,7 +246,7 @@ def inline_svg(svg: bytes) -> str:
               default=DEFAULT_LANG, show_default=True, help="Language of the labels.")
 @click.option("--format", "fmt", type=click.Choice(["svg", "dot"]), default="svg", show_default=True,
               help="svg: the drawn chart; dot: the Graphviz source.")
-@click.option("--focus", default=None, help="IRI of a unit: draw only its part of the chart.")
+@click.option("--focus", default=None, help="IRI (or id:…) of a unit: draw only its part of the chart.")
 @click.option("--store", "store", type=click.Path(path_type=Path), default=None,
               help="Store folder (default: var/store in the project, or $SSIKG_STORE).")
 def cli_command(output, lang, fmt, focus, store):
@@ -260,7 +260,13 @@ def cli_command(output, lang, fmt, focus, store):
     graph_store = _open_for_reading(store, read_only=True)
     try:
         data = load_chart(graph_store, lang)
-        chart = build_graph(data, lang, settings.public_base, focus)
+        if focus is not None:
+            focus = expand_prefixed(focus)
+            if focus not in data.units:
+                raise click.BadParameter(f"<{focus}> is not a unit of the organisation chart",
+                                         param_hint="--focus")
+            data = _focus(data, focus)  # what is drawn, and so what the summary counts
+        chart = build_graph(data, lang, settings.public_base)
         try:
             content = chart.source.encode("utf-8") if fmt == "dot" else chart.pipe(format="svg")
         except graphviz.ExecutableNotFound:

@@ -479,13 +479,18 @@ _QUERY_FORMS = ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")
 
 
 def is_valid_sparql(text: str, *, update: bool = False) -> bool:
-    """Whether rdflib's SPARQL 1.1 parser accepts the text (asked only when an engine said 400,
-    to tell a client's mistake from an engine's limitation)."""
-    from rdflib.plugins.sparql import parser
+    """Whether rdflib reads the text as SPARQL 1.1 (asked only when an engine said 400, to tell
+    a client's mistake from an engine's limitation): its grammar, and then its algebra, which
+    refuses what the grammar lets through (an undeclared prefix, a projected variable that
+    is not grouped)."""
+    from rdflib.plugins.sparql import algebra, parser
 
     try:
-        (parser.parseUpdate if update else parser.parseQuery)(text)
-    except Exception:  # noqa: BLE001 - pyparsing raises several kinds; any means "not valid"
+        if update:
+            algebra.translateUpdate(parser.parseUpdate(text))
+        else:
+            algebra.translateQuery(parser.parseQuery(text))
+    except Exception:  # noqa: BLE001 - pyparsing and the algebra raise several kinds; any means "not valid"
         return False
     return True
 

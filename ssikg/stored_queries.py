@@ -36,7 +36,7 @@ import click
 import pyoxigraph as ox
 import yaml
 
-from .namespaces import PREFIXES
+from .namespaces import expand_prefixed
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 XSD_DATE = ox.NamedNode(XSD + "date")
@@ -199,14 +199,6 @@ class Param:
         if self.values:
             out["values"] = list(self.values)
         return out
-
-
-def expand_prefixed(value: str) -> str:
-    """``id:ssi-be`` -> the full IRI, for the project's own prefixes (never http(s) schemes)."""
-    prefix, sep, local = value.partition(":")
-    if sep and prefix in PREFIXES and not local.startswith("//"):
-        return PREFIXES[prefix] + local
-    return value
 
 
 def _show(raw: str, limit: int = 60) -> str:

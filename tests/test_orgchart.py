@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -128,6 +129,12 @@ def test_cli_chart_writes_svg_with_canonical_links(store_copy, tmp_path):
     assert dot.returncode == 0 and dot.stdout.startswith("digraph")
     bad = run_cli("chart", "--lang", "de", "--store", str(store_copy))
     assert bad.returncode == 2 and "de" in bad.stderr
+    unknown = run_cli("chart", "--focus", "id:nope", "--format", "dot", "--store", str(store_copy))
+    assert unknown.returncode == 2 and "is not a unit of the organisation chart" in unknown.stderr
+    focused = run_cli("chart", "--focus", "id:ssi-be", "-o", str(tmp_path / "ssi.svg"), "--store", str(store_copy))
+    whole = re.search(r"(\d+) units, (\d+) posts", result.stderr).groups()
+    part = re.search(r"(\d+) units, (\d+) posts", focused.stderr).groups()
+    assert focused.returncode == 0 and int(part[0]) < int(whole[0]) and int(part[1]) < int(whole[1])
 
 
 def chart_svg(page: str) -> str:
@@ -140,3 +147,29 @@ def test_chart_links_keep_the_chosen_language(live_server):
     assert 'href="/id/dcis?lang=en"' in chart_svg(english)
     negotiated = requests.get(f"{live_server.url}/org-chart", headers={"Accept-Language": "en"}, timeout=60).text
     assert 'href="/id/dcis"' in chart_svg(negotiated) and "?lang=" not in chart_svg(negotiated).split("</svg>")[0]
+
+
+def test_chart_page_answers_focus_as_the_svg_route_does(live_server):
+    needs_dot()
+    html = {"Accept": "text/html"}
+    for focus, status in (("garbage", 400), (ID + "nope", 404)):
+        quoted = requests.utils.quote(focus, safe="")
+        svg = requests.get(f"{live_server.url}/org-chart.svg?focus={quoted}", timeout=TIMEOUT)
+        page = requests.get(f"{live_server.url}/org-chart?focus={quoted}&lang=en", headers=html, timeout=TIMEOUT)
+        assert svg.status_code == page.status_code == status, focus
+        assert page.headers["Content-Type"].startswith("text/html") and "<nav" in page.text
+    unit = requests.utils.quote(ID + "ssi-be", safe="")
+    page = requests.get(f"{live_server.url}/org-chart?focus={unit}", headers=html, timeout=TIMEOUT)
+    assert page.status_code == 200
+    assert "attaché" in chart_svg(page.text) and "directeur général" not in chart_svg(page.text)
+    # the page's SVG link draws the same part of the chart
+    assert f'href="/org-chart.svg?lang=fr&amp;focus={unit}"' in page.text
+
+
+def test_the_chart_sits_in_a_labelled_keyboard_scrollable_region(live_server):
+    """(Its drawn size in a browser: tests/test_browser.py.)"""
+    needs_dot()
+    for path in ("/org-chart", "/id/dcis.html"):
+        page = requests.get(live_server.url + path, timeout=TIMEOUT).text
+        region = page.split('<figure class="org-chart"', 1)[1].split("<svg", 1)[0]
+        assert 'class="chart-scroll" tabindex="0" role="region" aria-label="' in region, path

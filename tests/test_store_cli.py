@@ -236,6 +236,9 @@ def test_cli_query_json_and_errors(built_store, tmp_path):
                       "ASK { GRAPH ?g { ?s <http://www.w3.org/ns/org#heldBy> ?o } }")
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout) == {"head": {}, "boolean": False}
+    assert as_json.stdout.endswith("\n")  # a shell prompt starts on its own line
+    as_csv = run_cli("query", "--store", str(store), "--format", "csv", "ASK { ?s ?p ?o }")
+    assert as_csv.stdout == "true\n"
     bad = run_cli("query", "--store", str(store), "SELECT * WHERE { ?s ?p }")
     assert bad.returncode == 1 and "malformed query" in bad.stderr and "1:" in bad.stderr
     usage = run_cli("query", "--store", str(store), "--format", "nope", "ASK {}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import textwrap
 
@@ -549,8 +550,22 @@ def test_a_capped_result_is_a_valid_document_in_every_sparql_format(make_app, se
         assert b"urn:ssikg:truncated" in cut.content
 
 
+# The suite runs again over a remote engine (tests/test_remote_rerun.py), whose data can change
+# behind ssikg's back: there, answers carry no validator at all.
+REMOTE = os.environ.get("SSIKG_TEST_BACKEND") == "oxigraph"
+
+
+def assert_never_validated(response: requests.Response) -> None:
+    assert response.status_code == 200 and "ETag" not in response.headers
+    assert response.headers.get("Cache-Control", "no-store") == "no-store"
+
+
 def test_stored_query_answers_revalidate_against_the_store_version(live_server):
     first = api(live_server, "cq05-who-assists-the-asi")
+    if REMOTE:
+        assert_never_validated(first)
+        assert_never_validated(requests.get(live_server.url + "/api/queries", timeout=30))
+        return
     etag = first.headers["ETag"]
     assert etag.startswith('W/"') and first.headers["Cache-Control"] == "public, no-cache"
     again = api(live_server, "cq05-who-assists-the-asi", headers={"If-None-Match": etag})
@@ -581,6 +596,9 @@ def test_the_query_text_is_served_as_it_is_stored(live_server):
 def test_a_write_changes_the_stored_query_etag(make_app, serve_app):
     app = make_app()
     server = serve_app(app)
+    if REMOTE:
+        assert_never_validated(api(server, "cq05-who-assists-the-asi"))
+        return
     etag = api(server, "cq05-who-assists-the-asi").headers["ETag"]
     app.extensions["ssikg.store"].add_triples("https://w3id.org/ssikg/graph/editorial", [ox.Triple(
         ox.NamedNode(ID + "x"), ox.NamedNode("http://www.w3.org/2004/02/skos/core#altLabel"), ox.Literal("x"))])
