@@ -359,6 +359,23 @@ def negotiate_query_formats(accept: str | None, format_param: str | None
             negotiate(accept, GRAPH_FORMATS, GRAPH_ALIASES))
 
 
+HTML_FORMAT_NAMES = ("html", "text/html")
+
+
+def wants_html(accept: str | None, format_param: str | None) -> bool:
+    """Whether a query's answer should be a page: ``format=html``, or an Accept that ranks
+    text/html above every result format (a browser following a link or sending the query
+    page's form).  ``*/*`` alone ranks them alike, so curl and scripts get data."""
+    if format_param:
+        return format_param.strip().lower() in HTML_FORMAT_NAMES
+    if not accept:
+        return False
+    ranges = parse_accept(accept)
+    html = quality(ranges, "text/html")
+    return html[0] > 0 and all(html > quality(ranges, media.media_type)
+                               for media in (*SOLUTIONS_FORMATS, *GRAPH_FORMATS))
+
+
 def format_from_parameter(value: str) -> tuple[MediaFormat | None, MediaFormat | None]:
     key = value.strip().lower()
     if "/" in key:

@@ -117,8 +117,8 @@ def test_defaults_without_accept(live_server):
     (SELECT, "text/*", "text/csv"),
     (SELECT, "application/sparql-results+json;q=0, */*;q=0.1", "application/sparql-results+xml"),
     (SELECT, "application/json", "application/sparql-results+json"),
-    (SELECT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-     "application/sparql-results+xml"),
+    (SELECT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"),  # a browser
+    (SELECT, "text/html;q=0.5, application/sparql-results+xml", "application/sparql-results+xml"),
     (CONSTRUCT, "application/rdf+xml;q=0.3, application/n-triples;q=0.6", "application/n-triples"),
     (CONSTRUCT, "text/*;q=0.2, application/ld+json;q=0.1", "text/turtle"),
     (CONSTRUCT, "application/json", "application/ld+json"),
@@ -142,6 +142,33 @@ def test_format_parameter_overrides_accept(live_server, value, query, expected):
     r = get(live_server, query, "application/sparql-results+xml, application/rdf+xml", format=value)
     assert r.status_code == 200, r.text
     assert media(r) == expected
+
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_a_browser_gets_the_answer_as_a_page(live_server):
+    """A link to /sparql?query=… (entity pages have one) or the no-JavaScript form: a table
+    with links to the entity pages, not a file to download."""
+    query = ("PREFIX skos: <http://www.w3.org/2004/02/skos/core#> SELECT ?unit ?label WHERE { "
+             "VALUES ?unit { <https://w3id.org/ssikg/id/dcis> } ?unit skos:prefLabel ?label }")
+    page = get(live_server, query, BROWSER, lang="en")
+    assert page.status_code == 200 and media(page) == "text/html"
+    assert "Accept" in page.headers["Vary"] and page.headers["Cache-Control"] == "no-store"
+    html = page.text
+    assert '<th scope="col">unit</th>' in html and '<a href="/id/dcis?lang=en"' in html
+    assert '<td lang="fr">direction de la coopération internationale de sécurité' in html
+    assert "format=csv" in html  # the same answer to download
+    assert media(get(live_server, query, "", format="html")) == "text/html"
+    assert "<code>true</code>" in get(live_server, "ASK { ?s ?p ?o }", BROWSER).text
+    triples = get(live_server, CONSTRUCT, BROWSER).text
+    assert '<th scope="col">predicate</th>' in triples and "format=ttl" in triples
+
+
+def test_a_page_of_results_stops_at_its_row_limit(make_app, serve_app):
+    server = serve_app(make_app(max_rows=3))
+    html = get(server, "SELECT * WHERE { ?s ?p ?o }", BROWSER, lang="en").text
+    assert html.count("<tr>") == 1 + 3 and "Only the first 3 rows are shown" in html
 
 
 def test_format_parameter_in_a_form_post(live_server):

@@ -69,6 +69,8 @@ TEXT = {
         "open_example": "Ouvrir", "graph": "Graphe", "download": "Télécharger",
         "unit": "unité", "post": "poste", "in_unit": "dans", "property": "Propriété",
         "value": "Valeur", "subject": "Sujet", "grounds": "Triplets fondés sur cet énoncé",
+        "results": "Résultats", "row": "ligne", "rows": "lignes", "other_formats": "Autres formats",
+        "first_rows": "Seules les {n} premières lignes sont affichées ; les autres formats donnent tout.",
         "intro": "Le réseau français de coopération internationale de sécurité intérieure (DCIS, SSI Belgique), "
                  "décrit en RDF d’après une page publique, avec pour chaque fait la citation qui le fonde.",
         # French puts a no-break space before a colon; every "label:" on a page uses this word
@@ -106,6 +108,8 @@ TEXT = {
         "open_example": "Open", "graph": "Graph", "download": "Download",
         "unit": "unit", "post": "post", "in_unit": "in", "property": "Property",
         "value": "Value", "subject": "Subject", "grounds": "Triples grounded on this statement",
+        "results": "Results", "row": "row", "rows": "rows", "other_formats": "Other formats",
+        "first_rows": "Only the first {n} rows are shown; the other formats give them all.",
         "intro": "France's international internal-security cooperation network (DCIS, SSI Belgium) "
                  "described in RDF from one public page, each fact with the quotation it rests on.",
         "colon": ":",

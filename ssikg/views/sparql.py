@@ -10,11 +10,13 @@ wires them to HTTP.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+import pyoxigraph as ox
+from flask import Blueprint, Response, request, url_for
 
 from .. import auth, execution, http, protocol, replay, uploads
 from ..app import get_settings, get_store
 from ..errors import SsikgError
+from ..linked_data import compact_iri
 from ..service_description import service_description_response
 from ..store import StoreError
 
@@ -39,18 +41,10 @@ bp.add_url_rule("/sparql", "home", endpoint, methods=["GET", "POST"])
 
 
 def _no_operation() -> Response:
-    """A browser (naming text/html explicitly) gets the query UI; anyone else the description."""
-    if wants_html(request.headers.get("Accept")):
+    """A browser (ranking text/html first) gets the query UI; anyone else the description."""
+    if protocol.wants_html(request.headers.get("Accept"), None):
         return query_ui()
     return service_description_response()
-
-
-def wants_html(accept: str | None) -> bool:
-    ranges = protocol.parse_accept(accept)
-    html_q, specificity, _ = protocol.quality(ranges, "text/html")
-    if specificity != 3 or html_q <= 0:
-        return False  # */* or text/* alone: a script, not a browser
-    return html_q >= protocol.quality(ranges, "text/turtle")[0]
 
 
 def query_ui() -> Response:
@@ -96,6 +90,8 @@ def query_dataset(operation: protocol.QueryOperation):
 
 def run_query(operation: protocol.QueryOperation) -> Response:
     _check_operation(operation.text, "query")
+    if protocol.wants_html(request.headers.get("Accept"), operation.format):
+        return _results_page(operation)
     solutions, graph = protocol.negotiate_query_formats(request.headers.get("Accept"),
                                                         operation.format)
     offered = protocol.offered_types()
@@ -135,6 +131,71 @@ def run_query(operation: protocol.QueryOperation) -> Response:
     else:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+HTML_ROWS = 1000  # a page is for reading: past this, the formats to download are offered
+
+
+def _results_page(operation: protocol.QueryOperation) -> Response:
+    """The answer as an HTML table, for a browser (``format=html``, or an Accept preferring
+    text/html): up to :data:`HTML_ROWS` rows, links to the entity pages, and the other
+    formats of the same query."""
+    from .resources import link, page
+
+    settings = get_settings()
+    default_graphs, named_graphs = query_dataset(operation)
+    cap = min(filter(None, (settings.get("max_rows"), HTML_ROWS)))
+    try:
+        result = execution.run_query(
+            get_store(), operation.text, solutions_format=ox.QueryResultsFormat.TSV,
+            graph_format=ox.RdfFormat.N_TRIPLES, offered=protocol.offered_types(),
+            base_iri=settings.public_base, default_graphs=default_graphs, named_graphs=named_graphs,
+            timeout=settings.get("query_timeout"), max_rows=cap)
+    except SyntaxError as exc:
+        raise SsikgError(400, f"malformed query: {protocol.syntax_error_message(operation.text, str(exc))}",
+                         title="Malformed query") from None
+    try:
+        body = b"".join(result.chunks)
+    finally:
+        result.close()
+    columns, rows, boolean = _html_rows(result.kind, body)
+    response = page("sparql_results.html", query=operation.text, columns=columns, boolean=boolean,
+                    rows=[[_html_cell(term, link) for term in row] for row in rows],
+                    truncated=result.headers.get(execution.TRUNCATED_HEADER) == "true", cap=cap,
+                    formats=_other_formats(operation, result.kind))
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("Accept")
+    return response
+
+
+def _html_rows(kind: str, body: bytes) -> tuple[list[str], list[list], bool | None]:
+    if kind == "boolean":
+        return [], [], bool(ox.parse_query_results(body, ox.QueryResultsFormat.TSV))
+    if kind == "graph":
+        triples = ox.parse(body, ox.RdfFormat.N_TRIPLES)
+        return ["subject", "predicate", "object"], [[t.subject, t.predicate, t.object] for t in triples], None
+    solutions = ox.parse_query_results(body, ox.QueryResultsFormat.TSV)
+    columns = [v.value for v in solutions.variables]
+    return columns, [[row[name] for name in columns] for row in solutions], None
+
+
+def _html_cell(term, link) -> dict:
+    if term is None:
+        return {"text": ""}
+    if isinstance(term, ox.NamedNode):
+        return {"text": compact_iri(term.value), "href": link(term.value), "title": term.value}
+    if isinstance(term, ox.BlankNode):
+        return {"text": f"_:{term.value}"}
+    if isinstance(term, ox.Literal):
+        datatype = term.datatype.value.rsplit("#", 1)[-1] if not term.language else None
+        return {"text": term.value, "lang": term.language,
+                "datatype": None if datatype == "string" else datatype}
+    return {"text": str(term)}  # a quoted triple (RDF-star)
+
+
+def _other_formats(operation: protocol.QueryOperation, kind: str) -> list[tuple[str, str]]:
+    names = ("ttl", "nt", "jsonld", "rdf") if kind == "graph" else ("json", "xml", "csv", "tsv")
+    return [(name, url_for("sparql.endpoint", query=operation.text, format=name)) for name in names]
 
 
 def _etag(version, operation, default_graphs, named_graphs, solutions, graph) -> str:
