@@ -57,6 +57,7 @@ from multiprocessing.connection import wait
 
 import pyoxigraph as ox
 
+from . import sparql_lexer
 from .errors import SsikgError
 from .result_cache import CACHE_HEADER, ResultCache
 from .sparql_guard import OutboundPolicy, Refused, check_outbound
@@ -138,11 +139,17 @@ def federated_query_enabled(settings) -> bool:
     return bool(settings.get("service_allowlist"))
 
 
+# Oxigraph's SPARQL parser recurses once per nesting level and crashed (SIGSEGV) from about
+# 4,000 levels in a server thread: an update is parsed in the server process itself.
+MAX_NESTING = 256
+
+
 def check_operation(text: str, kind: str, *, base_iri: str | None = None, settings=None) -> None:
     """Refuse ``text`` (a ``"query"`` or ``"update"``) before it runs.
 
-    413 when longer than ``max_query_length``; 403 when it names a SERVICE or
-    LOAD target the policy refuses; 400 when such a target cannot be read."""
+    413 when longer than ``max_query_length``; 400 when it nests deeper than
+    :data:`MAX_NESTING`; 403 when it names a SERVICE or LOAD target the policy
+    refuses; 400 when such a target cannot be read."""
     settings = _settings(settings)
     limit = settings.get("max_query_length") or 0
     if limit and len(text) > limit:
@@ -150,6 +157,11 @@ def check_operation(text: str, kind: str, *, base_iri: str | None = None, settin
         raise SsikgError(413, f"the {kind} is {len(text):,} characters long; this endpoint accepts at "
                               f"most {limit:,} (max_query_length setting)",
                          extra={"max_query_length": limit})
+    if sparql_lexer.deepest_nesting(text) > MAX_NESTING:
+        _count("refusals")
+        raise SsikgError(400, f"the {kind} nests brackets, parentheses or braces more than {MAX_NESTING} "
+                              "deep; Oxigraph's parser would exhaust its stack (and kill the process)",
+                         title="Nested too deeply")
     try:
         check_outbound(text, outbound_policy(settings),
                        base_iri=base_iri if base_iri is not None else settings.get("public_base"))

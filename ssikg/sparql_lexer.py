@@ -144,3 +144,28 @@ def closing_brace(tokens: list[Token], opening: Token) -> Token | None:
         if token.start > opening.start and token.text == "}" and token.depth == opening.depth:
             return token
     return None
+
+
+_OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
+
+
+def deepest_nesting(text: str) -> int:
+    """How deep brackets, parentheses and braces nest in ``text`` (outside strings, IRIs and
+    comments).  Cheap when the text holds few of them: the count of opening characters bounds
+    the depth, and the text is tokenized only when that count is high."""
+    openings = text.count("(") + text.count("[") + text.count("{")
+    if openings <= NESTING_SCREEN:
+        return openings
+    depth = deepest = 0
+    for token in iter_tokens(text):
+        if token.kind != "punct":
+            continue
+        if token.text in _OPENING:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.text in _CLOSING:
+            depth = max(0, depth - 1)
+    return deepest
+
+
+NESTING_SCREEN = 64  # below this many opening characters the depth is not worth computing

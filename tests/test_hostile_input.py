@@ -175,3 +175,42 @@ def test_a_request_id_is_echoed_only_when_it_is_a_plain_token(live_server):
 def test_options_answers_no_content_type(live_server):
     r = requests.options(f"{live_server.url}/sparql", timeout=30)
     assert r.status_code == 200 and "GET" in r.headers["Allow"] and "Content-Type" not in r.headers
+
+
+def nested_json_ld(depth: int) -> bytes:
+    return b'{"@id": "http://a/b", "http://e/p": ' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+
+
+def test_deeply_nested_json_ld_is_refused_before_parsing(server):
+    """pyoxigraph's JSON-LD parser recursed per level and crashed the server process (SIGSEGV)
+    from ~4,000 levels; far below that, the upload is refused and nothing is stored."""
+    before = graph_content(server)
+    for deep in (nested_json_ld(300), b'{"@id": "http://a/b", "http://e/p": ' + b"[" * 300 + b"1" + b"]" * 300 + b"}"):
+        validated = requests.post(f"{server.url}/validate", data=deep, timeout=30,
+                                  headers={"Content-Type": "application/ld+json", "Accept": "application/json"})
+        assert validated.status_code == 400 and "more than 256 deep" in validated.json()["message"]
+        stored = requests.put(f"{server.url}/store", params={"graph": GRAPH}, data=deep, timeout=30,
+                              headers={"Content-Type": "application/ld+json", **AUTH})
+        assert stored.status_code == 400 and "more than 256 deep" in stored.text
+    assert graph_content(server) == before
+    shallow = requests.post(f"{server.url}/validate", data=nested_json_ld(100), timeout=30,
+                            headers={"Content-Type": "application/ld+json", "Accept": "application/json"})
+    assert shallow.status_code in (200, 422), shallow.text  # read and validated
+    quoted = b'{"@id": "http://a/b", "http://e/p": "' + b"{[" * 400 + b'"}'  # brackets in a string
+    assert requests.post(f"{server.url}/validate", data=quoted, timeout=30,
+                         headers={"Content-Type": "application/ld+json"}).status_code in (200, 422)
+
+
+def test_deeply_nested_sparql_is_refused_before_parsing(server):
+    """Oxigraph's SPARQL parser, too, crashed (an update is parsed in the server process)."""
+    update = "INSERT DATA { GRAPH <%s> { <a:a> <a:b> %s1%s } }" % (GRAPH, "[<a:p>" * 300, "]" * 300)
+    refused = requests.post(f"{server.url}/sparql", data=update.encode(), timeout=30,
+                            headers={"Content-Type": "application/sparql-update", **AUTH})
+    assert refused.status_code == 400 and "more than 256 deep" in refused.json()["message"]
+    query = "ASK { FILTER(%s1%s) }" % ("(" * 300, ")" * 300)
+    asked = requests.get(f"{server.url}/sparql", params={"query": query}, timeout=30,
+                         headers={"Accept": "application/json"})
+    assert asked.status_code == 400 and asked.json()["title"] == "Nested too deeply"
+    fine = "ASK { FILTER(%s1%s) } # %s" % ("(" * 200, ")" * 200, "(" * 400)  # a comment does not nest
+    assert requests.get(f"{server.url}/sparql", params={"query": fine}, timeout=30,
+                        headers={"Accept": "application/json"}).json()["boolean"] is True
