@@ -8,6 +8,7 @@ page may log a console error.  Screenshots go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -150,6 +151,31 @@ def test_stored_query_runs_in_yasgui_and_shows_its_rows(watched, live_server):
     assert sparql_calls, "YASGUI did not query this server's /sparql"
     watched.screenshot("query-ui")
     watched.check_clean()
+
+
+def test_a_shared_link_cannot_point_any_tab_elsewhere(watched, live_server):
+    """YASGUI copies a link's settings into the defaults of every tab: a link naming another
+    endpoint, method, graphs or content type must change none of the tabs."""
+    page = watched.page
+    sent = []
+    page.on("request", lambda r: urlsplit(r.url).path == "/sparql" and sent.append((r.method, r.url, r.post_data or "")))
+    elsewhere = "http://127.0.0.1:9/sparql"
+    page.goto(f"{live_server.url}/query#query={quote('ASK { ?s ?p ?o }')}&endpoint={quote(elsewhere)}"
+              "&requestMethod=GET&namedGraph=http%3A%2F%2Fevil.example%2Fng&contentTypeSelect=text%2Fhtml")
+    page.wait_for_selector("#yasgui .CodeMirror")
+    page.locator(".tabPanel.active .yasr").get_by_text("true").first.wait_for()  # it ran, here
+    page.locator("#yasgui .addTab").first.click()  # a new tab takes the instance's defaults
+    page.wait_for_function("() => window.ssikgYasgui.getTab().getYasqe() !== undefined")
+    assert page.evaluate("window.ssikgYasgui.getTab().getEndpoint()") == live_server.url + "/sparql"
+    page.evaluate("window.ssikgYasgui.getTab().getYasqe().setValue('ASK { ?s ?p ?o }')")
+    page.evaluate("window.ssikgYasgui.getTab().getYasqe().query()")
+    deadline = time.monotonic() + 30
+    while len(sent) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert len(sent) >= 2, sent
+    for method, url, body in sent:
+        assert url.startswith(live_server.url + "/sparql") and method == "POST", (method, url)
+        assert "named-graph-uri" not in url + body
 
 
 def test_a_query_error_shows_the_servers_message_not_its_json(watched, live_server):

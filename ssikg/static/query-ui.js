@@ -17,8 +17,10 @@
   var words = config.words || {};
   var endpoint = new URL(config.endpoint, window.location.href).href;
   var initial = document.getElementById("query").value;
-  // YASGUI reads (and then clears) the hash; remember whether a query came with it
-  var sharedQuery = /(^#|&)query=/.test(window.location.hash);
+  // A shared link may carry any of YASGUI's settings (endpoint, method, headers, graphs,
+  // content types), and YASGUI writes them into the defaults of every tab: only the query
+  // is kept from it.  YASGUI then reads (and clears) the hash.
+  var sharedQuery = keepOnlyTheQuery();
 
   registerProjectPrefixes(config.prefixes || {});
   // the endpoint answers errors as JSON ({status, title, message}): show the message, not the JSON
@@ -76,6 +78,15 @@
     return box;
   }
 
+  function keepOnlyTheQuery() {
+    var shared = new URLSearchParams(window.location.hash.replace(/^#/, "")).get("query");
+    if (window.location.hash) {
+      var hash = shared === null ? "" : "#query=" + encodeURIComponent(shared);
+      history.replaceState(history.state, "", window.location.pathname + window.location.search + hash);
+    }
+    return shared !== null;
+  }
+
   function pinToThisServer(tabConfig) {
     tabConfig.requestConfig = Object.assign({}, tabConfig.requestConfig, {
       endpoint: endpoint, method: "POST", args: [], headers: {}, namedGraphs: [], defaultGraphs: []
@@ -105,9 +116,9 @@
     }, false);
   }
 
-  // The address keeps the edited query, as YASGUI's share link writes it.
+  // The address keeps the edited query (the query part of YASGUI's share link).
   function remember(query) {
-    var hash = "#query=" + encodeURIComponent(query) + "&endpoint=" + encodeURIComponent(endpoint);
+    var hash = "#query=" + encodeURIComponent(query);
     history.replaceState(history.state, "", window.location.pathname + window.location.search + hash);
   }
 
