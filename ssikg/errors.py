@@ -6,6 +6,7 @@ browsers, plain text when asked), never as a traceback.
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, Response, json, render_template_string, request
 from werkzeug.exceptions import HTTPException
@@ -66,7 +67,7 @@ def error_response(error: SsikgError) -> Response:
     if fmt == "html":
         response = _html_error(error)
     elif fmt == "text":
-        response = Response(f"{error.status} {error.title}: {error.message}\n", status=error.status,
+        response = Response(f"{error.status} {error.title}: {_printable(error.message)}\n", status=error.status,
                             mimetype="text/plain")
     else:
         response = Response(json.dumps(error.body(), ensure_ascii=False) + "\n", status=error.status,
@@ -74,6 +75,15 @@ def error_response(error: SsikgError) -> Response:
     response.headers.update(error.headers)
     response.vary.add("Accept")
     return response
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # all but tab
+
+
+def _printable(message: str) -> str:
+    """A message as plain text may show it: a control character a client sent (an escape
+    sequence for a terminal, a carriage return faking a line) is written as its code."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", message)
 
 
 def _html_error(error: SsikgError) -> Response:

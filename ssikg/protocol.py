@@ -551,16 +551,16 @@ def syntax_error_message(text: str, error: str) -> str:
     the grammar's character ranges instead), and an over-long list of what the grammar
     expected is cut."""
     position = error.split(":", 2)[:2] if error.startswith("error at ") else None
-    if "Prefix not found" in error:
-        undeclared = _undeclared_prefix(text)
-        if undeclared is not None:
-            where = ":".join(position) + ": " if position else ""
-            return f"{where}undeclared prefix '{undeclared}:' (declare it: PREFIX {undeclared}: <…>)"
+    undeclared = _undeclared_prefix(text)
+    if undeclared is not None and "Prefix not found" in error:
+        return (":".join(position) + ": " if position else "") + \
+            f"undeclared prefix '{undeclared}:' (declare it: PREFIX {undeclared}: <…>)"
     if len(error) > _MAX_ERROR_CHARS:
         error = _CHARACTER_CLASSES.sub("", error)
     if len(error) > _MAX_ERROR_CHARS:
-        return error[:_MAX_ERROR_CHARS].rstrip() + " …"
-    return error
+        error = error[:_MAX_ERROR_CHARS].rstrip() + " …"
+    # Oxigraph names a missing prefix only in some positions; elsewhere it is still the likely cause
+    return error if undeclared is None else f"{error}; note: the prefix '{undeclared}:' is not declared"
 
 
 # the grammar's character classes, e.g. ['A' ..= 'Z' | '\u{00C0}'..='\u{00D6}' | …]
@@ -571,4 +571,5 @@ def _undeclared_prefix(text: str) -> str | None:
     tokens = tokenize(text)
     declared = {tokens[i + 1].prefix for i, token in enumerate(tokens[:-1])
                 if token.keyword("PREFIX") and tokens[i + 1].kind == "pname"}
-    return next((t.prefix for t in tokens if t.kind == "pname" and t.prefix not in declared), None)
+    return next((t.prefix for t in tokens if t.kind == "pname" and t.prefix not in declared
+                 and not t.text.startswith("_:")), None)  # a blank node's label, not a prefix

@@ -214,3 +214,12 @@ def test_deeply_nested_sparql_is_refused_before_parsing(server):
     fine = "ASK { FILTER(%s1%s) } # %s" % ("(" * 200, ")" * 200, "(" * 400)  # a comment does not nest
     assert requests.get(f"{server.url}/sparql", params={"query": fine}, timeout=30,
                         headers={"Accept": "application/json"}).json()["boolean"] is True
+
+
+def test_a_plain_text_error_shows_control_characters_as_codes(live_server):
+    """A terminal reading a text/plain error must not run an escape sequence a client sent,
+    nor show a line the server did not write."""
+    r = requests.get(f"{live_server.url}/validate", params={"format": "\x1b[31mRED\r\nX-Injected: 1"},
+                     headers={"Accept": "text/plain"}, timeout=30)
+    assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/plain")
+    assert "\x1b" not in r.text and r.text.count("\n") == 1 and "\\x1b[31mRED\\x0d\\x0aX-Injected" in r.text

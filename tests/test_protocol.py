@@ -471,3 +471,8 @@ def test_a_syntax_error_names_the_undeclared_prefix_and_stays_short(server):
     assert "undeclared prefix 'bar:'" in message
     message = assert_client_error(sparql(server, params={"query": "SELECT * WHERE { ?s ?p }"}), 400)["message"]
     assert message.startswith("malformed query: error at 1:") and len(message) < 400
+    blank = "CONSTRUCT { _:b ?p ?o } WHERE { ?s ?p x:a }"  # a blank node's label is no prefix
+    assert "undeclared prefix 'x:'" in assert_client_error(sparql(server, params={"query": blank}), 400)["message"]
+    subject = "SELECT * { x:a ?p ?o }"  # where Oxigraph does not say why
+    assert "the prefix 'x:' is not declared" in assert_client_error(sparql(server, params={"query": subject}),
+                                                                    400)["message"]

@@ -591,6 +591,8 @@ def test_the_query_text_is_served_as_it_is_stored(live_server):
     stored = (QUERY_DIR / "organisation-posts.rq").read_text(encoding="utf-8")
     assert text.text == stored
     assert requests.get(live_server.url + "/api/queries/no-such.rq", timeout=30).status_code == 404
+    assert_bad_parameter(requests.get(live_server.url + entry["sparql"], params={"format": "json"}, timeout=30),
+                         "format")
 
 
 def test_a_write_changes_the_stored_query_etag(make_app, serve_app):

@@ -216,6 +216,8 @@ def test_a_file_uploaded_by_the_form_is_validated(live_server):
     ("broken.ttl", "text/turtle", b"<a> <b> .", 400, "line 1"),
     ("data.bin", "application/octet-stream", b"<a> <b> <c> .", 415, ".ttl"),
     ("empty.ttl", "text/turtle", b"", 400, "empty"),
+    ("nothing", "application/octet-stream", b"", 400, "empty"),  # no file chosen: not a syntax question
+    ("utf16.ttl", "text/turtle; charset=utf-16", "<a:a> <a:b> <a:c> .".encode("utf-16"), 415, "UTF-8"),
 ])
 def test_a_bad_form_upload_is_a_clear_4xx(live_server, filename, content_type, body, status, words):
     response = requests.post(f"{live_server.url}/validate", files={"file": (filename, body, content_type)},

@@ -527,6 +527,9 @@ def _prefers_html() -> bool:
 @bp.get("/api/queries/<name>")
 def run(name: str):
     if name.endswith(".rq"):
+        if "format" in request.args:
+            raise SsikgError(400, "parameter 'format': the '.rq' of the URL names the query's text",
+                             extra={"parameter": "format"})
         return _query_text(_lookup(name[:-len(".rq")]))
     stem, suffix = _split_suffix(name)
     query = _lookup(stem)

@@ -136,6 +136,12 @@ def _uploaded_file() -> tuple[bytes, ox.RdfFormat, str]:
         raise SsikgError(400, "send one file at a time to POST /validate")
     part = parts[0]
     what = f"file {part.filename!r}" if part.filename else "the uploaded file"
+    body = part.read()
+    if not body.strip():  # what a browser sends when no file was chosen
+        raise SsikgError(400, f"{what} is empty: choose an RDF file to validate")
+    charset = (part.mimetype_params.get("charset") or "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise SsikgError(415, f"{what} must be UTF-8 (got charset={charset})")
     fmt = MEDIA_TYPES.get((part.mimetype or "").lower())
     if fmt is None:
         fmt = MEDIA_TYPES.get(media_type_from_filename(part.filename) or "")
@@ -143,9 +149,6 @@ def _uploaded_file() -> tuple[bytes, ox.RdfFormat, str]:
         raise SsikgError(415, f"cannot tell the RDF syntax of {what} (Content-Type {part.mimetype or 'none'!r}); "
                               "name it .ttl, .trig, .nt, .nq, .jsonld, .rdf or .n3, or send one of: "
                               + ", ".join(sorted(MEDIA_TYPES)), extra={"accepted": sorted(MEDIA_TYPES)})
-    body = part.read()
-    if not body.strip():
-        raise SsikgError(400, f"{what} is empty: choose an RDF file to validate")
     return body, fmt, what
 
 
