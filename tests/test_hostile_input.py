@@ -203,15 +203,16 @@ def test_deeply_nested_json_ld_is_refused_before_parsing(server):
 
 def test_deeply_nested_sparql_is_refused_before_parsing(server):
     """Oxigraph's SPARQL parser, too, crashed (an update is parsed in the server process)."""
-    update = "INSERT DATA { GRAPH <%s> { <a:a> <a:b> %s1%s } }" % (GRAPH, "[<a:p>" * 300, "]" * 300)
+    opened, closed = "[<a:p>" * 300, "]" * 300
+    update = f"INSERT DATA {{ GRAPH <{GRAPH}> {{ <a:a> <a:b> {opened}1{closed} }} }}"
     refused = requests.post(f"{server.url}/sparql", data=update.encode(), timeout=30,
                             headers={"Content-Type": "application/sparql-update", **AUTH})
     assert refused.status_code == 400 and "more than 256 deep" in refused.json()["message"]
-    query = "ASK { FILTER(%s1%s) }" % ("(" * 300, ")" * 300)
+    query = f"ASK {{ FILTER({'(' * 300}1{')' * 300}) }}"
     asked = requests.get(f"{server.url}/sparql", params={"query": query}, timeout=30,
                          headers={"Accept": "application/json"})
     assert asked.status_code == 400 and asked.json()["title"] == "Nested too deeply"
-    fine = "ASK { FILTER(%s1%s) } # %s" % ("(" * 200, ")" * 200, "(" * 400)  # a comment does not nest
+    fine = f"ASK {{ FILTER({'(' * 200}1{')' * 200}) }} # {'(' * 400}"  # a comment does not nest
     assert requests.get(f"{server.url}/sparql", params={"query": fine}, timeout=30,
                         headers={"Accept": "application/json"}).json()["boolean"] is True
 
