@@ -198,6 +198,16 @@ def test_metrics(live_server, shared_app):
     assert "# TYPE ssikg_http_request_duration_seconds histogram" in text
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, as an operator stops the server; killed only if it hangs."""
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def test_production_server(store_copy, wait_until_up):
     """``ssikg serve --production``: gunicorn, one process with threads, answers real requests."""
     from conftest import free_port
@@ -272,12 +282,7 @@ def test_a_writing_production_server_reloads_on_sighup_and_keeps_one_writer(stor
         assert proc.poll() is None and len(master.children()) == 1
         assert requests.get(f"{url}/health", timeout=30).status_code == 200
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
     assert proc.returncode == 0, (tmp_path / "serve.log").read_text(errors="replace")[-2000:]
 
@@ -416,12 +421,7 @@ def test_production_server_with_several_read_only_processes(store_copy, wait_unt
         write = requests.post(f"{url}/sparql", data={"update": "CLEAR ALL"}, timeout=60)
         assert write.status_code == 403
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
     assert _shared_result_folders() == before  # removed when the server stopped
 
 
