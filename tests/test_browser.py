@@ -144,6 +144,9 @@ def test_stored_query_runs_in_yasgui_and_shows_its_rows(watched, live_server):
     text = page.locator(".tabPanel.active .yasr table").inner_text()
     assert "officier de liaison" in text and "Volontaire international en administration" in text
     assert rows.count() == 2
+    # the dataset's IRIs link to this server's pages, as every page of the site does
+    hrefs = page.locator(".tabPanel.active .yasr table a").evaluate_all("els => els.map(a => a.href)")
+    assert f"{live_server.url}/id/post-via-be" in hrefs and not [h for h in hrefs if "w3id.org/ssikg" in h]
     # the example's tab has its own editor, named as the first one is
     labels = page.locator("#yasgui .CodeMirror textarea").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
     assert len(labels) == 2 and all(labels), labels

@@ -116,6 +116,17 @@
     }, false);
   }
 
+  // Result cells link an IRI to itself; the dataset's IRIs go where the site's own pages
+  // link them (this server's pages when the public base is the canonical one).
+  if (config.dataset_base && config.link_base && config.link_base !== config.dataset_base) {
+    new MutationObserver(function () {
+      host.querySelectorAll(".yasr a[href^='" + config.dataset_base + "']").forEach(function (a) {
+        a.href = new URL(config.link_base + a.getAttribute("href").slice(config.dataset_base.length),
+                         window.location.href).href;
+      });
+    }).observe(host, { childList: true, subtree: true });
+  }
+
   // The address keeps the edited query (the query part of YASGUI's share link).
   function remember(query) {
     var hash = "#query=" + encodeURIComponent(query);

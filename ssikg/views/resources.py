@@ -615,6 +615,8 @@ def query_ui() -> Response:
     examples = [{"name": q["name"], "title": q["title"], "query": q["text"]} for q in stored if q["text"]]
     texts = TEXT[ui_lang(lang)]
     config = {"endpoint": request.script_root + "/sparql", "examples": examples, "prefixes": PREFIXES,
+              # result cells link the dataset's IRIs where the site's pages do (see link())
+              "dataset_base": BASE, "link_base": link_base(),
               "words": {"editor": texts["editor"], "endpoint": texts["endpoint_field"],
                         "editor_help_id": "editor-help"}}
     response = page("query_ui.html", lang=lang, initial=initial, stored=stored,
