@@ -368,7 +368,7 @@ def wants_html(accept: str | None, format_param: str | None) -> bool:
     page's form).  ``*/*`` alone ranks them alike, so curl and scripts get data."""
     if format_param:
         return format_param.strip().lower() in HTML_FORMAT_NAMES
-    if not accept:
+    if not accept or "html" not in accept.lower():  # scripts' Accept: decided without parsing
         return False
     ranges = parse_accept(accept)
     html = quality(ranges, "text/html")
