@@ -118,13 +118,14 @@
 
   // Result cells link an IRI to itself; the dataset's IRIs go where the site's own pages
   // link them (this server's pages when the public base is the canonical one).
-  if (config.dataset_base && config.link_base && config.link_base !== config.dataset_base) {
-    new MutationObserver(function () {
-      host.querySelectorAll(".yasr a[href^='" + config.dataset_base + "']").forEach(function (a) {
-        a.href = new URL(config.link_base + a.getAttribute("href").slice(config.dataset_base.length),
-                         window.location.href).href;
-      });
-    }).observe(host, { childList: true, subtree: true });
+  function relinkResults() {
+    if (!config.dataset_base || !config.link_base || config.link_base === config.dataset_base) {
+      return;
+    }
+    host.querySelectorAll(".yasr a[href^='" + config.dataset_base + "']").forEach(function (a) {
+      a.href = new URL(config.link_base + a.getAttribute("href").slice(config.dataset_base.length),
+                       window.location.href).href;
+    });
   }
 
   // The address keeps the edited query (the query part of YASGUI's share link).
@@ -133,7 +134,8 @@
     history.replaceState(history.state, "", window.location.pathname + window.location.search + hash);
   }
 
-  // Each editor YASGUI draws (one per tab, drawn lazily) gets a name and keeps the address.
+  // Each editor YASGUI draws (one per tab, drawn lazily) gets a name and keeps the address;
+  // each result drawn gets its links.
   var decorated = typeof WeakSet === "function" ? new WeakSet() : null;
   function decorate() {
     host.querySelectorAll(".CodeMirror").forEach(function (wrapper) {
@@ -160,6 +162,7 @@
     host.querySelectorAll("input.autocomplete:not([aria-label])").forEach(function (input) {
       input.setAttribute("aria-label", words.endpoint || "SPARQL endpoint");
     });
+    relinkResults();
   }
   decorate();
   new MutationObserver(decorate).observe(host, { childList: true, subtree: true });
