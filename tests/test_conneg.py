@@ -99,8 +99,13 @@ def test_construct_formats_parse_back_to_the_same_graph(live_server, reference_t
 
 
 def test_construct_turtle_also_parses_with_rdflib(live_server, reference_triples):
-    graph = rdflib.Graph().parse(data=get(live_server, CONSTRUCT, "text/turtle").text, format="turtle")
+    turtle = get(live_server, CONSTRUCT, "text/turtle").text
+    graph = rdflib.Graph().parse(data=turtle, format="turtle")
     assert len(graph) == len(reference_triples)
+    # written with the project's prefixes, so that a reader sees id:dcis, not the full IRI
+    body = [line for line in turtle.splitlines() if not line.startswith("@prefix")]
+    assert "@prefix ssikg: <https://w3id.org/ssikg/ontology#> ." in turtle
+    assert "ssikg:" in "\n".join(body) and not [line for line in body if "<https://w3id.org/ssikg/" in line]
 
 
 def test_defaults_without_accept(live_server):

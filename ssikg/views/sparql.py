@@ -17,6 +17,7 @@ from .. import auth, execution, http, protocol, replay, uploads
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..linked_data import compact_iri
+from ..namespaces import PREFIXES
 from ..service_description import service_description_response
 from ..store import StoreError
 
@@ -115,7 +116,8 @@ def run_query(operation: protocol.QueryOperation) -> Response:
             graph_format=graph.format if graph else None,
             offered=offered, base_iri=settings.public_base,
             default_graphs=default_graphs, named_graphs=named_graphs,
-            timeout=settings.get("query_timeout"))
+            timeout=settings.get("query_timeout"),
+            prefixes=PREFIXES)  # Turtle, TriG and RDF/XML answers read with the project's prefixes
     except SyntaxError as exc:
         raise SsikgError(400, f"malformed query: {protocol.syntax_error_message(operation.text, str(exc))}",
                          title="Malformed query") from None
