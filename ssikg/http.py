@@ -233,7 +233,11 @@ def conditional(response: Response, version: str, *parts: str) -> Response:
     its place when the client holds it (weak: equivalent, not byte-identical, renderings)."""
     response.set_etag(version_etag(version, *parts), weak=True)
     response.headers.setdefault("Cache-Control", READ_CACHE_CONTROL)
-    return response.make_conditional(request)
+    compressible = _compressible(response)
+    response = response.make_conditional(request)
+    if response.status_code == 304 and compressible:
+        _add_vary(response, "Accept-Encoding")  # the 200's Vary, once gzip has had its say
+    return response
 
 
 def not_modified(etag: str, vary: str = "Accept", *, weak: bool = False) -> Response:
@@ -288,15 +292,18 @@ EXPOSED_HEADERS = "ETag, Content-Type, Link, Location, X-Request-Id, SSIKG-Trunc
 
 
 def _apply_cors(app: Flask, response: Response) -> None:
+    allowed = app.config["SSIKG"].get("cors_origins") or ()
+    if "*" not in allowed:
+        # the answer names the origin when it is listed: a shared cache must key on it, for
+        # answers to other origins and to no origin alike
+        _add_vary(response, "Origin")
     origin = request.headers.get("Origin")
     if not origin:
         return
-    allowed = app.config["SSIKG"].get("cors_origins") or ()
     if "*" in allowed:
         response.headers["Access-Control-Allow-Origin"] = "*"
     elif origin in allowed:
         response.headers["Access-Control-Allow-Origin"] = origin
-        _add_vary(response, "Origin")
     else:
         return
     response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
@@ -338,6 +345,11 @@ def _route_label() -> str:
     return rule.rule if rule is not None else "(unmatched)"
 
 
+# Pages run only the site's own scripts: no inline script, and so no javascript: link, can
+# run, whatever IRI or text the data holds.
+PAGE_POLICY = "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'self'"
+
+
 def install(app: Flask) -> None:
     """Register the hooks on ``app`` (called once from create_app)."""
 
@@ -352,6 +364,8 @@ def install(app: Flask) -> None:
         _drop_type_of_no_content(response)
         _apply_cors(app, response)
         _apply_gzip(response)
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
         request_id = getattr(g, "ssikg_request_id", None)
         if request_id:
             response.headers.setdefault("X-Request-Id", request_id)

@@ -165,11 +165,18 @@ def local_path(iri: str) -> str | None:
     return iri[len(BASE):]
 
 
-def href_for(iri: str, link_base: str) -> str:
-    """Where a person follows ``iri``: under ``link_base`` for IRIs of this dataset,
-    the IRI itself elsewhere."""
+def href_for(iri: str, link_base: str) -> str | None:
+    """Where a person follows ``iri``: under ``link_base`` for IRIs of this dataset, the IRI
+    itself for another http(s) IRI, and nowhere (None) for any other scheme: the data may
+    hold ``javascript:`` IRIs, which must never become a link."""
     path = local_path(iri)
-    return iri if path is None else link_base + path
+    if path is not None:
+        return link_base + path
+    return iri if is_web_iri(iri) else None
+
+
+def is_web_iri(iri: str) -> bool:
+    return iri[:8].lower().startswith(("http://", "https://"))
 
 
 # ---------------------------------------------------------------------------

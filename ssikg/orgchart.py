@@ -135,7 +135,8 @@ def build_graph(data: ChartData, lang: str, link_base: str, focus: str | None = 
     words_lang = lang if lang in ("fr", "en") else "en"
 
     def href(iri: str) -> str:
-        return href_for(iri, link_base) + (link_query if local_path(iri) is not None else "")
+        # an IRI that may not be a link (javascript:…) gets an inert one: Graphviz wants a URL
+        return (href_for(iri, link_base) or "#") + (link_query if local_path(iri) is not None else "")
 
     def label(iri: str) -> str:
         picked = data.labels.pick(iri, lang)

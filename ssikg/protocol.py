@@ -360,6 +360,9 @@ def negotiate_query_formats(accept: str | None, format_param: str | None
 
 
 HTML_FORMAT_NAMES = ("html", "text/html")
+# every media type a query's data answer may be asked for by, aliases included
+_DATA_TYPES = tuple(dict.fromkeys([*(m.media_type for m in (*SOLUTIONS_FORMATS, *GRAPH_FORMATS)),
+                                   *SOLUTIONS_ALIASES, *GRAPH_ALIASES]))
 
 
 def wants_html(accept: str | None, format_param: str | None) -> bool:
@@ -371,9 +374,13 @@ def wants_html(accept: str | None, format_param: str | None) -> bool:
     if not accept or "html" not in accept.lower():  # scripts' Accept: decided without parsing
         return False
     ranges = parse_accept(accept)
-    html = quality(ranges, "text/html")
-    return html[0] > 0 and all(html > quality(ranges, media.media_type)
-                               for media in (*SOLUTIONS_FORMATS, *GRAPH_FORMATS))
+    html = quality(ranges, "text/html")[0]
+    return html > 0 and all(html > quality(ranges, media_type)[0] for media_type in _DATA_TYPES)
+
+
+def accepts_html(accept: str | None) -> bool:
+    """Whether text/html is acceptable at all (``*/*`` counts)."""
+    return bool(accept) and quality(parse_accept(accept), "text/html")[0] > 0
 
 
 def format_from_parameter(value: str) -> tuple[MediaFormat | None, MediaFormat | None]:

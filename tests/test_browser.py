@@ -208,7 +208,7 @@ def test_org_chart_renders_and_a_click_opens_the_page(watched, live_server):
     assert region.evaluate("el => el.scrollWidth > el.clientWidth")
     region.focus()
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("document.querySelector('figure.org-chart .chart-scroll').scrollLeft > 0")
+    page.wait_for_function("() => document.querySelector('figure.org-chart .chart-scroll').scrollLeft > 0")
     watched.screenshot("org-chart")
     node = page.locator("figure.org-chart g.node.post", has_text="ambassadeur").locator("a").first
     node.click()

@@ -170,6 +170,23 @@ def test_a_browser_gets_the_answer_as_a_page(live_server):
     assert '<th scope="col">predicate</th>' in triples and "format=ttl" in triples
 
 
+@pytest.mark.parametrize("accept,page", [
+    ("application/json, text/html;q=0.9", False),  # a data type ranked above: data
+    ("application/xml, text/html;q=0.9", False),  # an alias of a result format counts too
+    ("text/html, application/sparql-results+json", False),  # a tie: data, whatever the order
+    ("text/html, application/sparql-results+json;q=0.9", True),
+])
+def test_a_page_only_when_html_ranks_above_every_data_format(live_server, accept, page):
+    r = get(live_server, "ASK { ?s ?p ?o }", accept)
+    assert r.status_code == 200 and (media(r) == "text/html") is page
+
+
+def test_a_page_rather_than_406_when_html_is_all_that_is_left(live_server):
+    r = get(live_server, "ASK { ?s ?p ?o }", "text/turtle, text/html;q=0.5")  # no Turtle for ASK
+    assert r.status_code == 200 and media(r) == "text/html" and "<code>true</code>" in r.text
+    assert get(live_server, "ASK { ?s ?p ?o }", "text/turtle").status_code == 406
+
+
 def test_a_page_of_results_stops_at_its_row_limit(make_app, serve_app):
     server = serve_app(make_app(max_rows=3))
     html = get(server, "SELECT * WHERE { ?s ?p ?o }", BROWSER, lang="en").text

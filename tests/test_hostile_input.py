@@ -224,3 +224,19 @@ def test_a_plain_text_error_shows_control_characters_as_codes(live_server):
                      headers={"Accept": "text/plain"}, timeout=30)
     assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/plain")
     assert "\x1b" not in r.text and r.text.count("\n") == 1 and "\\x1b[31mRED\\x0d\\x0aX-Injected" in r.text
+
+
+def test_an_iri_of_another_scheme_is_never_a_link(server):
+    """Data (or a query) may hold javascript: IRIs: pages show them as text, and the page
+    policy runs no inline script anyway."""
+    evil = "javascript:alert(document.domain)"
+    update = f"INSERT DATA {{ GRAPH <{GRAPH}> {{ <https://w3id.org/ssikg/id/dcis> <http://www.w3.org/2000/01/rdf-schema#seeAlso> <{evil}> }} }}"
+    assert requests.post(f"{server.url}/sparql", data=update.encode(), timeout=30,
+                         headers={"Content-Type": "application/sparql-update", **AUTH}).status_code == 204
+    page = requests.get(f"{server.url}/id/dcis.html", timeout=30)
+    assert page.status_code == 200 and 'href="javascript:' not in page.text and "javascript:alert" in page.text
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    query = f'SELECT ?y WHERE {{ BIND(IRI("{evil}") AS ?y) }}'
+    results = requests.get(f"{server.url}/sparql", params={"query": query, "format": "html"}, timeout=30)
+    assert results.status_code == 200 and 'href="javascript:' not in results.text
+    assert "Content-Security-Policy" in results.headers

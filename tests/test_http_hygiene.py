@@ -130,6 +130,28 @@ def test_cors_configured_origins(make_app, serve_app):
     assert "Origin" in allowed.headers["Vary"]
     refused = get(server.url, Origin="https://evil.example")
     assert refused.status_code == 200 and "Access-Control-Allow-Origin" not in refused.headers
+    # a cache must not give the answer without the header to the allowed origin
+    assert "Origin" in refused.headers["Vary"] and "Origin" in get(server.url).headers["Vary"]
+
+
+def test_answers_that_change_each_time_get_no_validator(live_server):
+    for query in ("SELECT (RAND() AS ?r) WHERE {}", "SELECT (STRUUID() AS ?u) WHERE {}", "ASK { FILTER(NOW() > 0) }"):
+        r = requests.get(f"{live_server.url}/sparql", params={"query": query}, timeout=30,
+                         headers={"Accept": "application/sparql-results+json"})
+        assert r.status_code == 200 and "ETag" not in r.headers, query
+
+
+def test_a_304_keeps_the_vary_of_its_200(live_server):
+    for path in ("/id/dcis.ttl", "/ontology", "/api/queries"):
+        first = requests.get(live_server.url + path, timeout=30, headers={"Accept-Encoding": "gzip"})
+        held = requests.get(live_server.url + path, timeout=30,
+                            headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]})
+        assert held.status_code == 304, path
+        assert set(held.headers["Vary"].replace(" ", "").split(",")) == set(
+            first.headers["Vary"].replace(" ", "").split(",")), path
+    browser = requests.get(f"{live_server.url}/sparql", timeout=30,
+                           headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert browser.headers["Content-Type"].startswith("text/html") and "Accept" in browser.headers["Vary"]
 
 
 def test_errors_share_one_json_shape(live_server):

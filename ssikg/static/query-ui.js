@@ -119,6 +119,12 @@
   // Result cells link an IRI to itself; the dataset's IRIs go where the site's own pages
   // link them (this server's pages when the public base is the canonical one).
   function relinkResults() {
+    // an IRI of another scheme (javascript:…) is shown, never followed
+    host.querySelectorAll(".yasr a[href]").forEach(function (a) {
+      if (!/^https?:/i.test(a.href)) {
+        a.removeAttribute("href");
+      }
+    });
     if (!config.dataset_base || !config.link_base || config.link_base === config.dataset_base) {
       return;
     }

@@ -154,11 +154,12 @@ def link_base() -> str:
     return request.script_root + "/" if base == BASE else base
 
 
-def link(iri: str, suffix: str = "") -> str:
-    """The href for a dataset IRI (keeping an explicit ?lang=), or the IRI itself elsewhere."""
+def link(iri: str, suffix: str = "") -> str | None:
+    """The href for a dataset IRI (keeping an explicit ?lang=), the IRI itself for another
+    http(s) IRI, None for any other scheme (never a ``javascript:`` link; pages show text)."""
     path = ld.local_path(iri)
     if path is None:
-        return iri
+        return iri if ld.is_web_iri(iri) else None
     path, hash_sign, fragment = path.partition("#")
     href = link_base() + quote(path, safe="/:@!$&'()*+,;=-._~") + suffix
     if explicit_lang():

@@ -18,6 +18,7 @@ from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..linked_data import compact_iri
 from ..namespaces import PREFIXES
+from ..result_cache import deterministic
 from ..service_description import service_description_response
 from ..store import StoreError
 
@@ -44,7 +45,9 @@ bp.add_url_rule("/sparql", "home", endpoint, methods=["GET", "POST"])
 def _no_operation() -> Response:
     """A browser (ranking text/html first) gets the query UI; anyone else the description."""
     if protocol.wants_html(request.headers.get("Accept"), None):
-        return query_ui()
+        response = query_ui()
+        response.vary.add("Accept")  # the same URL is the description for other clients
+        return response
     return service_description_response()
 
 
@@ -97,6 +100,8 @@ def run_query(operation: protocol.QueryOperation) -> Response:
                                                         operation.format)
     offered = protocol.offered_types()
     if solutions is None and graph is None:
+        if protocol.accepts_html(request.headers.get("Accept")):
+            return _results_page(operation)  # a page is what it still accepts
         raise execution.NotAcceptable("query", offered["solutions"] + offered["graph"])
     store = get_store()
     settings = get_settings()
@@ -104,7 +109,9 @@ def run_query(operation: protocol.QueryOperation) -> Response:
     etag = None
     # A remote engine's data can change behind ssikg's back, and its version costs a count on
     # the engine: its answers get no ETag (and, like any uncached answer, Cache-Control: no-store).
-    if request.method in ("GET", "HEAD") and getattr(store, "kind", None) == "embedded":
+    # A query using RAND(), NOW(), UUID() … answers differently each time: no validator either.
+    if (request.method in ("GET", "HEAD") and getattr(store, "kind", None) == "embedded"
+            and deterministic(operation.text)):
         etag = _etag(store.version, operation, default_graphs, named_graphs, solutions, graph)
         held = http.held_etag(etag)
         if held is not None:
@@ -121,6 +128,10 @@ def run_query(operation: protocol.QueryOperation) -> Response:
     except SyntaxError as exc:
         raise SsikgError(400, f"malformed query: {protocol.syntax_error_message(operation.text, str(exc))}",
                          title="Malformed query") from None
+    except execution.NotAcceptable:
+        if not operation.format and protocol.accepts_html(request.headers.get("Accept")):
+            return _results_page(operation)  # no format for this kind of result, but a page will do
+        raise
     media = protocol.media_format_for(result.format)
     response = Response(result.chunks, mimetype=None,
                         content_type=media.content_type if media else None)
