@@ -180,12 +180,27 @@ def _describe_stored_queries(g: Graph, service: URIRef) -> None:
         g.add((URIRef(url), RDFS.label, Literal(title, lang="en")))
 
 
-def service_description_response() -> Response:
+# format= names for the description, as the endpoint's answers take them
+SD_FORMAT_NAMES = {"ttl": "text/turtle", "turtle": "text/turtle", "jsonld": "application/ld+json",
+                   "rdf": "application/rdf+xml", "xml": "application/rdf+xml", "nt": "application/n-triples"}
+
+
+def service_description_response(format_param: str | None = None) -> Response:
+    """The description, negotiated by Accept, or in the syntax ``format=`` names (a short
+    name or a media type; 400 when it names none of them)."""
     from . import auth
     from .app import get_settings, get_store
     from .errors import SsikgError
 
-    chosen = protocol.negotiate(request.headers.get("Accept"), SD_FORMATS, SD_ALIASES)
+    if format_param:
+        asked = format_param.strip().lower()
+        chosen = protocol.negotiate(SD_FORMAT_NAMES.get(asked, asked), SD_FORMATS, SD_ALIASES)
+        if chosen is None:
+            raise SsikgError(400, f"unknown format {format_param!r} for the service description; use one of "
+                             + ", ".join(sorted(SD_FORMAT_NAMES)) + ", or html for the query page",
+                             extra={"parameter": "format"})
+    else:
+        chosen = protocol.negotiate(request.headers.get("Accept"), SD_FORMATS, SD_ALIASES)
     if chosen is None:
         raise SsikgError(406, "the service description is offered as "
                          + ", ".join(protocol.offered(SD_FORMATS)),

@@ -120,6 +120,21 @@ def test_wildcard_gets_the_description_not_the_ui(live_server):
     assert r.headers["Content-Type"].startswith("text/turtle")
 
 
+@pytest.mark.parametrize("value,media", [
+    ("ttl", "text/turtle"), ("jsonld", "application/ld+json"), ("rdf", "application/rdf+xml"),
+    ("nt", "application/n-triples"), ("application/ld+json", "application/ld+json"), ("html", "text/html"),
+])
+def test_the_format_parameter_chooses_as_for_answers(live_server, value, media):
+    r = requests.get(f"{live_server.url}/sparql", params={"format": value}, timeout=30,
+                     headers={"Accept": "text/turtle"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith(media)
+
+
+def test_an_unknown_format_for_the_description_is_400(live_server):
+    r = requests.get(f"{live_server.url}/sparql", params={"format": "bogus"}, timeout=30)
+    assert r.status_code == 400 and r.json()["parameter"] == "format"
+
+
 def test_unacceptable_description_is_406(live_server):
     r = requests.get(f"{live_server.url}/sparql", headers={"Accept": "image/png"}, timeout=30)
     assert r.status_code == 406 and "text/turtle" in r.json()["offered"]

@@ -43,12 +43,14 @@ bp.add_url_rule("/sparql", "home", endpoint, methods=["GET", "POST"])
 
 
 def _no_operation() -> Response:
-    """A browser (ranking text/html first) gets the query UI; anyone else the description."""
-    if protocol.wants_html(request.headers.get("Accept"), None):
+    """A browser (ranking text/html first) gets the query UI; anyone else the description
+    (``format=`` chooses, as for answers)."""
+    format_param = request.args.get("format") or request.args.get("output")
+    if protocol.wants_html(request.headers.get("Accept"), format_param):
         response = query_ui()
         response.vary.add("Accept")  # the same URL is the description for other clients
         return response
-    return service_description_response()
+    return service_description_response(format_param)
 
 
 def query_ui() -> Response:
