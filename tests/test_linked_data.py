@@ -197,6 +197,21 @@ def test_ontology_is_served_by_content_negotiation(live_server):
     assert 'id="BoundedQuantity"' in html.text
 
 
+def test_the_ontology_page_shows_each_term_in_use_and_the_reused_vocabularies(live_server, shared_app):
+    """An analyst learns from the page how a term is used, and what org:, skos:, schema: …
+    terms the data relies on, with how often."""
+    html = get(f"{live_server.url}/ontology.html?lang=en").text
+    installed = html[html.index('id="installedWithin"'):]
+    installed = installed[:installed.index("</article>")]
+    assert 'class="example"' in installed and 'href="/id/ssi-be?lang=en"' in installed
+    reused = html[html.index('id="reused"'):]
+    store = shared_app.extensions["ssikg.store"]
+    posts_in = store.query("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s <http://www.w3.org/ns/org#postIn> ?o } }")
+    count = int(next(iter(posts_in))["n"].value)
+    assert re.search(rf'<code>org:postIn</code></a></th><td class="num">{count}</td>', reused)
+    assert "<code>ssikg:" not in reused  # the project's own terms have their articles above
+
+
 def test_the_ontology_version_iri_dereferences_to_the_ontology(live_server):
     """OWL 2: the ontology document is reachable from its owl:versionIRI."""
     ontology = parse(get(f"{live_server.url}/ontology.ttl"), "turtle")

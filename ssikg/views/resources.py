@@ -70,6 +70,9 @@ TEXT = {
         "unit": "unité", "post": "poste", "in_unit": "dans", "property": "Propriété",
         "value": "Valeur", "subject": "Sujet", "grounds": "Triplets fondés sur cet énoncé",
         "results": "Résultats", "row": "ligne", "rows": "lignes", "other_formats": "Autres formats",
+        "example": "Exemple", "reused": "Vocabulaires réutilisés", "term": "Terme", "uses": "Emplois",
+        "reused_intro": "Les classes et propriétés d’autres vocabulaires (W3C ORG, SKOS, PROV-O, "
+                        "schema.org…) que les données emploient, avec un exemple de chacune.",
         "first_rows": "Seules les {n} premières lignes sont affichées ; les autres formats donnent tout.",
         "intro": "Le réseau français de coopération internationale de sécurité intérieure (DCIS, SSI Belgique), "
                  "décrit en RDF d’après une page publique, avec pour chaque fait la citation qui le fonde.",
@@ -109,6 +112,9 @@ TEXT = {
         "unit": "unit", "post": "post", "in_unit": "in", "property": "Property",
         "value": "Value", "subject": "Subject", "grounds": "Triples grounded on this statement",
         "results": "Results", "row": "row", "rows": "rows", "other_formats": "Other formats",
+        "example": "Example", "reused": "Reused vocabularies", "term": "Term", "uses": "Uses",
+        "reused_intro": "The classes and properties of other vocabularies (W3C ORG, SKOS, PROV-O, "
+                        "schema.org…) that the data uses, with an example of each.",
         "first_rows": "Only the first {n} rows are shown; the other formats give them all.",
         "intro": "France's international internal-security cooperation network (DCIS, SSI Belgium) "
                  "described in RDF from one public page, each fact with the quotation it rests on.",
@@ -318,7 +324,7 @@ def _query_ui_link(query: str) -> str:
 
 
 CHART_CACHE_SIZE = 64
-_chart_lock = threading.Lock()
+_page_cache_lock = threading.Lock()
 
 
 def _chart(store, lang: str, focus: str | None) -> tuple[orgchart.ChartData, bytes | None]:
@@ -335,7 +341,7 @@ def _chart(store, lang: str, focus: str | None) -> tuple[orgchart.ChartData, byt
         svg = None
         if focus is None or focus in data.units:
             svg = orgchart.build_graph(data, lang, link_base(), focus, link_query).pipe(format="svg")
-        with _chart_lock:
+        with _page_cache_lock:
             if len(cache) >= CHART_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
             cache[key] = (data, svg)
@@ -401,7 +407,7 @@ def ontology_document(suffix: str, negotiated: bool) -> Response:
     store = get_store()
     if suffix == "html":
         lang = current_lang()
-        response = page("ontology.html", lang=lang, **_ontology_context(store, lang))
+        response = page("ontology.html", lang=lang, **_cached_ontology_context(store, lang))
     else:
         graph = ld.to_rdflib(ld.ontology_triples(store))
         response = _rdf_response(graph, suffix)
@@ -424,6 +430,21 @@ _TERM_KINDS = (
 def _expand(prefixed: str) -> str:
     prefix, _, local = prefixed.partition(":")
     return PREFIXES[prefix] + local
+
+
+def _cached_ontology_context(store, lang: str) -> dict:
+    """The ontology page's content, made once per store version and language: it counts and
+    samples the whole dataset's use of each term."""
+    from flask import current_app
+
+    cache = current_app.extensions.setdefault("ssikg.resources.ontology", {})
+    key = (store.version, lang)
+    if key not in cache:
+        with _page_cache_lock:
+            if len(cache) >= 2 * len(ld.LANGS):  # older versions go
+                cache.clear()
+            cache[key] = _ontology_context(store, lang)
+    return cache[key]
 
 
 def _ontology_context(store, lang: str) -> dict:
@@ -449,8 +470,58 @@ def _ontology_context(store, lang: str) -> dict:
         placed.update(terms)
         if terms:
             sections.append({"key": key, "terms": [_term(i, about[i], labels, lang) for i in terms]})
+    usage = _usage(store)
+    examples = _examples(store, [term["iri"] for section in sections for term in section["terms"]] +
+                         [iri for iri, _n in usage])
+    labels.load(store, {x for triple in examples.values() for x in (triple[0], triple[2])
+                        if isinstance(x, str)})
+    for section in sections:
+        for term in section["terms"]:
+            term["example"] = _example_values(examples.get(term["iri"]), labels, lang)
+    reused = [{"iri": iri, "name": ld.compact_iri(iri), "count": count,
+               "example": _example_values(examples.get(iri), labels, lang)} for iri, count in usage]
     return {"header": _term(header, about.get(header, []), labels, lang), "sections": sections,
-            "labels": labels}
+            "labels": labels, "reused": reused}
+
+
+def _usage(store) -> list[tuple[str, int]]:
+    """The properties and classes of other vocabularies the data uses, most used first."""
+    rows = ld.select(store, f"""SELECT ?term (COUNT(*) AS ?n) WHERE {{
+          GRAPH ?g {{ {{ ?s ?term ?o }} UNION {{ ?s a ?term }} }}
+          FILTER(?g != <{GRAPHS['ontology']}> && isIRI(?term) && !STRSTARTS(STR(?term), "{SSIKG}"))
+        }} GROUP BY ?term ORDER BY DESC(?n) ?term""")
+    return [(row["term"].value, int(row["n"].value)) for row in rows]
+
+
+def _examples(store, terms: list[str]) -> dict[str, tuple]:
+    """One triple of the data for each term: as its predicate, or with it as the type."""
+    found: dict[str, tuple] = {}
+    for term in dict.fromkeys(terms):
+        ref = ld.iri_ref(term)
+        for named in ("FILTER(isIRI(?s))", ""):  # an example about a named thing, if there is one
+            rows = ld.select(store, f"""SELECT ?s ?p ?o WHERE {{ GRAPH ?g {{
+                  {{ ?s {ref} ?o BIND({ref} AS ?p) }} UNION {{ ?s a {ref} BIND(rdf:type AS ?p) BIND({ref} AS ?o) }} }}
+                  FILTER(?g != <{GRAPHS['ontology']}>) {named} }} LIMIT 1""")
+            if rows:
+                break
+        if rows:
+            row = rows[0]
+            found[term] = tuple(x.value if ld.is_iri(x) else x for x in (row["s"], row["p"], row["o"]))
+    return found
+
+
+def _example_values(triple, labels: ld.Labels, lang: str):
+    """(subject, predicate, object) as page values, or None."""
+    if triple is None:
+        return None
+    values = []
+    for part in triple:
+        if isinstance(part, str):
+            value = ld.Value(term=None, iri=part, label=labels.pick(part, lang))
+        else:
+            value = ld._value(part)
+        values.append(value)
+    return values
 
 
 def _fragment(iri: str) -> str:
