@@ -436,6 +436,12 @@ def test_hostile_requests_leave_the_store_unchanged(shared_app, live_server):
 # Formats and content negotiation
 
 
+def test_a_wrong_parameter_is_a_400_even_when_the_accept_is_unacceptable(live_server):
+    r = api(live_server, "label-search", {}, headers={"Accept": "text/plain"})
+    assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/plain") and "'text'" in r.text
+    assert api(live_server, "label-search", {"text": "DCIS"}, headers={"Accept": "text/plain"}).status_code == 406
+
+
 def test_suffixes_and_accept_choose_the_format(live_server):
     params = {"text": "DCIS"}
     csv_response = api(live_server, "label-search", params, suffix=".csv")

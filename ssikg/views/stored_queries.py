@@ -533,8 +533,15 @@ def run(name: str):
         return _query_text(_lookup(name[:-len(".rq")]))
     stem, suffix = _split_suffix(name)
     query = _lookup(stem)
-    fmt = _negotiate(query, suffix, {"format": request.args["format"]}
-                     if "format" in request.args else {})
+    try:
+        fmt = _negotiate(query, suffix, {"format": request.args["format"]}
+                         if "format" in request.args else {})
+    except SsikgError as refusal:
+        if refusal.status == 406:  # a wrong parameter tells the client more than its Accept does
+            values, api = _request_values(query, _api_params(query, html=False))
+            _page(query, api)
+            _bind(query, values)
+        raise
     if fmt == "html":
         return _html_page(query)
     values, api = _request_values(query, _api_params(query, html=False))
