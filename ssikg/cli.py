@@ -233,7 +233,8 @@ def _prepare_store_main(argv: list[str]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option("--production", is_flag=True,
-              help="Serve with gunicorn (threads in one process) instead of the development server.")
+              help="Serve with gunicorn (threads in each of --processes processes) instead of the "
+                   "development server.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1),
               help="Worker threads (--production).")
 @click.option("--processes", default="auto", show_default=True, type=_PROCESSES,

@@ -160,7 +160,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Cut query results after this many rows / triples and say so (SSIKG-Truncated header, "
             "a link in SPARQL JSON/XML); 0 = unlimited."),
     Setting("max_concurrent_queries", 4, lambda v: max(1, _non_negative_int(v)),
-            "Queries evaluated at once (each in its own worker process); beyond, 503 with Retry-After."),
+            "Queries evaluated at once (each in its own worker process); beyond, a query waits up to "
+            "queue_timeout for a slot."),
     Setting("queue_timeout", 2.0, _non_negative_float,
             "Seconds a query waits for a free slot when max_concurrent_queries are running, so a short "
             "burst queues instead of failing; then 503 with Retry-After (0 = refuse at once)."),
@@ -170,7 +171,8 @@ SETTINGS: tuple[Setting, ...] = (
             "IRI prefixes of endpoints that SERVICE (and LOAD in authorised updates) may contact, "
             "comma-separated; empty = both refused and no outbound connection is ever made."),
     Setting("service_allow_private", False, _bool,
-            "Let allowlisted targets resolve to loopback, private, link-local or metadata addresses."),
+            "Let allowlisted targets resolve to non-public addresses (loopback, private, link-local, "
+            "metadata, shared, reserved, unique-local)."),
     Setting("result_cache_mb", 64, _non_negative_float,
             "MiB of query results (each at most a sixteenth of it) kept per server process and "
             "store version, so a query asked again is answered without evaluating it (embedded "
