@@ -20,13 +20,20 @@ log = logging.getLogger("ssikg")
 REALM = 'Bearer realm="ssikg"'
 
 
+def writes_enabled(settings) -> bool:
+    """Whether a token is configured, so writes may be made: from the settings alone (a token
+    file is only read when a write comes), so start-up and descriptions can tell."""
+    return bool(settings.get("update_token") or settings.get("update_token_file"))
+
+
 def configured_token(settings) -> str | None:
+    """The token a write must carry; None when writes are not enabled."""
+    if not writes_enabled(settings):
+        return None
     token = settings.get("update_token")
     if token:
         return str(token)
     path = settings.get("update_token_file")
-    if not path:
-        return None
     try:
         first = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
     except OSError as exc:

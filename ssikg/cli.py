@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import os
 import shutil
 import sys
@@ -115,7 +116,10 @@ def cli():
 @click.option("--store-url", metavar="URL", default=None,
               help="With --backend: the engine's Graph Store Protocol URL, preferred for writes "
                    "(or $SSIKG_BACKEND_STORE_URL).")
-def build(store, force, backend, update_url, store_url):
+@click.option("--validate", "validate_first", is_flag=True,
+              help="Validate the sources against ontology/shapes.ttl first; on a violation print the "
+                   "report, build (or publish) nothing and exit 1.")
+def build(store, force, backend, update_url, store_url, validate_first):
     """Build the on-disk store from ontology/ and data/ (atomic: a broken input leaves the old one).
 
     With --backend URL, publish the same graphs into a remote SPARQL engine
@@ -126,7 +130,10 @@ def build(store, force, backend, update_url, store_url):
       ssikg build                       # var/store, when missing or stale
       ssikg build --store /srv/ssikg --force
       ssikg build --backend http://localhost:7878/query --store-url http://localhost:7878/store
+      ssikg build --validate            # refuse to build data that breaks a shape
     """
+    if validate_first:
+        _validate_sources(_settings(store=store).source_dir)
     if backend:
         _publish(backend, update_url, store_url)
         return
@@ -139,6 +146,25 @@ def build(store, force, backend, update_url, store_url):
         _fail(str(exc))
     except StoreError as exc:
         _fail(f"build failed, previous store left as it was: {exc}")
+
+
+def _validate_sources(source_dir: Path) -> None:
+    """Validate exactly the files a build loads; on violations print the text report and exit 1
+    before anything is built or published (validation is imported only here: it pulls in pyshacl)."""
+    from .store import source_files
+    from .validation import ValidationInputError, load_shapes, read_page_texts, validate_files
+
+    try:
+        files = [source.path for source in source_files(source_dir)]
+        report = validate_files(files, shapes=load_shapes(source_dir / "ontology" / "shapes.ttl"),
+                                page_texts=read_page_texts(source_dir=source_dir))
+    except (StoreError, ValidationInputError) as exc:
+        _fail(f"validation before the build failed: {exc}")
+    if not report.conforms:
+        click.echo(report.text("en"), nl=False)
+        _fail(f"build refused: the sources break {report.violations} shape constraint(s) (report above); "
+              "nothing was built")
+    _progress(report.summary("en"))
 
 
 def _publish(backend: str, update_url: str | None, store_url: str | None) -> None:
@@ -244,10 +270,12 @@ def _prepare_store_main(argv: list[str]) -> None:
                    "is held in memory.")
 def serve(store, host, port, production, threads, processes):
     """Serve the store over HTTP (builds it first when missing or stale)."""
+    from .auth import writes_enabled
+
     settings = _settings(store=store)
     if processes != "auto" and processes > 1 and not production:
         raise click.UsageError("--processes needs --production")
-    if processes != "auto" and processes > 1 and (settings.update_token or settings.update_token_file):
+    if processes != "auto" and processes > 1 and writes_enabled(settings):
         raise click.UsageError("--processes > 1 serves the store read-only: only one process may "
                                "write, so unset the update token or use one process")
     processes, why = server_processes(processes, production, settings)
@@ -264,7 +292,7 @@ def serve(store, host, port, production, threads, processes):
     except QueryFileError as exc:
         _fail(f"{exc}\n(run 'ssikg queries check' for the full list)")
     _check_listen(host, port)  # before a build that may take minutes
-    writes = bool(settings.update_token or settings.update_token_file)
+    writes = writes_enabled(settings)
     prepare = (settings.store_path, settings.source_dir, bool(settings.get("backend")),
                bool(settings.get("read_only")), settings.auto_build, writes)
     try:
@@ -353,11 +381,13 @@ def server_processes(asked, production: bool, settings) -> tuple[int, str]:
     the Python request path (the GIL caps one process at about one core: the small-query
     benchmark doubles its throughput with two on two cores), but each opens the store
     read-only, and an in-memory store would be copied once per query worker per process."""
+    from .auth import writes_enabled
+
     if asked != "auto":
         return asked, "--processes"
     if not production:
         return 1, "development server"
-    if settings.update_token or settings.update_token_file:
+    if writes_enabled(settings):
         return 1, "writes are enabled: only one process may open the store read-write"
     if settings.in_memory and not settings.get("backend"):
         return 1, "in-memory store: more processes would hold more copies of it"
@@ -427,35 +457,54 @@ _RESULT_FORMATS = {"json": ox.QueryResultsFormat.JSON, "xml": ox.QueryResultsFor
 _GRAPH_FORMATS = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES}
 
 
-def _ended(document: bytes) -> bytes:
-    """A document printed to a terminal or a pipe ends its last line."""
-    return document if document.endswith(b"\n") else document + b"\n"
+class _LineEndingWriter:
+    """Standard output for a streamed document that must end its last line (a terminal or a
+    pipe): remembers the last byte written, so :meth:`end_line` adds a newline only if needed."""
+
+    def __init__(self, out):
+        self._out = out
+        self._last = b"\n"
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        if data:
+            self._out.write(data)
+            self._last = data[-1:]
+        return len(data)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def end_line(self) -> None:
+        if self._last != b"\n":
+            self._out.write(b"\n")
 
 
 def _print_result(result, fmt: str) -> None:
-    from .xml_text import xml_safe
+    """Print a query's result, streamed as the engine yields it (a million rows must not be
+    held in memory: the table keeps only its first rows to size its columns)."""
+    from .xml_text import XmlSafeSink
 
-    out = sys.stdout.buffer
+    out = _LineEndingWriter(sys.stdout.buffer)
     if isinstance(result, ox.QueryTriples):
         if fmt not in _GRAPH_FORMATS and fmt != "table":
             raise click.BadParameter(f"a graph result cannot be printed as {fmt}; use turtle or ntriples")
-        prefixes = dict(PREFIXES)
-        out.write(ox.serialize(result, format=_GRAPH_FORMATS.get(fmt, ox.RdfFormat.TURTLE),
-                               prefixes=prefixes))
+        ox.serialize(result, out, _GRAPH_FORMATS.get(fmt, ox.RdfFormat.TURTLE), prefixes=dict(PREFIXES))
     elif isinstance(result, ox.QueryBoolean):
         if fmt in _GRAPH_FORMATS:
             raise click.BadParameter(f"an ASK result cannot be printed as {fmt}; use table, json, xml, csv or tsv")
         if fmt == "table":
-            click.echo("true" if bool(result) else "false")
+            out.write(b"true" if bool(result) else b"false")
         else:
-            out.write(_ended(result.serialize(format=_RESULT_FORMATS.get(fmt, ox.QueryResultsFormat.JSON))))
+            result.serialize(out, _RESULT_FORMATS.get(fmt, ox.QueryResultsFormat.JSON))
     elif fmt == "table":
-        click.echo(format_table(result))
+        for line in table_lines(result):
+            out.write(line.encode("utf-8") + b"\n")
     elif fmt in _RESULT_FORMATS:
-        document = result.serialize(format=_RESULT_FORMATS[fmt])
-        out.write(_ended(xml_safe(document) if fmt == "xml" else document))
+        result.serialize(XmlSafeSink(out) if fmt == "xml" else out, _RESULT_FORMATS[fmt])
     else:
         raise click.BadParameter(f"a SELECT result cannot be printed as {fmt}; use table, json, xml, csv or tsv")
+    out.end_line()
     out.flush()
 
 
@@ -475,17 +524,31 @@ def compact(term) -> str:
     return str(term)
 
 
-def format_table(solutions) -> str:
+TABLE_SIZING_ROWS = 1000  # rows read before the columns' widths are fixed; later rows stream
+
+
+def table_lines(solutions, sizing_rows: int = TABLE_SIZING_ROWS):
+    """The lines of an aligned table of ``solutions``: header, rule, rows, row count.  Widths
+    come from the header and the first ``sizing_rows`` rows; later rows are printed as they
+    arrive (a longer cell there pushes its line out rather than holding every row)."""
     variables = [v.value for v in solutions.variables]
-    rows = [[compact(solution[v]) for v in variables] for solution in solutions]
     if not variables:
-        return "(no columns)"
-    widths = [max([len(v)] + [len(r[i]) for r in rows]) for i, v in enumerate(variables)]
-    line = "  ".join(v.ljust(w) for v, w in zip(variables, widths, strict=True))
-    rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    footer = f"({len(rows)} row{'s' if len(rows) != 1 else ''})"
-    return "\n".join([line.rstrip(), rule, *body, footer])
+        yield "(no columns)"
+        return
+    rows = iter(solutions)
+    first = [[compact(s[v]) for v in variables] for s in itertools.islice(rows, sizing_rows)]
+    widths = [max([len(v)] + [len(r[i]) for r in first]) for i, v in enumerate(variables)]
+
+    def line(cells) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    yield line(variables)
+    yield "  ".join("-" * w for w in widths)
+    count = 0
+    for cells in itertools.chain(first, ([compact(s[v]) for v in variables] for s in rows)):
+        count += 1
+        yield line(cells)
+    yield f"({count} row{'s' if count != 1 else ''})"
 
 
 @cli.command()

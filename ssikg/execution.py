@@ -56,11 +56,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 import pyoxigraph as ox
+from flask import current_app, has_app_context, has_request_context, request
 
 from . import sparql_lexer
+from .auth import writes_enabled
 from .errors import SsikgError
+from .http import count
 from .result_cache import CACHE_HEADER, ResultCache
-from .sparql_guard import OutboundPolicy, Refused, check_outbound
+from .sparql_guard import OutboundPolicy, Refused, Target, check_outbound
 from .workers import (
     RDF_FORMATS,
     RESULTS_FORMATS,
@@ -122,11 +125,7 @@ class QueryTimeout(SsikgError):
 
 
 def _settings(settings=None):
-    if settings is not None:
-        return settings
-    from flask import current_app
-
-    return current_app.config["SSIKG"]
+    return settings if settings is not None else current_app.config["SSIKG"]
 
 
 def outbound_policy(settings) -> OutboundPolicy:
@@ -144,8 +143,9 @@ def federated_query_enabled(settings) -> bool:
 MAX_NESTING = 256
 
 
-def check_operation(text: str, kind: str, *, base_iri: str | None = None, settings=None) -> None:
-    """Refuse ``text`` (a ``"query"`` or ``"update"``) before it runs.
+def check_operation(text: str, kind: str, *, base_iri: str | None = None, settings=None) -> list[Target]:
+    """Refuse ``text`` (a ``"query"`` or ``"update"``) before it runs; return the SERVICE
+    and LOAD targets it may call.
 
     413 when longer than ``max_query_length``; 400 when it nests deeper than
     :data:`MAX_NESTING`; 403 when it names a SERVICE or LOAD target the policy
@@ -153,20 +153,20 @@ def check_operation(text: str, kind: str, *, base_iri: str | None = None, settin
     settings = _settings(settings)
     limit = settings.get("max_query_length") or 0
     if limit and len(text) > limit:
-        _count("refusals")
+        count("refusals")
         raise SsikgError(413, f"the {kind} is {len(text):,} characters long; this endpoint accepts at "
                               f"most {limit:,} (max_query_length setting)",
                          extra={"max_query_length": limit})
     if sparql_lexer.deepest_nesting(text) > MAX_NESTING:
-        _count("refusals")
+        count("refusals")
         raise SsikgError(400, f"the {kind} nests brackets, parentheses or braces more than {MAX_NESTING} "
                               "deep; Oxigraph's parser would exhaust its stack (and kill the process)",
                          title="Nested too deeply")
     try:
-        check_outbound(text, outbound_policy(settings),
-                       base_iri=base_iri if base_iri is not None else settings.get("public_base"))
+        return check_outbound(text, outbound_policy(settings),
+                              base_iri=base_iri if base_iri is not None else settings.get("public_base"))
     except Refused as refusal:
-        _count("refusals")
+        count("refusals")
         title = "Outbound request refused" if refusal.status == 403 else "Bad Request"
         raise SsikgError(refusal.status, refusal.message, title=title) from None
 
@@ -193,10 +193,6 @@ def effective_timeout(*requested, settings) -> float | None:
 
 def requested_timeout() -> str | None:
     """The ``timeout`` parameter of the current request (URL or form), if any."""
-    try:
-        from flask import has_request_context, request
-    except ImportError:  # pragma: no cover
-        return None
     if not has_request_context():
         return None
     # Most requests have none: looking at the raw bytes first spares parsing the arguments
@@ -214,22 +210,9 @@ _TIMEOUT_NAME = re.compile(rb"(?:^|[&;])(?:t|%74)(?:i|%69)(?:m|%6d)(?:e|%65)(?:o
 
 
 def _client_socket():
-    try:
-        from flask import has_request_context, request
-    except ImportError:  # pragma: no cover
-        return None
     if not has_request_context():
         return None
     return request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
-
-
-def _count(name: str) -> None:
-    try:
-        from . import http
-
-        http.count(name)
-    except Exception:  # noqa: BLE001 - metrics are best effort, never a reason to fail
-        pass
 
 
 # ---------------------------------------------------------------------------
@@ -240,41 +223,41 @@ def run_query(store, query: str, *, solutions_format: ox.QueryResultsFormat | No
               graph_format: ox.RdfFormat | None, offered: dict[str, list[str]] | None = None,
               base_iri: str | None = None, default_graphs: list[str] | None = None,
               named_graphs: list[str] | None = None, substitutions: dict | None = None,
-              timeout: float | None = None, prefixes: dict[str, str] | None = None,
-              settings=None, executor: Executor | None = None, client_socket=None,
-              max_rows: int | None = None) -> QueryResponse:
+              prefixes: dict[str, str] | None = None, max_rows: int | None = None) -> QueryResponse:
     """Evaluate ``query`` on ``store`` and return its serialised result, streamed.
 
-    The deadline is the smallest of ``timeout`` (seconds, from the caller),
-    the request's ``timeout`` parameter and the server's ``query_timeout``.  Raises SyntaxError for a malformed query,
+    The deadline is the smaller of the request's ``timeout`` parameter and the server's
+    ``query_timeout``.  Raises SyntaxError for a malformed query,
     :class:`NotAcceptable` when the result kind has no acceptable format,
-    :class:`SsikgError` 403/413 (policy), 503 (busy, or the deadline passed
+    :class:`SsikgError` 403/413 (policy), 400 (the engine refused the query at run
+    time), 502 (a SERVICE endpoint failed), 503 (busy, or the deadline passed
     before the first byte).
     """
-    settings = _settings(settings)
-    check_operation(query, "query", base_iri=base_iri, settings=settings)
-    seconds = effective_timeout(requested_timeout(), timeout, settings=settings)
+    settings = _settings()
+    targets = check_operation(query, "query", base_iri=base_iri, settings=settings)
+    seconds = effective_timeout(requested_timeout(), settings=settings)
     job = {
         "query": query, "base_iri": base_iri, "default_graphs": default_graphs,
         "named_graphs": named_graphs, "substitutions": substitutions, "prefixes": prefixes,
         "solutions_format": format_name(solutions_format, RESULTS_FORMATS),
         "graph_format": format_name(graph_format, RDF_FORMATS),
         "max_rows": settings.get("max_rows") if max_rows is None else max_rows,
+        # a SILENT call's failure is no failure: the engine drops it
+        "services": [t.iri for t in targets if t.keyword == "SERVICE" and not t.silent],
     }
-    executor = executor or get_executor(store, settings)
+    executor = get_executor(store, settings)
     cache = executor.results
     key = cache.key(job, store.version) if cache is not None else None
     if key is not None:
         hit = cache.get(key)
         if hit is not None:
-            _count("result_cache_hits")
+            count("result_cache_hits")
             if hit.shared:
-                _count("result_cache_shared_hits")
+                count("result_cache_shared_hits")
             return QueryResponse(hit.kind, hit.format, [hit.body], {**dict(hit.headers), CACHE_HEADER: "hit"})
-    sock = client_socket if client_socket is not None else _client_socket()
-    response = executor.run(job, seconds, sock, offered or {}, solutions_format, graph_format)
+    response = executor.run(job, seconds, _client_socket(), offered or {}, solutions_format, graph_format)
     if key is not None:
-        _count("result_cache_misses")
+        count("result_cache_misses")
         kept = dict(response.headers)
         response.headers[CACHE_HEADER] = "miss"
         if isinstance(response.chunks, list):
@@ -286,10 +269,6 @@ def run_query(store, query: str, *, solutions_format: ox.QueryResultsFormat | No
 
 # ---------------------------------------------------------------------------
 # Executors
-
-
-def writes_enabled(settings) -> bool:
-    return bool(settings.get("update_token") or settings.get("update_token_file"))
 
 
 def choose_isolation(store, settings) -> tuple[str, str]:
@@ -530,7 +509,7 @@ class Executor:
         wait = float(self.settings.get("queue_timeout") or 0)
         acquired = self.gate.acquire(timeout=wait) if wait else self.gate.acquire(blocking=False)
         if not acquired:
-            _count("refusals")
+            count("refusals")
             retry = int(self.settings.get("retry_after") or 1)
             raise SsikgError(503, f"the server is already running its maximum of {self.size} concurrent "
                                   f"queries (waited {wait:g} s for a slot); retry in {retry} s",
@@ -546,19 +525,36 @@ class Executor:
             raise
         # The clock starts once a worker has the job: starting a worker is not the query's time.
         deadline = None if seconds is None else time.monotonic() + seconds
+        header, first = self._first_messages(source, deadline, seconds, offered)
+        kind = header["kind"]
+        fmt = graph_format if kind == "graph" else solutions_format
+        headers = self._headers_from(header)
+        rest = source.take_complete()
+        if rest is not None:  # the whole result is here: answer it in one piece
+            source.done()
+            return QueryResponse(kind, fmt, [b"".join([first[1], *rest])], headers)
+        return QueryResponse(kind, fmt, _Chunks(self._stream(source, first, deadline, seconds), source),
+                             headers)
+
+    @staticmethod
+    def _first_messages(source, deadline: float | None, seconds: float | None,
+                        offered: dict) -> tuple[dict, tuple[bytes, bytes]]:
+        """The job's header and its first data message: waited for before the status line
+        goes out, so that a failure or the deadline can still be a clean error status."""
         try:
             tag, payload = source.next(deadline)
             if tag in (b"X", b"!"):
                 source.done()
                 raise _job_error(tag, payload, offered)
             header = json.loads(payload)
-            first = source.next(deadline)  # wait for the first bytes before the status goes out
+            first = source.next(deadline)
             if first[0] in (b"X", b"!"):
                 source.done()
                 raise _job_error(*first, offered)
+            return header, first
         except _Deadline:
             source.cancel()
-            _count("timeouts")
+            count("timeouts")
             log.warning("query stopped at its %g s deadline before answering", seconds)
             raise QueryTimeout(seconds) from None
         except _ClientGone:
@@ -574,19 +570,14 @@ class Executor:
         except BaseException:
             source.cancel()
             raise
-        kind = header["kind"]
-        fmt = graph_format if kind == "graph" else solutions_format
-        headers = {}
-        if header.get("truncated"):
-            _count("truncations")
-            headers[TRUNCATED_HEADER] = "true"
-            headers[MAX_ROWS_HEADER] = str(header.get("max_rows"))
-        rest = source.take_complete()
-        if rest is not None:  # the whole result is here: answer it in one piece
-            source.done()
-            return QueryResponse(kind, fmt, [b"".join([first[1], *rest])], headers)
-        return QueryResponse(kind, fmt, _Chunks(self._stream(source, first, deadline, seconds), source),
-                             headers)
+
+    @staticmethod
+    def _headers_from(header: dict) -> dict[str, str]:
+        """The response headers the job's header message calls for (the row cap's marks)."""
+        if not header.get("truncated"):
+            return {}
+        count("truncations")
+        return {TRUNCATED_HEADER: "true", MAX_ROWS_HEADER: str(header.get("max_rows"))}
 
     def _start(self, job: dict, sock, seconds: float | None):
         if self.mode == "thread":
@@ -646,7 +637,7 @@ class Executor:
                 tag, payload = source.next(deadline)
             finished = True
         except _Deadline:
-            _count("timeouts")
+            count("timeouts")
             log.warning("query stopped at its %g s deadline while streaming; transfer aborted", seconds)
             raise QueryAborted(f"time limit of {seconds:g} s reached while streaming; "
                                "the transfer was aborted") from None
@@ -733,15 +724,26 @@ def _parameters(function) -> set[str]:
 
 
 def _job_error(tag: bytes, payload, offered: dict) -> Exception:
-    """The exception a failed job stands for: ``!`` carries one (thread mode), ``X`` describes one."""
+    """The exception a failed job stands for: ``!`` carries one (thread mode), ``X`` describes
+    one (see :func:`ssikg.workers.failure` for whose fault each type is)."""
     if tag == b"!":
         return payload
     error = json.loads(payload)
-    if error["type"] == "syntax":
-        return SyntaxError(error["message"])
-    if error["type"] == "not_acceptable":
+    kind, message = error["type"], error.get("message")
+    if kind == "syntax":
+        return SyntaxError(message)
+    if kind == "not_acceptable":
         return NotAcceptable(error["kind"], offered.get(error["kind"], []))
-    return SsikgError(500, f"the query failed: {error['message']}")
+    if kind == "query":
+        return SsikgError(400, f"the query cannot be answered as written: {message}", title="Query failed")
+    if kind == "upstream":
+        services = error["services"]
+        named = ", ".join(f"<{iri}>" for iri in services)
+        which = f"the SERVICE endpoint {named}" if len(services) == 1 else f"one of the SERVICE endpoints {named}"
+        return SsikgError(502, f"{which} failed: {message} (SERVICE SILENT skips an endpoint that fails)",
+                          title="SERVICE endpoint failed", extra={"services": services})
+    log.error("query evaluation failed: %s", message)
+    return SsikgError(500, f"the query failed: {message}")
 
 
 _EXECUTORS_LOCK = threading.Lock()
@@ -749,10 +751,6 @@ _EXECUTORS_LOCK = threading.Lock()
 
 def get_executor(store, settings=None) -> Executor:
     """The executor of the current app when ``store`` is its store, else one kept on the store."""
-    try:
-        from flask import current_app, has_app_context
-    except ImportError:  # pragma: no cover
-        has_app_context = lambda: False  # noqa: E731
     with _EXECUTORS_LOCK:
         if has_app_context() and current_app.extensions.get("ssikg.store") is store:
             executor = current_app.extensions.get("ssikg.executor")

@@ -1,6 +1,7 @@
 """HTTP hygiene shared by every route: CORS for reads, gzip when asked,
-structured request logging, a request id, and the in-process metrics that
-``/metrics`` exposes in the Prometheus text format.
+structured request logging, a request id, and the metrics that ``/metrics``
+exposes in the Prometheus text format (this process's, or under a server of
+several processes the sum of theirs: :func:`share_metrics`).
 
 Other modules count events with :func:`count` (e.g. ``count("timeouts")``,
 ``count("refusals")``); :func:`install` hooks everything into an app.
@@ -8,6 +9,8 @@ Other modules count events with :func:`count` (e.g. ``count("timeouts")``,
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
@@ -18,7 +21,9 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 
@@ -28,6 +33,43 @@ access_log = logging.getLogger("ssikg.access")
 # Metrics
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class Tally:
+    """Counters and latency histograms of one process, or summed over several."""
+
+    requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    buckets: dict[str, list[int]] = field(default_factory=dict)
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Tally) -> None:
+        for key, value in other.requests.items():
+            self.requests[key] = self.requests.get(key, 0) + value
+        for name, value in other.events.items():
+            self.events[name] = self.events.get(name, 0) + value
+        for route, values in other.buckets.items():
+            mine = self.buckets.setdefault(route, [0] * len(LATENCY_BUCKETS))
+            self.buckets[route] = [a + b for a, b in zip(mine, values, strict=True)]
+            self.sums[route] = self.sums.get(route, 0.0) + other.sums.get(route, 0.0)
+            self.counts[route] = self.counts.get(route, 0) + other.counts.get(route, 0)
+
+    def to_json(self) -> dict:
+        return {"requests": [[*key, value] for key, value in self.requests.items()], "events": self.events,
+                "latency": {route: [self.buckets[route], self.sums[route], self.counts[route]]
+                            for route in self.buckets}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Tally:
+        latency = data["latency"]
+        return cls({(route, method, int(status)): int(value)
+                    for route, method, status, value in data["requests"]},
+                   {name: int(value) for name, value in data["events"].items()},
+                   {route: [int(v) for v in entry[0]] for route, entry in latency.items()},
+                   {route: float(entry[1]) for route, entry in latency.items()},
+                   {route: int(entry[2]) for route, entry in latency.items()})
 
 
 class Metrics:
@@ -57,11 +99,11 @@ class Metrics:
         with self._lock:
             self.events[name] += amount
 
-    def snapshot(self):
+    def snapshot(self) -> Tally:
         with self._lock:
-            return (dict(self.requests), dict(self.events),
-                    {k: list(v) for k, v in self.latency_buckets.items()},
-                    dict(self.latency_sum), dict(self.latency_count))
+            return Tally(dict(self.requests), dict(self.events),
+                         {k: list(v) for k, v in self.latency_buckets.items()},
+                         dict(self.latency_sum), dict(self.latency_count))
 
 
 METRICS = Metrics()
@@ -85,65 +127,165 @@ def count(name: str, amount: int = 1) -> None:
     METRICS.count(name, amount)
 
 
+class SharedMetrics:
+    """This process's counts kept as a file in a folder shared by the server's processes,
+    so that whichever process answers ``/metrics`` reports the whole server (as
+    prometheus_client's multiprocess mode does): its own live counts plus every other
+    process's file.  A process writes its file every ``interval`` seconds, before it
+    answers ``/metrics`` (so a later scrape answered by another process never shows less)
+    and when it exits.  A dead process's file stays (counters never decrease); its gauges
+    drop out: each process holds a lock on a file of its own for as long as it lives."""
+
+    def __init__(self, folder: Path, gauges: Callable[[], dict[str, int]], interval: float = 1.0):
+        self.folder = Path(folder)
+        self.name = f"{os.getpid()}-{os.urandom(4).hex()}"  # a reused pid never takes a dead one's file
+        self._gauges = gauges
+        self._lock = threading.Lock()
+        self._written: tuple | None = None
+        self._alive = open(self.folder / f"{self.name}.alive", "wb")  # noqa: SIM115 - held for life
+        fcntl.flock(self._alive, fcntl.LOCK_EX)
+        self._stopped = threading.Event()
+        threading.Thread(target=self._write_every, args=(interval,), name="ssikg-metrics-share",
+                         daemon=True).start()
+
+    def publish(self) -> tuple[Tally, dict[str, int]]:
+        """Write this process's counts and gauges to its file; return them."""
+        with self._lock:  # one writer at a time: an older snapshot never replaces a newer one
+            tally, gauges = METRICS.snapshot(), self._gauges()
+            state = {"tally": tally.to_json(), "gauges": gauges}
+            if state != self._written:
+                temporary = self.folder / f"{self.name}.json.tmp"
+                temporary.write_text(json.dumps(state), encoding="utf-8")
+                os.replace(temporary, self.folder / f"{self.name}.json")
+                self._written = state
+        return tally, gauges
+
+    def server_view(self) -> tuple[Tally, dict[str, int]]:
+        """Counters summed over every process that ever served, gauges over the living."""
+        tally, gauges = self.publish()
+        gauges = dict(gauges)
+        for path in sorted(self.folder.glob("*.json")):
+            other = path.name[:-len(".json")]
+            if other == self.name:
+                continue
+            try:
+                state = json.loads(path.read_text(encoding="utf-8"))
+                tally.add(Tally.from_json(state["tally"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # removed as the server stops, or not ours: skip it
+            if self._is_alive(other):
+                for name, value in state.get("gauges", {}).items():
+                    gauges[name] = gauges.get(name, 0) + value
+        return tally, gauges
+
+    def _is_alive(self, name: str) -> bool:
+        try:
+            with open(self.folder / f"{name}.alive", "rb") as held:
+                fcntl.flock(held, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: readers never block each other
+        except BlockingIOError:
+            return True  # its owner holds it
+        except OSError:
+            return False
+        return False
+
+    def _write_every(self, interval: float) -> None:
+        while not self._stopped.wait(interval):
+            with contextlib.suppress(OSError):  # the folder went with the server: it is stopping
+                self.publish()
+
+    def close(self) -> None:
+        """Write the last counts (the process is leaving) and stop the writer."""
+        self._stopped.set()
+        with contextlib.suppress(OSError):
+            self.publish()
+        self._alive.close()
+
+
+_shared: SharedMetrics | None = None
+
+
+def share_metrics(folder: Path, gauges: Callable[[], dict[str, int]]) -> SharedMetrics:
+    """Report the whole server from ``/metrics`` (see :class:`SharedMetrics`); ``gauges``
+    gives this process's own gauges, summed over the living processes."""
+    global _shared
+    _shared = SharedMetrics(folder, gauges)
+    return _shared
+
+
+def stop_sharing_metrics() -> None:
+    """Called as a server process exits: its last counts stay in the shared folder."""
+    global _shared
+    if _shared is not None:
+        _shared.close()
+        _shared = None
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-_sizes: dict[int, tuple[str, int]] = {}
-
-
 def store_size(store) -> int:
     """Quads in ``store``, counted once per store version (counting walks the whole store)."""
-    version = store.version
-    cached = _sizes.get(id(store))
-    if cached and cached[0] == version:
-        return cached[1]
-    size = len(store)
-    _sizes[id(store)] = (version, size)
-    return size
+    from .memo import store_memo
+
+    return store_memo("store-size", store.version, lambda: len(store), maxsize=2)
 
 
-def prometheus_text(store=None, result_cache=None, replay=None) -> str:
-    requests_, events, buckets, sums, counts = METRICS.snapshot()
+def cache_gauges(result_cache=None, replay=None) -> dict[str, int]:
+    """The gauges of this process's caches, as ``/metrics`` names them (without ``ssikg_``)."""
+    gauges = {}
+    for name, cache in (("result_cache", result_cache), ("replay", replay)):
+        if cache is not None:
+            stats = cache.stats()
+            gauges[f"{name}_entries"], gauges[f"{name}_bytes"] = stats["entries"], stats["bytes"]
+    return gauges
+
+
+GAUGE_HELP = {
+    "result_cache_entries": "Results held by the server processes' result caches.",
+    "result_cache_bytes": "Bytes held by the server processes' result caches.",
+    "replay_entries": "Cached answers the server processes replay before Flask.",
+    "replay_bytes": "Bytes held by the server processes' replay fronts.",
+}
+
+
+def prometheus_text(store=None, gauges: dict[str, int] | None = None) -> str:
+    """The Prometheus text of the whole server: this process's counts, plus the other
+    processes' when they share them (:func:`share_metrics`), and ``gauges`` (this
+    process's: see :func:`cache_gauges`) summed likewise over the living ones."""
+    if _shared is not None:
+        tally, gauges = _shared.server_view()
+    else:
+        tally, gauges = METRICS.snapshot(), gauges or {}
     lines = ["# HELP ssikg_http_requests_total HTTP requests by route, method and status.",
              "# TYPE ssikg_http_requests_total counter"]
-    for (route, method, status), value in sorted(requests_.items()):
+    for (route, method, status), value in sorted(tally.requests.items()):
         lines.append(f'ssikg_http_requests_total{{route="{_escape(route)}",method="{_escape(method)}",'
                      f'status="{status}"}} {value}')
     lines += ["# HELP ssikg_http_request_duration_seconds Time to produce the response headers.",
               "# TYPE ssikg_http_request_duration_seconds histogram"]
-    for route in sorted(buckets):
+    for route in sorted(tally.buckets):
         label = f'route="{_escape(route)}"'
-        for bound, value in zip(LATENCY_BUCKETS, buckets[route], strict=True):
+        for bound, value in zip(LATENCY_BUCKETS, tally.buckets[route], strict=True):
             lines.append(f'ssikg_http_request_duration_seconds_bucket{{{label},le="{bound}"}} {value}')
-        lines.append(f'ssikg_http_request_duration_seconds_bucket{{{label},le="+Inf"}} {counts[route]}')
-        lines.append(f"ssikg_http_request_duration_seconds_sum{{{label}}} {sums[route]:.6f}")
-        lines.append(f"ssikg_http_request_duration_seconds_count{{{label}}} {counts[route]}")
-    for name in sorted(set(KNOWN_EVENTS) | set(events)):
+        lines.append(f'ssikg_http_request_duration_seconds_bucket{{{label},le="+Inf"}} {tally.counts[route]}')
+        lines.append(f"ssikg_http_request_duration_seconds_sum{{{label}}} {tally.sums[route]:.6f}")
+        lines.append(f"ssikg_http_request_duration_seconds_count{{{label}}} {tally.counts[route]}")
+    for name in sorted(set(KNOWN_EVENTS) | set(tally.events)):
         metric = "ssikg_" + "".join(c if c.isalnum() else "_" for c in name) + "_total"
         lines.append(f"# HELP {metric} {KNOWN_EVENTS.get(name, 'Events counted as ' + name + '.')}")
         lines.append(f"# TYPE {metric} counter")
-        lines.append(f"{metric} {events.get(name, 0)}")
+        lines.append(f"{metric} {tally.events.get(name, 0)}")
     if store is not None:
         lines += ["# HELP ssikg_store_quads Quads in the store.", "# TYPE ssikg_store_quads gauge",
                   f"ssikg_store_quads {store_size(store)}",
                   "# HELP ssikg_store_named_graphs Named graphs in the store.",
                   "# TYPE ssikg_store_named_graphs gauge",
                   f"ssikg_store_named_graphs {len(store.named_graphs())}"]
-    if result_cache is not None:
-        lines += _cache_gauges("result_cache", "Results held by this process's result cache",
-                               "Bytes held by this process's result cache", result_cache.stats())
-    if replay is not None:
-        lines += _cache_gauges("replay", "Cached answers this process replays before Flask",
-                               "Bytes held by this process's replay front", replay.stats())
+    for name in sorted(gauges):
+        lines += [f"# HELP ssikg_{name} {GAUGE_HELP.get(name, name)}", f"# TYPE ssikg_{name} gauge",
+                  f"ssikg_{name} {gauges[name]}"]
     return "\n".join(lines) + "\n"
-
-
-def _cache_gauges(name: str, entries_help: str, bytes_help: str, stats: dict) -> list[str]:
-    return [f"# HELP ssikg_{name}_entries {entries_help}.", f"# TYPE ssikg_{name}_entries gauge",
-            f"ssikg_{name}_entries {stats['entries']}",
-            f"# HELP ssikg_{name}_bytes {bytes_help}.", f"# TYPE ssikg_{name}_bytes gauge",
-            f"ssikg_{name}_bytes {stats['bytes']}"]
 
 
 # ---------------------------------------------------------------------------
@@ -241,11 +383,25 @@ def conditional(response: Response, version: str, *parts: str) -> Response:
 
 
 def not_modified(etag: str, vary: str = "Accept", *, weak: bool = False) -> Response:
-    """The 304 for a representation the client holds, answered before any work is done."""
+    """The 304 for a representation the client holds, answered before any work is done;
+    ``vary`` is the 200's Vary before gzip adds Accept-Encoding ("" for none)."""
     response = Response(status=304)
     response.set_etag(etag, weak)
-    response.headers["Vary"] = f"{vary}, Accept-Encoding"  # the 200's, once gzip has had its say
+    response.headers["Vary"] = ", ".join(v for v in (vary, "Accept-Encoding") if v)  # as gzip leaves the 200's
     response.headers["Cache-Control"] = READ_CACHE_CONTROL
+    return response
+
+
+def answer_if_held(etag: str, *, weak: bool = True, vary: str = "",
+                   headers: dict[str, str] | None = None) -> Response | None:
+    """The 304 for the representation ``etag`` names when the client holds it, else None:
+    for views that know their ETag before doing any work, so a revalidation runs no query.
+    ``vary`` and ``headers`` (Link, Content-Location…) are those the 200 would carry."""
+    held = held_etag(etag)
+    if held is None:
+        return None
+    response = not_modified(held, vary, weak=weak)
+    response.headers.update(headers or {})
     return response
 
 
@@ -261,14 +417,14 @@ def _revalidate(response: Response) -> Response:
     close = getattr(response.response, "close", None)
     if close:
         close()
-    not_modified = Response(status=304)
+    answer = Response(status=304)
     for name in ("Vary", "Cache-Control", "Content-Location", "Expires", "Last-Modified"):
         if name in response.headers:
-            not_modified.headers[name] = response.headers[name]
+            answer.headers[name] = response.headers[name]
     if _compressible(response) and not response.direct_passthrough:
-        _add_vary(not_modified, "Accept-Encoding")  # as _apply_gzip would have on the 200
-    not_modified.set_etag(held, weak)
-    return not_modified
+        _add_vary(answer, "Accept-Encoding")  # as _apply_gzip would have on the 200
+    answer.set_etag(held, weak)
+    return answer
 
 
 def gzip_chunks_all(data: bytes) -> bytes:

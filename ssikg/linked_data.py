@@ -1,11 +1,13 @@
 """Describing resources for people and machines: labels by language, relations,
 provenance per triple, quantities with their bound semantics, RDF documents.
 
-Everything here reads the graph through :meth:`GraphStore.query` only (SELECT
-and CONSTRUCT), so it works the same over the embedded store and a remote
-SPARQL backend.  IRIs reach query text only as validated IRI references
-(``<…>`` built by pyoxigraph's ``NamedNode``, which refuses spaces, ``>``,
-braces and quotes), inside ``VALUES`` blocks.
+Everything here reads the graph through :meth:`GraphStore.query` only (SELECT,
+ASK and CONSTRUCT), so it works the same over the embedded store and a remote
+SPARQL backend.  The IRI a request names is never pasted into query text: it is
+bound to a variable as an RDF term (``substitutions``; see :func:`select`).
+Query text holds only constants, as prefixed names (``graph:provenance`` …), and
+lists of IRIs read from the store itself (labels to load), which go in ``VALUES``
+blocks built from pyoxigraph's ``NamedNode`` (:func:`iri_values`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 import pyoxigraph as ox
 import rdflib
 
-from .namespaces import BASE, GRAPH, GRAPHS, ID, ONTOLOGY_GRAPH, PREFIXES, SSIKG, sparql_prefixes
+from .namespaces import BASE, GRAPH, GRAPHS, ONTOLOGY_GRAPH, PREFIXES, SSIKG, sparql_prefixes
 from .xml_text import xml_safe
 
 LANGS = ("fr", "en", "nl")
@@ -26,7 +28,7 @@ RDF_TYPE = PREFIXES["rdf"] + "type"
 SKOS = PREFIXES["skos"]
 RDFS = PREFIXES["rdfs"]
 DCT = PREFIXES["dct"]
-PROVENANCE_GRAPH = GRAPHS["provenance"]
+PROVENANCE_GRAPH = GRAPHS["provenance"]  # named in the page query shown to people
 
 # Label properties in order of preference: a prefLabel in the wanted language
 # beats an rdfs:label in it, which beats a title.
@@ -60,14 +62,35 @@ def iri_ref(iri: str) -> str:
     return str(ox.NamedNode(iri))
 
 
-def values_block(variable: str, iris) -> str:
+def iri_values(variable: str, iris) -> str:
+    """``VALUES ?variable { <a> <b> … }`` for IRIs the code holds (constants, IRIs read from
+    the store): never for a request's IRI, which :func:`select` binds."""
     refs = " ".join(iri_ref(i) for i in dict.fromkeys(iris))
     return f"VALUES ?{variable} {{ {refs} }}"
 
 
-def select(store, sparql: str) -> list[dict]:
-    """Run a SELECT and return its rows as dicts of variable name -> term (or None)."""
-    solutions = store.query(sparql_prefixes() + sparql)
+def _iri_list(iris) -> str:
+    """``<a>, <b>, …`` for ``IN (…)``: constants of the code only."""
+    return ", ".join(iri_ref(i) for i in dict.fromkeys(iris))
+
+
+def prologue() -> str:
+    """The project's prefixes, and ``graph:`` for its named graphs (``graph:provenance``)."""
+    return sparql_prefixes() + f"PREFIX graph: <{GRAPH}>\n"
+
+
+def bound(bindings: dict[str, object]) -> dict:
+    """Query substitutions: each variable name bound to its term (a str is an IRI; ValueError
+    when it is not one)."""
+    return {ox.Variable(name): ox.NamedNode(value) if isinstance(value, str) else value
+            for name, value in bindings.items()}
+
+
+def select(store, sparql: str, **bindings) -> list[dict]:
+    """Run a SELECT (after :func:`prologue`) with ``bindings`` (variable name -> IRI or term)
+    bound as RDF terms, and return its rows as dicts of variable name -> term (or None).
+    A bound variable must be projected: pyoxigraph refuses to bind any other."""
+    solutions = store.query(prologue() + sparql, substitutions=bound(bindings) or None)
     names = [v.value for v in solutions.variables]
     return [{name: row[name] for name in names} for row in solutions]
 
@@ -121,10 +144,11 @@ class Labels:
         iris = [i for i in dict.fromkeys(iris) if i and i not in self._by_iri]
         for chunk_start in range(0, len(iris), 400):
             chunk = iris[chunk_start:chunk_start + 400]
+            # the properties in a FILTER, not a second VALUES: the engine joins two VALUES
+            # blocks after reading every ?x ?p ?label (slow on a big store)
             rows = select(store, f"""SELECT ?x ?p ?label WHERE {{
-                {values_block('x', chunk)}
-                {values_block('p', LABEL_PROPERTIES)}
-                ?x ?p ?label . FILTER(isLiteral(?label)) }}""")
+                {iri_values('x', chunk)}
+                ?x ?p ?label . FILTER(?p IN ({_iri_list(LABEL_PROPERTIES)}) && isLiteral(?label)) }}""")
             for row in rows:
                 self.add(row["x"].value, row["p"].value, row["label"])
         return self
@@ -298,6 +322,17 @@ class Entity:
     labels: Labels
     quote: FactRef | None = None  # when the entity is itself a source statement
     grounds: list[Grounded] = field(default_factory=list)  # the triples a source statement grounds
+    # (direction "out"/"in", predicate) -> how many values there are, where fewer are shown
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def more(self, direction: str, predicate: str) -> dict | None:
+        """For a property with more values than the page shows: how many are shown, how many
+        there are, and a SPARQL query listing them all."""
+        total = self.totals.get((direction, predicate))
+        if total is None:
+            return None
+        shown = sum(1 for r in (self.outgoing if direction == "out" else self.incoming) if r.predicate == predicate)
+        return {"shown": shown, "total": total, "query": values_query(self.iri, predicate, direction)}
 
     def predicate_label(self, predicate: str) -> Label:
         return self.labels.pick(predicate, self.lang)
@@ -318,10 +353,6 @@ class Entity:
         return sorted(unique.values(), key=lambda f: _fact_order(f.fact_id))
 
     @property
-    def is_post(self) -> bool:
-        return any(t.iri == PREFIXES["org"] + "Post" for t in self.types)
-
-    @property
     def is_organisation(self) -> bool:
         org = PREFIXES["org"]
         kinds = {org + "Organization", org + "OrganizationalUnit", org + "FormalOrganization",
@@ -334,31 +365,83 @@ def graph_short_name(graph_iri: str) -> str:
 
 
 def exists(store, iri: str) -> bool:
-    ref = iri_ref(iri)
-    result = store.query(f"ASK {{ {{ {ref} ?p ?o }} UNION {{ ?s ?p {ref} }} }}")
-    return bool(result)
+    """Whether the graph mentions ``iri`` as a subject or an object (ValueError: not an IRI)."""
+    return bool(store.query("ASK { { ?this ?p ?o } UNION { ?s ?p ?this } }", substitutions=bound({"this": iri})))
 
 
-def describe(store, iri: str, lang: str = DEFAULT_LANG) -> Entity | None:
-    """Everything a page shows about ``iri``; None when the graph does not mention it."""
-    ref = iri_ref(iri)
-    outgoing_rows = select(store, f"SELECT ?g ?p ?o WHERE {{ GRAPH ?g {{ {ref} ?p ?o }} }}")
-    # blank subjects are rdf:Statements: a fact's page lists the triples they stand for
-    incoming_rows = select(store, f"""SELECT ?g ?s ?p WHERE {{ GRAPH ?g {{ ?s ?p {ref} }}
-        FILTER(?p NOT IN (rdf:subject, rdf:object) && !isBlank(?s)) }}""")
+LINKS_SHOWN = 100  # values shown per property and direction on a page; the rest are counted
+
+# the triples of a page, by direction: the resource is ?this, the other end ?o (out) or ?s (in);
+# blank subjects are rdf:Statements: a fact's page lists the triples they stand for
+_LINK_PATTERNS = {
+    "out": ("o", "GRAPH ?g {{ ?this {p} ?o }}"),
+    "in": ("s", "GRAPH ?g {{ ?s {p} ?this }} FILTER(?p NOT IN (rdf:subject, rdf:object) && !isBlank(?s))"),
+}
+
+
+def values_query(iri: str, predicate: str, direction: str) -> str:
+    """A SPARQL query listing every value of ``predicate`` from (out) or to (in) ``iri``."""
+    this, prop = iri_ref(iri), iri_ref(predicate)
+    pattern = f"{this} {prop} ?value" if direction == "out" else f"?value {prop} {this}"
+    return f"SELECT DISTINCT ?value WHERE {{ {pattern} }}\nORDER BY ?value"
+
+
+def _linked_rows(store, iri: str, direction: str, shown: int) -> tuple[list[dict], dict[str, int]]:
+    """The rows (this, g, p, and o or s) of one direction of a page, at most ``shown`` values per
+    property (LIMIT in the query, so only what is shown is read further), and the totals of
+    the properties cut short."""
+    other, pattern = _LINK_PATTERNS[direction]
+    counts = select(store, f"""SELECT ?this ?p (COUNT(DISTINCT ?{other}) AS ?n) WHERE {{
+        {pattern.format(p="?p")} }} GROUP BY ?this ?p""", this=iri)
+    totals = {row["p"].value: int(row["n"].value) for row in counts}
+    whole = [p for p, n in totals.items() if n <= shown]
+    rows = []
+    if whole:
+        rows = select(store, f"""SELECT ?this ?g ?{other} ?p WHERE {{ {iri_values('p', whole)}
+            {pattern.format(p="?p")} }}""", this=iri)
+    cut = {p: n for p, n in totals.items() if n > shown}
+    for predicate in cut:
+        rows += _first_values(store, iri, predicate, other, pattern, shown)
+    return rows, cut
+
+
+def _first_values(store, iri: str, predicate: str, other: str, pattern: str, shown: int) -> list[dict]:
+    """The rows of the first ``shown`` values of one property cut short: the values first
+    (no ORDER BY: sorting every value is most of the cost; the store's order is stable, and
+    the page sorts what it shows), then the graphs holding those triples."""
+    where = pattern.format(p=iri_ref(predicate)).replace("?p NOT IN", iri_ref(predicate) + " NOT IN")
+    first = [row[other] for row in select(store, f"""SELECT DISTINCT ?this ?{other} WHERE {{
+        {where.replace("GRAPH ?g ", "")} }} LIMIT {shown}""", this=iri)]
+    if any(isinstance(term, ox.BlankNode) for term in first):  # VALUES cannot name a blank node
+        held = select(store, f"""SELECT ?this ?{other} (GROUP_CONCAT(STR(?g); separator=" ") AS ?graphs)
+            WHERE {{ {where} }} GROUP BY ?this ?{other} LIMIT {shown}""", this=iri)
+        graphs = [(row[other], row["graphs"].value.split()) for row in held]
+    else:
+        held = select(store, f"SELECT ?this ?g ?{other} WHERE {{ {_only(other, first)} {where} }}", this=iri)
+        graphs = [(row[other], [row["g"].value]) for row in held]
+    return [{"this": ox.NamedNode(iri), "g": ox.NamedNode(graph), other: term, "p": ox.NamedNode(predicate)}
+            for term, names in graphs for graph in names]
+
+
+def describe(store, iri: str, lang: str = DEFAULT_LANG, shown: int = LINKS_SHOWN) -> Entity | None:
+    """Everything a page shows about ``iri``; None when the graph does not mention it.  At most
+    ``shown`` values per property and direction (``Entity.totals`` counts the others)."""
+    outgoing_rows, out_cut = _linked_rows(store, iri, "out", shown)
+    incoming_rows, in_cut = _linked_rows(store, iri, "in", shown)
     grounds = _grounded(store, iri)
     # a resource named only by reification nodes still exists (e.g. an object value)
     if not outgoing_rows and not incoming_rows and not grounds and not exists(store, iri):
         return None
-    facts = _provenance(store, iri)
+    facts = _provenance(store, iri, [row["o"] for row in outgoing_rows] if out_cut else None,
+                        [row["s"] for row in incoming_rows] if in_cut else None)
     outgoing = _relations(outgoing_rows, "o", facts, lambda row: (iri, row["p"].value, row["o"]))
     incoming = _relations(incoming_rows, "s", facts, lambda row: (row["s"], row["p"].value, iri))
 
     values = [r.value for r in outgoing + incoming]
     values += [v for g in grounds for v in (g.subject, g.value)]
-    mentioned = {iri} | {r.predicate for r in outgoing + incoming} | {g.predicate for g in grounds}
+    mentioned = {r.predicate for r in outgoing + incoming} | {g.predicate for g in grounds}
     mentioned |= {v.iri for v in values if v.iri}
-    labels = Labels().load(store, mentioned)
+    labels = _own_labels(iri, outgoing_rows).load(store, mentioned - {iri})
     quantities = _quantities(store, [v.iri for v in values if v.iri])
     for value in values:
         if value.iri:
@@ -374,16 +457,26 @@ def describe(store, iri: str, lang: str = DEFAULT_LANG) -> Entity | None:
                     incoming=incoming, labels=labels)
     entity.quote = _own_quote(store, iri)
     entity.grounds = grounds
+    entity.totals = {("out", p): n for p, n in out_cut.items()} | {("in", p): n for p, n in in_cut.items()}
     return entity
+
+
+def _own_labels(iri: str, outgoing_rows) -> Labels:
+    """The labels of ``iri`` among its own triples (already read: no query names it again)."""
+    labels = Labels()
+    for row in outgoing_rows:
+        if row["p"].value in LABEL_PROPERTIES and isinstance(row["o"], ox.Literal):
+            labels.add(iri, row["p"].value, row["o"])
+    return labels
 
 
 def _grounded(store, iri: str) -> list[Grounded]:
     """The triples whose rdf:Statement was derived from ``iri`` (a source statement)."""
-    ref, prov = iri_ref(iri), iri_ref(PROVENANCE_GRAPH)
-    rows = select(store, f"""SELECT ?s ?p ?o ?g WHERE {{
-          GRAPH {prov} {{ ?st prov:wasDerivedFrom {ref} ; rdf:subject ?s ; rdf:predicate ?p ; rdf:object ?o }}
-          OPTIONAL {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(?g != {prov}) }}
-        }}""")
+    rows = select(store, """SELECT ?this ?s ?p ?o ?g WHERE {
+          GRAPH graph:provenance { ?st prov:wasDerivedFrom ?this ; rdf:subject ?s ; rdf:predicate ?p ;
+                                       rdf:object ?o }
+          OPTIONAL { GRAPH ?g { ?s ?p ?o } FILTER(?g != graph:provenance) }
+        }""", this=iri)
     by_triple: dict[tuple, Grounded] = {}
     for row in rows:
         key = (_term_key(row["s"]), row["p"].value, _term_key(row["o"]))
@@ -452,22 +545,32 @@ _FACT_DETAILS = """
     OPTIONAL { ?fact prov:wasQuotedFrom ?page . OPTIONAL { ?page dct:issued ?issued } }"""
 
 
-def _provenance(store, iri: str) -> dict[tuple, list[FactRef]]:
-    """Facts behind every triple that has ``iri`` as subject or object, keyed by triple."""
-    ref, prov = iri_ref(iri), iri_ref(PROVENANCE_GRAPH)
-    rows = select(store, f"""SELECT ?s ?p ?o ?fact ?factId ?quote ?section ?sectionTitle ?page ?issued ?interp ?why
-        WHERE {{
-          {{ GRAPH {prov} {{ ?st rdf:subject {ref} ; rdf:predicate ?p ; rdf:object ?o ;
-                               prov:wasDerivedFrom ?fact . BIND({ref} AS ?s)
-                            OPTIONAL {{ ?st ssikg:interpretation ?interp }}
-                            OPTIONAL {{ ?st skos:editorialNote ?why }} }} }}
+def _only(variable: str, terms) -> str:
+    """A VALUES block keeping ``variable`` to ``terms`` (other ends of the triples shown), or ""
+    for all of them (``terms`` None, or holding a blank node, which VALUES cannot name)."""
+    if terms is None or any(isinstance(t, ox.BlankNode) for t in terms):
+        return ""
+    return f"VALUES ?{variable} {{ {' '.join(dict.fromkeys(str(t) for t in terms))} }}"
+
+
+def _provenance(store, iri: str, objects=None, subjects=None) -> dict[tuple, list[FactRef]]:
+    """Facts behind every triple that has ``iri`` as subject or object, keyed by triple; only
+    those to ``objects`` and from ``subjects`` when given (the triples a page shows)."""
+    # one block per direction, holding no BIND or OPTIONAL: the engine then joins the bound
+    # ?this (and the VALUES) first, instead of reading every statement of the graph
+    rows = select(store, """SELECT ?this ?s ?p ?o ?fact ?factId ?quote ?section ?sectionTitle ?page ?issued
+          ?interp ?why WHERE {
+          { """ + _only("o", objects) + """ GRAPH graph:provenance { ?st rdf:subject ?this ; rdf:predicate ?p ;
+                                       rdf:object ?o ; prov:wasDerivedFrom ?fact } }
           UNION
-          {{ GRAPH {prov} {{ ?st rdf:object {ref} ; rdf:predicate ?p ; rdf:subject ?s ;
-                               prov:wasDerivedFrom ?fact . BIND({ref} AS ?o)
-                            OPTIONAL {{ ?st ssikg:interpretation ?interp }}
-                            OPTIONAL {{ ?st skos:editorialNote ?why }} }} }}
-          {_FACT_DETAILS}
-        }}""")
+          { """ + _only("s", subjects) + """ GRAPH graph:provenance { ?st rdf:object ?this ; rdf:predicate ?p ;
+                                       rdf:subject ?s ; prov:wasDerivedFrom ?fact } }
+          OPTIONAL { GRAPH graph:provenance { ?st ssikg:interpretation ?interp } }
+          OPTIONAL { GRAPH graph:provenance { ?st skos:editorialNote ?why } }
+        """ + _FACT_DETAILS + "}", this=iri)
+    for row in rows:  # the end that is the resource itself is unbound in its block
+        row["s"] = row["s"] if row["s"] is not None else ox.NamedNode(iri)
+        row["o"] = row["o"] if row["o"] is not None else ox.NamedNode(iri)
     facts: dict[tuple, list[FactRef]] = defaultdict(list)
     seen = set()
     for row in rows:
@@ -488,8 +591,8 @@ def _fact_order(fact_id: str | None) -> tuple:
 
 
 def _own_quote(store, iri: str) -> FactRef | None:
-    rows = select(store, f"""SELECT ?fact ?factId ?quote ?section ?sectionTitle ?page ?issued ?interp
-        WHERE {{ {values_block('fact', [iri])} ?fact prov:value ?quote . {_FACT_DETAILS} }} LIMIT 1""")
+    rows = select(store, """SELECT ?fact ?factId ?quote ?section ?sectionTitle ?page ?issued ?interp
+        WHERE { ?fact prov:value ?quote . """ + _FACT_DETAILS + "} LIMIT 1", fact=iri)
     return _fact_from_row(rows[0]) if rows else None
 
 
@@ -498,8 +601,8 @@ def _quantities(store, iris) -> dict[str, dict[str, list]]:
     if not iris:
         return {}
     props = [SSIKG + name for name in QUANTITY_PROPERTIES]
-    rows = select(store, f"""SELECT ?q ?p ?v WHERE {{ {values_block('q', iris)}
-        ?q a ssikg:BoundedQuantity . {values_block('p', props)} ?q ?p ?v }}""")
+    rows = select(store, f"""SELECT ?q ?p ?v WHERE {{ {iri_values('q', iris)}
+        ?q a ssikg:BoundedQuantity . ?q ?p ?v FILTER(?p IN ({_iri_list(props)})) }}""")
     result: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         result[row["q"].value][row["p"].value[len(SSIKG):]].append(row["v"])
@@ -535,18 +638,19 @@ def description_triples(store, iri: str):
     """The RDF document about ``iri``: its outgoing and incoming triples and, whole, the
     reification statements that name it (the provenance of its triples; for a source
     statement, the triples it grounds), so that no blank node in it is left undescribed."""
-    ref, prov = iri_ref(iri), iri_ref(PROVENANCE_GRAPH)
-    return store.query(sparql_prefixes() + f"""CONSTRUCT {{ {ref} ?p ?o . ?s ?q {ref} . ?st ?sp ?so }}
-        WHERE {{
-          {{ {ref} ?p ?o }}
-          UNION {{ ?s ?q {ref} FILTER(?q NOT IN (rdf:subject, rdf:object)) }}
-          UNION {{ GRAPH {prov} {{ ?st ?link {ref} ; a rdf:Statement ; ?sp ?so }} }}
-          UNION {{ GRAPH {prov} {{ ?st rdf:subject {ref} ; a rdf:Statement ; ?sp ?so }} }}
-        }}""")
+    return store.query(prologue() + """CONSTRUCT { ?this ?p ?o . ?s ?q ?this . ?st ?sp ?so }
+        WHERE {
+          { ?this ?p ?o }
+          UNION { ?s ?q ?this FILTER(?q NOT IN (rdf:subject, rdf:object)) }
+          UNION { GRAPH graph:provenance { ?st ?link ?this ; a rdf:Statement ; ?sp ?so } }
+          UNION { GRAPH graph:provenance { ?st rdf:subject ?this ; a rdf:Statement ; ?sp ?so } }
+        }""", substitutions=bound({"this": iri}))
 
 
 def graph_triples(store, graph_iri: str):
-    return store.query(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {iri_ref(graph_iri)} {{ ?s ?p ?o }} }}")
+    """The triples of the named graph ``graph_iri`` (a CONSTRUCT: works on every backend)."""
+    return store.query("CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?graph { ?s ?p ?o } }",
+                       substitutions=bound({"graph": graph_iri}))
 
 
 def ontology_triples(store):
@@ -589,7 +693,3 @@ def empty_document(suffix: str, message: str) -> bytes:
     return ('<?xml version="1.0" encoding="utf-8"?>\n'
             f'<!-- {escaped} -->\n'
             f'<rdf:RDF xmlns:rdf="{PREFIXES["rdf"]}"/>\n').encode()
-
-
-def entity_iri(slug: str) -> str:
-    return ID + slug

@@ -4,7 +4,8 @@ One process by default, because only one process may open the on-disk store
 read-write; threads because pyoxigraph releases the GIL while it evaluates,
 iterates and serialises, so threads do run queries in parallel.  A read-only
 deployment (no update token) may run several processes, each opening the store
-read-only, so the Python request path uses every core.
+read-only, so the Python request path uses every core.  The processes share their
+metrics through a temporary folder, so ``/metrics`` reports the whole server.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -20,9 +23,10 @@ from gunicorn.app.base import BaseApplication
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, overrides: dict[str, Any], options: dict[str, Any]):
+    def __init__(self, overrides: dict[str, Any], options: dict[str, Any], metrics_dir: str | None = None):
         self._overrides = overrides
         self._options = options
+        self._metrics_dir = metrics_dir
         super().__init__()
 
     def load_config(self):
@@ -40,8 +44,20 @@ class _Gunicorn(BaseApplication):
 
             wait_free_for_writing(self._overrides["store"], timeout=self.cfg.graceful_timeout + 10)
         app = create_app(self._overrides)
+        app.config["SSIKG_REQUEST_LINE_LIMIT"] = self.cfg.limit_request_line  # for /limits
+        if self._metrics_dir:
+            from .views.ops import share_metrics
+
+            share_metrics(app, self._metrics_dir)
         start_query_workers(app)
         return app
+
+
+def _leave_metrics(arbiter, worker) -> None:
+    """gunicorn's worker_exit hook: the process's last counts stay in the shared folder."""
+    from . import http
+
+    http.stop_sharing_metrics()
 
 
 def _one_writer(arbiter, new_value: int, old_value: int) -> None:
@@ -53,6 +69,11 @@ def _one_writer(arbiter, new_value: int, old_value: int) -> None:
         arbiter._num_workers = 1  # the property's setter would call this hook again
 
 
+# gunicorn's largest request line (its default is 4094): a GET of a ~4 KB query was a 414
+# while max_query_length allows 100,000 characters.  0 would mean no limit at all.
+MAX_REQUEST_LINE = 8190
+
+
 def gunicorn_options(host: str, port: int, threads: int, processes: int = 1,
                      writes: bool = False) -> dict[str, Any]:
     return {
@@ -62,6 +83,8 @@ def gunicorn_options(host: str, port: int, threads: int, processes: int = 1,
         "threads": threads,
         "timeout": 0,  # queries have their own deadline; gunicorn must not kill a busy worker
         "keepalive": 5,
+        "limit_request_line": MAX_REQUEST_LINE,
+        "worker_exit": _leave_metrics,
         # No gunicorn access log: ssikg.http logs each request as one JSON line instead.
         "accesslog": None,
         # The heartbeat touches a file at every event-loop turn (5 % of the samples of a
@@ -133,4 +156,22 @@ def run_gunicorn(overrides: dict[str, Any], *, host: str, port: int, threads: in
     from gunicorn import util
 
     util.write_error = write_json_error  # looked up at each error by gunicorn's workers
-    _Gunicorn(overrides, gunicorn_options(host, port, threads, processes, writes)).run()
+    metrics_dir = _metrics_folder()
+    owner = os.getpid()
+    try:
+        _Gunicorn(overrides, gunicorn_options(host, port, threads, processes, writes), metrics_dir).run()
+    finally:
+        # gunicorn's workers leave through here too (SystemExit in the forked process): only
+        # the server's own process removes the folder, when the server stops.
+        if metrics_dir and os.getpid() == owner:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_folder() -> str | None:
+    """A folder for the server processes' metrics (in memory where /dev/shm exists), or None
+    when none can be made: each process then reports its own."""
+    try:
+        return tempfile.mkdtemp(prefix="ssikg-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    except OSError as exc:
+        logging.getLogger("ssikg").warning("no shared metrics folder (%s): /metrics reports one process", exc)
+        return None

@@ -500,53 +500,6 @@ def apply_using(text: str, using: Sequence[str], using_named: Sequence[str]) -> 
     return text
 
 
-def declared_dataset(text: str) -> tuple[list[str], list[str]] | None:
-    """FROM / FROM NAMED IRIs declared by a query, or None when it declares none.
-
-    Needed because the store's union default graph would otherwise override
-    the query's own FROM clauses.  Prefixed names are resolved against the
-    query's PREFIX declarations; relative IRIs are left to the engine (None).
-    """
-    if "from" not in text.lower():  # cheap exit: most queries declare no dataset
-        return None
-    top = [t for t in tokenize(text) if t.depth == 0]
-    if not any(t.keyword("FROM") for t in top):
-        return None
-    prefixes: dict[str, str] = {}
-    default: list[str] = []
-    named: list[str] = []
-    i = 0
-    while i < len(top):
-        token = top[i]
-        if token.keyword("PREFIX") and i + 2 < len(top) and top[i + 2].kind == "iri":
-            prefixes[top[i + 1].text.rstrip(":")] = top[i + 2].value
-            i += 3
-            continue
-        if token.keyword("BASE"):
-            return None  # relative FROM IRIs would need resolving: let the engine do it
-        if token.keyword("FROM"):
-            is_named = i + 1 < len(top) and top[i + 1].keyword("NAMED")
-            target = top[i + 2] if is_named else (top[i + 1] if i + 1 < len(top) else None)
-            iri = _resolve(target, prefixes)
-            if iri is None:
-                return None
-            (named if is_named else default).append(iri)
-            i += 3 if is_named else 2
-            continue
-        i += 1
-    return default, named
-
-
-def _resolve(token: Token | None, prefixes: Mapping[str, str]) -> str | None:
-    if token is None:
-        return None
-    if token.kind == "iri":
-        return token.value if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", token.value) else None
-    if token.kind == "pname" and token.prefix in prefixes:
-        return prefixes[token.prefix] + token.local  # the lexer removed the local's escapes
-    return None
-
-
 # ---------------------------------------------------------------------------
 # Syntax errors, said so that a person can act on them
 

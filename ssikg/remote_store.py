@@ -48,7 +48,14 @@ from requests.adapters import HTTPAdapter
 from .errors import SsikgError
 from .namespaces import GRAPH
 from .sparql_lexer import Token, closing_brace, iter_tokens, tokenize
-from .store import GraphStore, StoreError, declares_dataset, load_source, source_files
+from .store import (
+    RESERVED_GRAPHS,
+    GraphStore,
+    StoreError,
+    declares_dataset,
+    load_source,
+    source_files,
+)
 
 CACHE_SECONDS = 2.0
 USER_AGENT = "ssikg-remote-store"
@@ -168,7 +175,7 @@ class RemoteStore(GraphStore):
 
     def _dataset(self, sparql: str, default_graphs, named_graphs) -> list[tuple[str, str]]:
         """Protocol dataset parameters giving the engine the dataset ssikg means."""
-        if default_graphs is None and named_graphs is None and has_dataset_clause(sparql):
+        if default_graphs is None and named_graphs is None and declares_dataset(sparql):
             return []
         everything = self.named_graphs()
         if default_graphs is None:
@@ -298,15 +305,6 @@ class RemoteStore(GraphStore):
         self._writes += 1
         self._graphs = None
         self._version = None
-
-    # -- health -------------------------------------------------------------
-
-    def ping(self) -> float:
-        """Seconds an ``ASK {}`` takes on the engine (raises SsikgError 502/504 when it fails)."""
-        started = time.monotonic()
-        self._check(self._call("POST", self.config.query_url, data={"query": "ASK {}"},
-                               headers={"Accept": ACCEPT}), "health check")
-        return time.monotonic() - started
 
     def close(self) -> None:
         self.session.close()
@@ -514,11 +512,6 @@ def query_form(sparql: str) -> str | None:
     return form.text.upper() if form else None
 
 
-# True when the query names its own dataset with FROM / FROM NAMED (outside any
-# group): the same test the embedded store makes, under the name used here.
-has_dataset_clause = declares_dataset
-
-
 def values_block(substitutions: dict) -> str:
     """``VALUES (?a ?b) { (<iri> "lit"@fr) }`` for pre-bound variables; terms escaped by pyoxigraph."""
     names, terms = [], []
@@ -592,6 +585,8 @@ def read_sources(source_dir: Path) -> dict[str, list[ox.Triple]]:
     graphs: dict[str, list[ox.Triple]] = defaultdict(list)
     for quad in scratch:
         graphs[quad.graph_name.value].append(quad.triple)
+    for graph in RESERVED_GRAPHS:  # a build creates them, even empty
+        graphs.setdefault(graph, [])
     return dict(graphs)
 
 
@@ -611,6 +606,8 @@ def publish_sources(store: RemoteStore, source_dir: Path, *,
     for index, (graph, triples) in enumerate(sorted(graphs.items()), start=1):
         t0 = time.monotonic()
         store.replace_graph(graph, triples)
+        if not triples:
+            store.create_graph(graph)  # replacing by nothing does not make it exist everywhere
         say(f"[{index}/{len(graphs)}] published <{graph}>: {len(triples):,} triples "
             f"in {time.monotonic() - t0:.2f} s")
     for stale in sorted(set(store.named_graphs()) - set(graphs)):

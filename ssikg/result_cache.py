@@ -7,7 +7,7 @@ What may be kept is narrow on purpose:
 * only an embedded store's results: its ``version`` changes with every write made
   through this server, and a read-only store cannot change under it; a remote
   engine's data can change behind ssikg's back, so its results are never kept;
-* only deterministic queries: ``RAND()``, ``NOW()``, ``UUID()``, ``STRUUID()`` and
+* only deterministic queries: ``RAND()``, ``NOW()``, ``UUID()``, ``STRUUID()``, ``BNODE()`` and
   ``SERVICE`` (another endpoint's data) make a query uncacheable, read as SPARQL
   tokens (the word "service" in a label or comment does not);
 * only results of at most a sixteenth of the cache: one that arrived whole is kept at
@@ -51,8 +51,11 @@ CACHE_HEADER = "SSIKG-Cache"
 # Texts without these letters need no tokenizing (most queries); the others are read as
 # SPARQL tokens, so "service" in a label, a comment or an IRI (common here: SSI stands for
 # "service de sécurité intérieure") does not make a query uncacheable.
-_MAY_BE_UNCACHEABLE = re.compile(r"rand|now|uuid|service|\\u", re.IGNORECASE)  # \u: escaped IRIs
-_NON_DETERMINISTIC_CALLS = ("RAND", "NOW", "UUID", "STRUUID")
+_MAY_BE_UNCACHEABLE = re.compile(r"rand|now|uuid|bnode|service|\\u", re.IGNORECASE)  # \u: escaped IRIs
+# Calls whose value differs from one evaluation to the next (validate-on-write refuses them too:
+# ssikg.validation.check_update runs an update twice and must see the same choice both times).
+NON_DETERMINISTIC_CALLS = ("RAND", "NOW", "UUID", "STRUUID", "BNODE")
+_MAY_CALL = re.compile(r"rand|now|uuid|bnode", re.IGNORECASE)  # without "service": French labels say it
 _REMEMBERED_TEXT = 8192  # verdicts on longer texts are not kept (bounded memory)
 
 
@@ -63,12 +66,26 @@ def deterministic(query: str) -> bool:
     return _read_deterministic(query) if len(query) > _REMEMBERED_TEXT else _remembered(query)
 
 
+def non_deterministic_calls(text: str) -> list[str]:
+    """The non-deterministic functions ``text`` calls (upper case, first use order), read as SPARQL
+    tokens; [] when there are none or the text cannot be tokenized (its parser then says why)."""
+    if not _MAY_CALL.search(text):
+        return []
+    from .sparql_lexer import tokenize
+
+    try:
+        names = [token.text.upper() for token in tokenize(text) if token.keyword(*NON_DETERMINISTIC_CALLS)]
+    except ValueError:
+        return []
+    return list(dict.fromkeys(names))
+
+
 def _read_deterministic(query: str) -> bool:
     from .sparql_guard import Refused, outbound_targets
     from .sparql_lexer import tokenize
 
     try:
-        if any(token.keyword(*_NON_DETERMINISTIC_CALLS) for token in tokenize(query)):
+        if any(token.keyword(*NON_DETERMINISTIC_CALLS) for token in tokenize(query)):
             return False
         return not outbound_targets(query)  # SERVICE reads another endpoint's data
     except (Refused, ValueError):

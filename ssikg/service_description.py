@@ -6,13 +6,13 @@ The description says what the endpoint really does: its URL as requested
 result and input formats, ``sd:UnionDefaultGraph`` (the default graph is the
 union of all named graphs; each graph is also queryable by name), and the
 default dataset with VoID counts per graph.  Statistics are computed by SPARQL
-on the store and cached per store version.
+on the store; they and each serialised description are memoised per store
+version (:mod:`ssikg.memo`), and a client holding the current ETag gets its 304
+before anything is described.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from dataclasses import dataclass
 
 import pyoxigraph as ox
@@ -20,7 +20,8 @@ from flask import Response, request
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, RDF, RDFS, XSD
 
-from . import protocol
+from . import http, protocol
+from .memo import store_memo
 from .namespaces import BASE
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
@@ -50,22 +51,9 @@ class DatasetStatistics:
     graphs: tuple[tuple[str, int], ...]  # (graph IRI, triples), default graph first as ""
 
 
-_cache: dict[int, tuple[str, DatasetStatistics]] = {}
-_cache_lock = threading.Lock()
-
-
 def statistics(store) -> DatasetStatistics:
-    """VoID counts of ``store``, recomputed only when its version changes."""
-    key = id(store)
-    version = store.version
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached and cached[0] == version:
-        return cached[1]
-    stats = _compute(store)
-    with _cache_lock:
-        _cache[key] = (version, stats)
-    return stats
+    """VoID counts of ``store``, recomputed only when its version changes (needs an app context)."""
+    return store_memo("void-statistics", store.version, lambda: _compute(store), maxsize=2)
 
 
 def _single(store, query: str) -> int:
@@ -180,6 +168,8 @@ def _describe_stored_queries(g: Graph, service: URIRef) -> None:
         g.add((URIRef(url), RDFS.label, Literal(title, lang="en")))
 
 
+SERIALISED_KEPT = 16  # (format, writable, federated, URL as requested) per store version
+
 # format= names for the description, as the endpoint's answers take them
 SD_FORMAT_NAMES = {"ttl": "text/turtle", "turtle": "text/turtle", "jsonld": "application/ld+json",
                    "rdf": "application/rdf+xml", "xml": "application/rdf+xml", "nt": "application/n-triples"}
@@ -188,9 +178,9 @@ SD_FORMAT_NAMES = {"ttl": "text/turtle", "turtle": "text/turtle", "jsonld": "app
 def service_description_response(format_param: str | None = None) -> Response:
     """The description, negotiated by Accept, or in the syntax ``format=`` names (a short
     name or a media type; 400 when it names none of them)."""
-    from . import auth
     from .app import get_settings, get_store
     from .errors import SsikgError
+    from .execution import federated_query_enabled, writes_enabled
 
     if format_param:
         asked = format_param.strip().lower()
@@ -206,18 +196,26 @@ def service_description_response(format_param: str | None = None) -> Response:
                          + ", ".join(protocol.offered(SD_FORMATS)),
                          extra={"offered": protocol.offered(SD_FORMATS)})
     store = get_store()
-    try:
-        writable = auth.configured_token(get_settings()) is not None and getattr(store, "writable", True)
-    except SsikgError:
-        writable = False
-    from .execution import federated_query_enabled
+    settings = get_settings()
+    # from the settings, not the token file (read only by a write): a description says what
+    # is configured.  Switch to auth.writes_enabled(settings) once auth owns that test.
+    writable = writes_enabled(settings) and getattr(store, "writable", True)
+    federated = federated_query_enabled(settings)
+    parts = ("sd", chosen.short, str(writable), str(federated), request.base_url)
+    version = store.version
+    etag = http.version_etag(version, *parts)
+    held = http.answer_if_held(etag, vary="Accept")
+    if held is not None:
+        return held  # before describing: a revalidation costs no query
 
-    graph = describe(request.base_url, store, writable=writable,
-                     federated=federated_query_enabled(get_settings()))
-    data = graph.serialize(format=chosen.short, encoding="utf-8")
+    def serialised() -> bytes:
+        graph = describe(request.base_url, store, writable=writable, federated=federated)
+        return graph.serialize(format=chosen.short, encoding="utf-8")
+
+    data = store_memo("service-description", (version, *parts), serialised, maxsize=SERIALISED_KEPT)
     response = Response(data, content_type=chosen.content_type)
     response.headers["Vary"] = "Accept"
-    response.headers["Cache-Control"] = "public, no-cache"
-    key = f"{store.version}\0{chosen.short}\0{writable}\0{request.base_url}"
-    response.set_etag("sd-" + hashlib.sha256(key.encode()).hexdigest()[:24])
+    response.headers["Cache-Control"] = http.READ_CACHE_CONTROL
+    # weak: a description made again after eviction names its blank nodes differently
+    response.set_etag(etag, weak=True)
     return response

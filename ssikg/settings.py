@@ -162,6 +162,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_concurrent_queries", 4, lambda v: max(1, _non_negative_int(v)),
             "Queries evaluated at once (each in its own worker process); beyond, a query waits up to "
             "queue_timeout for a slot."),
+    Setting("max_concurrent_validations", 2, lambda v: max(1, _non_negative_int(v)),
+            "SHACL validations (GET /validate when its report is not cached, POST /validate) run at once "
+            "per server process (pyshacl holds the interpreter); beyond, a request waits up to "
+            "queue_timeout for a slot, then gets a 503 with Retry-After."),
+    Setting("validate_max_triples", 250_000, _non_negative_int,
+            "Most triples one validation takes: the store for GET /validate and ssikg validate, the upload "
+            "(with the store under merge=store) for POST /validate; beyond, pyshacl would need minutes and "
+            "gigabytes, so the request is refused with 413 (ssikg validate: exit 2 unless --no-limit); "
+            "0 = no limit."),
     Setting("queue_timeout", 2.0, _non_negative_float,
             "Seconds a query waits for a free slot when max_concurrent_queries are running, so a short "
             "burst queues instead of failing; then 503 with Retry-After (0 = refuse at once)."),
@@ -176,7 +185,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("result_cache_mb", 64, _non_negative_float,
             "MiB of query results (each at most a sixteenth of it) kept per server process and "
             "store version, so a query asked again is answered without evaluating it (embedded "
-            "store only; never RAND/NOW/UUID/STRUUID/SERVICE; SSIKG-Cache: hit or miss says "
+            "store only; never RAND/NOW/UUID/STRUUID/BNODE/SERVICE; SSIKG-Cache: hit or miss says "
             "which; a repeated GET of a cached answer is replayed before Flask, from up to an eighth "
             "as much again); 0 = off."),
     Setting("result_cache_dir", None, lambda v: None if v in (None, "") else _path(v),

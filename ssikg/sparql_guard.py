@@ -240,8 +240,9 @@ class OutboundPolicy:
             raise Refused(403, f"{where} names its endpoint with the variable ?{target.variable}; "
                                "only a literal IRI can be checked, so it is refused")
         if not self.allowlist:
-            what = "federated queries (SERVICE)" if target.keyword == "SERVICE" else "LOAD from the web"
-            raise Refused(403, f"{where}: {what} are disabled on this endpoint; "
+            what = ("federated queries (SERVICE) are" if target.keyword == "SERVICE"
+                    else "LOAD from the web is")
+            raise Refused(403, f"{where}: {what} disabled on this endpoint; "
                                f"<{target.iri}> was not contacted (see the service_allowlist setting)")
         parts = urlsplit(target.iri)
         if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:

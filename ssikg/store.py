@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from .namespaces import ONTOLOGY_GRAPH
+from .namespaces import GRAPHS, ONTOLOGY_GRAPH
 from .sparql_lexer import tokenize
 
 META_FILE = "meta.json"
@@ -50,6 +50,9 @@ WRITER_LOCK = "writer.lock"
 READERS_LOCK = "readers.lock"
 
 QUAD_FORMATS = {".trig": ox.RdfFormat.TRIG, ".nq": ox.RdfFormat.N_QUADS}
+# Named graphs every build creates, empty until a source fills them: the README documents
+# them, so the Graph Store, the Service Description and /graph/<name> serve them from the start.
+RESERVED_GRAPHS = (GRAPHS["external"],)
 TRIPLE_FORMATS = {".ttl": ox.RdfFormat.TURTLE, ".nt": ox.RdfFormat.N_TRIPLES, ".rdf": ox.RdfFormat.RDF_XML}
 
 
@@ -96,8 +99,13 @@ def source_files(source_dir: Path) -> list[SourceFile]:
     return files
 
 
+# How a build makes a store of its files: bumped when the same files make another store, so
+# that stores built before are stale and rebuilt (2: the build creates RESERVED_GRAPHS).
+BUILD_RECIPE = 2
+
+
 def inputs_hash(files: Iterable[SourceFile]) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"ssikg build recipe {BUILD_RECIPE}\0".encode())
     for source in files:
         digest.update(source.relative.encode() + b"\0")
         with open(source.path, "rb") as handle:
@@ -168,6 +176,12 @@ def load_source(store: ox.Store, source: SourceFile, say: Progress | None = None
     if stray is not None:
         raise StoreError(f"{source.relative}: triples outside any named graph (e.g. {stray.triple}); "
                          "put every triple in a GRAPH block")
+
+
+def create_reserved_graphs(store: ox.Store) -> None:
+    """Make each of :data:`RESERVED_GRAPHS` exist (empty when no source filled it)."""
+    for graph in RESERVED_GRAPHS:
+        store.add_graph(ox.NamedNode(graph))
 
 
 class _LoadProgress(threading.Thread):
@@ -341,6 +355,7 @@ def _build_held(store_path: Path, source_dir: Path, *, force: bool, say: Progres
             load_source(store, source, say)
             total_bytes += size
             say(f"loaded {source.relative} ({size / 1024:,.0f} KiB in {time.monotonic() - t0:.2f} s)")
+        create_reserved_graphs(store)
         quads = len(store)
         if optimize:
             store.optimize()
@@ -615,7 +630,12 @@ class EmbeddedStore(GraphStore):
 
 
 def declares_dataset(sparql: str) -> bool:
-    """Whether a query names its own dataset with a top-level FROM clause."""
+    """Whether a query names its own dataset with a top-level FROM / FROM NAMED clause.
+
+    Then, unless the protocol gave a dataset (which wins), a store leaves the dataset to the
+    engine: the embedded store does not make its default graph the union of the graphs, a
+    remote one sends the query without dataset parameters.  Prefixed and relative IRIs are
+    the engine's to resolve."""
     if "from" not in sparql.lower():  # cheap exit for the common case
         return False
     return any(token.depth == 0 and token.keyword("FROM") for token in tokenize(sparql))
@@ -653,8 +673,12 @@ def memory_copy(folder: Path, meta: StoreMeta, source_dir: Path | None = None) -
     ordered = _ordered_copy(folder, meta, source_dir)
     if ordered is not None:
         store.bulk_extend(ox.parse(path=str(ordered), format=ox.RdfFormat.N_QUADS))
+        create_reserved_graphs(store)  # as the build made them (quads do not carry empty graphs)
     else:
-        store.bulk_extend(ox.Store.read_only(str(folder / DB_DIR)))
+        on_disk = ox.Store.read_only(str(folder / DB_DIR))
+        store.bulk_extend(on_disk)
+        for graph in on_disk.named_graphs():  # the empty ones too
+            store.add_graph(graph)
     return store
 
 

@@ -17,10 +17,11 @@ A stored query is a SPARQL file whose leading ``#+`` lines hold a YAML header
 This module owns reading and checking those files (every problem is reported
 with its file and line), converting request values to typed RDF terms
 (:meth:`Param.convert`), and the two safe ways to bind them: pyoxigraph
-``substitutions`` (what :meth:`GraphStore.query` takes) and an escaped
-``VALUES`` block (:func:`values_block`, for backends without substitutions).
-Parameter values are never pasted into query text.  It also exposes the
-``ssikg queries`` command (``check`` and ``list``).
+``substitutions`` (what :meth:`GraphStore.query` takes) and a ``VALUES`` block
+at the start of the WHERE group (:func:`with_values`, for backends without
+substitutions; the block is :func:`ssikg.remote_store.values_block`, each term
+written by pyoxigraph).  Parameter values are never pasted into query text.
+It also exposes the ``ssikg queries`` command (``check`` and ``list``).
 """
 
 from __future__ import annotations
@@ -654,57 +655,7 @@ def _shown_path(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Binding without substitutions: an escaped VALUES block
-
-
-def term_to_sparql(term) -> str:
-    """A term as SPARQL text, escaped so it can only ever be one term."""
-    if isinstance(term, ox.NamedNode):
-        if not _IRIREF_BODY.match(term.value):
-            raise ValueError(f"cannot write {term.value!r} as an IRI reference")
-        return f"<{term.value}>"
-    if isinstance(term, ox.Literal):
-        body = '"' + _escape_string(term.value) + '"'
-        if term.language:
-            if not re.fullmatch(r"[A-Za-z]+(-[A-Za-z0-9]+)*", term.language):
-                raise ValueError(f"bad language tag {term.language!r}")
-            return f"{body}@{term.language}"
-        if term.datatype.value != XSD + "string":
-            return f"{body}^^{term_to_sparql(term.datatype)}"
-        return body
-    raise ValueError(f"cannot bind {term!r} in a VALUES block (only IRIs and literals)")
-
-
-# What SPARQL allows between < and > (its IRIREF production).
-_IRIREF_BODY = re.compile(r'^[^\x00-\x20<>"{}|^`\\]*$')
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
-            "\f": "\\f"}
-
-
-def _escape_string(value: str) -> str:
-    out = []
-    for char in value:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def values_block(bindings: dict) -> str:
-    """``VALUES (?a ?b) { (<iri> "text"@fr) }`` for one row of bindings (variable -> term)."""
-    if not bindings:
-        return ""
-    names = []
-    for key in bindings:
-        name = key.value if isinstance(key, ox.Variable) else str(key)
-        if not VARIABLE_RE.match(name):
-            raise ValueError(f"bad variable name {name!r}")
-        names.append(name)
-    terms = " ".join(term_to_sparql(term) for term in bindings.values())
-    return f"VALUES ({' '.join('?' + n for n in names)}) {{ ({terms}) }}"
+# Binding without substitutions: a VALUES block
 
 
 def with_values(query: str, bindings: dict) -> str:

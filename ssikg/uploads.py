@@ -19,6 +19,9 @@ write ``<!ENTITY xsd "…">`` to shorten IRIs), but not external or parameter en
 entities built of other entities, and all the references together may not expand to more
 than the body limit: a 500-byte "billion laughs" document would otherwise take gigabytes
 and minutes of CPU.
+
+:func:`rdf_format_for` is the one table of what an RDF upload may be (Graph Store writes,
+``POST /validate``): the media types the server offers and their aliases, UTF-8 only.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from flask import request
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected
 
+from . import protocol
 from .errors import SsikgError
 
 _DIGITS = re.compile(r"[0-9]+")
@@ -121,6 +125,48 @@ def parse_rdf_body(body: bytes, fmt: ox.RdfFormat, *, base_iri: str | None, limi
         raise SsikgError(400, f"cannot parse {what} as {fmt.name}: {exc}; nothing was changed") from None
     except (ValueError, OSError) as exc:
         raise SsikgError(400, f"cannot read {what} as {fmt.name}: {exc}; nothing was changed") from None
+
+
+# ---------------------------------------------------------------------------
+# Media types of uploads
+
+# What the server offers as RDF, and the aliases content negotiation also accepts
+# (text/n3 is read as Turtle, the RDF part of N3; text/plain as N-Triples).
+RDF_UPLOAD_TYPES: dict[str, ox.RdfFormat] = {
+    **{media.media_type: media.format for media in protocol.GRAPH_FORMATS},
+    **{alias: next(m.format for m in protocol.GRAPH_FORMATS if m.short == short)
+       for alias, short in protocol.GRAPH_ALIASES.items()},
+}
+# US-ASCII is a subset of UTF-8: a body declared so reads the same.
+UTF8_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")
+# What a browser sends for a file it cannot type: its name decides then.
+UNTYPED = ("", "application/octet-stream")
+
+
+def rdf_format_for(content_type: str | None, *, what: str = "the upload",
+                   filename: str | None = None) -> ox.RdfFormat:
+    """The RDF syntax of an upload from its Content-Type (for a form's file part whose type
+    says nothing, from its ``filename``), or a 415 naming what is accepted."""
+    mimetype, params = protocol.split_media_type(content_type)
+    accepted = sorted(RDF_UPLOAD_TYPES)
+    if filename is not None and mimetype in UNTYPED:
+        by_name = media_type_from_filename(filename)
+        if by_name is None:
+            raise SsikgError(415, f"cannot tell the RDF syntax of {what} (Content-Type {mimetype or 'none'!r}); "
+                                  "name it .ttl, .trig, .nt, .nq, .jsonld, .rdf or .n3, or send one of: "
+                                  + ", ".join(accepted), extra={"accepted": accepted})
+        mimetype = by_name
+    if not mimetype:
+        raise SsikgError(415, f"{what} needs a Content-Type naming an RDF syntax: one of {', '.join(accepted)}",
+                         extra={"accepted": accepted})
+    fmt = RDF_UPLOAD_TYPES.get(mimetype)
+    if fmt is None:
+        raise SsikgError(415, f"unsupported media type {mimetype!r} for {what}; use one of {', '.join(accepted)}",
+                         extra={"accepted": accepted})
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in UTF8_CHARSETS:
+        raise SsikgError(415, f"{what} must be UTF-8 (got charset={charset})", extra={"accepted": accepted})
+    return fmt
 
 
 def media_type_from_filename(filename: str | None) -> str | None:

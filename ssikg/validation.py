@@ -44,6 +44,7 @@ from rdflib.plugins.sparql import prepareQuery
 
 from .errors import SsikgError
 from .namespaces import GRAPHS, PREFIXES, STATED_GRAPH
+from .result_cache import non_deterministic_calls
 from .settings import PROJECT_ROOT
 
 SHAPES_NS = "https://w3id.org/ssikg/shapes#"
@@ -60,21 +61,29 @@ FILE_FORMATS = {
 }
 DATASET_FORMATS = {"trig", "nquads", "json-ld", "trix"}
 
-# Media type → pyoxigraph format, for request bodies (parsed as a write would parse them:
-# ssikg.uploads.parse_rdf_body).
-MEDIA_TYPES = {
-    "text/turtle": ox.RdfFormat.TURTLE, "application/x-turtle": ox.RdfFormat.TURTLE,
-    "application/trig": ox.RdfFormat.TRIG, "application/n-triples": ox.RdfFormat.N_TRIPLES,
-    "text/plain": ox.RdfFormat.N_TRIPLES, "application/n-quads": ox.RdfFormat.N_QUADS,
-    "text/x-nquads": ox.RdfFormat.N_QUADS, "application/ld+json": ox.RdfFormat.JSON_LD,
-    "application/rdf+xml": ox.RdfFormat.RDF_XML, "text/n3": ox.RdfFormat.N3,
-}
-
 _SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
 
 
 class ValidationInputError(ValueError):
     """An input cannot be read or parsed (the message names the file)."""
+
+
+class TooLargeToValidate(ValidationInputError):
+    """More triples than ``validate_max_triples``: pyshacl would need minutes and gigabytes
+    (a million triples ran over 15 minutes in a 2.2 GB process), so it is not started."""
+
+    def __init__(self, triples: int, limit: int, what: str, *, hint: str = "set validate_max_triples=0 "
+                 "(SSIKG_VALIDATE_MAX_TRIPLES=0) to lift the limit"):
+        self.triples, self.limit = triples, limit
+        super().__init__(f"{what} holds {triples:,} triples, more than validate_max_triples "
+                         f"({limit:,}); validating it in one pass would take too long and too much "
+                         f"memory, so it was not started: {hint}")
+
+
+def check_triple_limit(triples: int, limit: int, what: str, **kwargs) -> None:
+    """Refuse (:class:`TooLargeToValidate`) ``triples`` above ``limit`` (0 = no limit)."""
+    if limit and triples > limit:
+        raise TooLargeToValidate(triples, limit, what, **kwargs)
 
 
 # ---------------------------------------------------------------------------
@@ -271,10 +280,14 @@ def build_view(quads: Iterable[RdfQuad], *, page_texts: Iterable[str] = (), axio
 # The report
 
 
+# Longest namespace first, so that a term gets its most specific prefix.
+_COMPACT_PREFIXES = sorted({**PREFIXES, "ssikgsh": SHAPES_NS}.items(), key=lambda kv: -len(kv[1]))
+
+
 def _compact(term) -> str:
     if isinstance(term, URIRef):
         value = str(term)
-        for prefix, iri in sorted({**PREFIXES, "ssikgsh": SHAPES_NS}.items(), key=lambda kv: -len(kv[1])):
+        for prefix, iri in _COMPACT_PREFIXES:
             local = value[len(iri):]
             if value.startswith(iri) and local and "/" not in local and "#" not in local:
                 return f"{prefix}:{local}"
@@ -520,23 +533,62 @@ def _result_messages(report: rdflib.Graph, node, shapes: rdflib.Graph) -> dict[s
 
 
 def _read_results(report: rdflib.Graph, view: rdflib.Graph, shapes: rdflib.Graph) -> list[ValidationResult]:
-    results = []
-    for node in report.subjects(RDF.type, SH.ValidationResult):
+    """The report's results, each said once: pyshacl repeats a result when two constraints of
+    one shape fail on the same value (sh:nodeKind and sh:class both refuse a literal count) or a
+    node is reached twice; the copies are dropped from the report graph too, so that every
+    representation counts the same results."""
+    found = []
+    for node in list(report.subjects(RDF.type, SH.ValidationResult)):
         shape = report.value(node, SH.sourceShape)
         messages = _result_messages(report, node, shapes)
         severity = report.value(node, SH.resultSeverity)
         focus = report.value(node, SH.focusNode)
         path = report.value(node, SH.resultPath)
-        results.append(ValidationResult(
+        found.append((node, ValidationResult(
             focus=focus, path=path, value=report.value(node, SH.value), shape=shape,
             constraint=report.value(node, SH.sourceConstraint),
             component=report.value(node, SH.sourceConstraintComponent),
             severity=str(severity).rsplit("#", 1)[-1] if severity else "Violation",
             messages=messages, focus_labels=_labels(view, focus),
-            path_text=_path_text(report, path)))
-    results.sort(key=lambda r: (_SEVERITY_ORDER.get(r.severity, 3), r.focus_label("en"), str(r.focus),
-                                r.path_text or "", str(r.rule), _compact(r.value) if r.value is not None else ""))
+            path_text=_path_text(report, path))))
+    # Sorted before de-duplicating, so the copy kept (its component) is the same on every run.
+    found.sort(key=lambda pair: _sort_key(pair[1]))
+    results, seen = [], set()
+    for node, result in found:
+        identity = _identity(result)
+        if identity in seen:
+            _remove_result(report, node)
+        else:
+            seen.add(identity)
+            results.append(result)
     return results
+
+
+def _sort_key(result: ValidationResult) -> tuple:
+    return (_SEVERITY_ORDER.get(result.severity, 3), result.focus_label("en"), str(result.focus),
+            result.path_text or "", str(result.rule), _compact(result.value) if result.value is not None else "",
+            str(result.component))
+
+
+def _identity(result: ValidationResult) -> tuple:
+    """What makes two results the same to a reader: node, path, value, rule, severity and messages
+    (the path as text, since each result may carry its own copy of a complex path; not the
+    constraint component, which the reader never sees apart from the message)."""
+    return (result.focus, result.path_text, result.value, result.rule, result.severity,
+            tuple(sorted(result.messages.items())))
+
+
+def _remove_result(report: rdflib.Graph, node) -> None:
+    """Take a result out of the report graph with the blank nodes only it used (a path, details)."""
+    for link in list(report.subjects(SH.result, node)):
+        report.remove((link, SH.result, node))
+    pending = [node]
+    while pending:
+        subject = pending.pop()
+        for _s, _p, obj in list(report.triples((subject, None, None))):
+            report.remove((subject, _p, obj))
+            if isinstance(obj, BNode) and (None, None, obj) not in report:
+                pending.append(obj)
 
 
 # ---------------------------------------------------------------------------
@@ -559,22 +611,32 @@ def read_page_texts(page: Path | None = None, *, source_dir: Path | None = None)
 _QUOTE_SHAPES = ("SourceStatement-quoteInPage", "VerbatimInPageShape")
 
 
+# Shapes about the dataset as a whole: a part validated on its own lacks those graphs by design.
+_WHOLE_DATASET_SHAPES = ("StoreShape",)
+
+
 def validate_quads(quads: Iterable[RdfQuad], *, page_texts: Iterable[str] | None = None,
-                   shapes: Shapes | None = None, source_dir: Path | None = None) -> ValidationReport:
-    """Validate rdflib quads (s, p, o, graph) against the shapes."""
+                   shapes: Shapes | None = None, source_dir: Path | None = None,
+                   whole_dataset: bool = True) -> ValidationReport:
+    """Validate rdflib quads (s, p, o, graph) against the shapes.  ``whole_dataset`` False (an
+    upload validated alone) leaves out the rules requiring the dataset's graphs."""
     import pyshacl
 
     started = time.monotonic()
     shapes = shapes or load_shapes(default_shapes_path(source_dir))
     texts = list(read_page_texts(source_dir=source_dir) if page_texts is None else page_texts)
     view, triples = build_view(quads, page_texts=texts, axioms=shapes.axioms)
+    switched_off = [] if texts else list(_QUOTE_SHAPES)
+    if not whole_dataset:
+        switched_off += _WHOLE_DATASET_SHAPES
     shapes_graph = shapes.graph
+    if switched_off:
+        shapes_graph = rdflib.Graph() + shapes.graph
+        for name in switched_off:
+            shapes_graph.add((SSIKGSH[name], SH.deactivated, Literal(True)))
     notes = []
     if not texts:
-        # Without the page every quote would be flagged: switch those checks off and say so.
-        shapes_graph = rdflib.Graph() + shapes.graph
-        for name in _QUOTE_SHAPES:
-            shapes_graph.add((SSIKGSH[name], SH.deactivated, Literal(True)))
+        # Without the page every quote would be flagged: those checks are off; say so.
         notes.append("note: no page text (data/source/page.txt); verbatim-quote checks skipped")
     conforms, report_graph, _text = pyshacl.validate(
         view, shacl_graph=shapes_graph, inference="none", advanced=False, inplace=True,
@@ -584,6 +646,14 @@ def validate_quads(quads: Iterable[RdfQuad], *, page_texts: Iterable[str] | None
     results = _read_results(report_graph, view, shapes.graph)
     return ValidationReport(conforms=bool(conforms), results=results, graph=report_graph, triples=triples,
                             shapes=shapes.count, seconds=time.monotonic() - started, notes=notes)
+
+
+def undeclared_rules(report: ValidationReport) -> list[str]:
+    """The rules (``ssikgsh:…Declared``, ``ssikgsh:DeclaredTerm-known``…) that fired because a
+    resource or term is not declared in the validated data: a part validated alone (an upload,
+    one file) often names what the rest of the data declares."""
+    names = (r.shape_name for r in report.results if r.severity == "Violation")
+    return sorted({name for name in names if name and "declared" in name.lower()})
 
 
 def validate_store(store, **kwargs) -> ValidationReport:
@@ -609,7 +679,7 @@ def _result_key(result: ValidationResult) -> tuple:
     counted, so that one existing result on a blank node does not hide new ones)."""
     def key(term):
         return "_:" if isinstance(term, BNode) else term
-    return (key(result.focus), key(result.path), key(result.value), key(result.rule), key(result.component))
+    return (key(result.focus), result.path_text, key(result.value), key(result.rule))
 
 
 def _result_keys(report: ValidationReport) -> Counter:
@@ -676,13 +746,11 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
     The update runs on a scratch in-memory copy of the store.  A malformed or
     failing update is refused with 400 here, before the store sees it.  The
     caller holds the store's write session across the check and the commit, so
-    no other write comes between them.  An update using ``RAND()`` is refused (400):
-    the commit runs it again, and could then make another choice than the one checked.
+    no other write comes between them.  An update calling a non-deterministic function
+    (``RAND()``, ``NOW()``, ``UUID()``, ``STRUUID()``, ``BNODE()``: the result cache's list) is
+    refused (400): the commit runs it again, and could then make another choice than the one checked.
     """
-    if _uses_rand(update_text):
-        raise SsikgError(400, "validate_on_write checks an update by running it on a copy, then runs "
-                              "it again on the store: RAND() could choose differently the second time; "
-                              "write the values out instead", title="Update not checkable")
+    _refuse_non_deterministic(update_text)
     scratch = _scratch_copy(store)
     try:
         scratch.update(update_text, base_iri=base_iri)
@@ -693,15 +761,14 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
     _refuse_if_broken(store, scratch, "update", _source_dir(source_dir))
 
 
-def _uses_rand(update_text: str) -> bool:
-    if "rand" not in update_text.lower():  # the common case, without tokenizing
-        return False
-    from .sparql_lexer import tokenize
-
-    try:
-        return any(token.keyword("RAND") for token in tokenize(update_text))
-    except ValueError:
-        return False  # malformed: scratch.update says so with its position
+def _refuse_non_deterministic(update_text: str) -> None:
+    calls = non_deterministic_calls(update_text)
+    if calls:
+        named = ", ".join(f"{name}()" for name in calls)
+        raise SsikgError(400, f"validate_on_write checks an update by running it on a copy, then runs it again "
+                              f"on the store: {named} could give another value the second time, so what is "
+                              f"committed might not be what was checked; write the values out instead",
+                         title="Update not checkable", extra={"functions": calls})
 
 
 def check_graph_write(store, graph: str | None, triples: Iterable, mode: str, *,
@@ -740,7 +807,7 @@ def _source_dir(source_dir: Path | None) -> Path | None:
 
 
 __all__ = [
-    "ValidationInputError", "ValidationReport", "ValidationResult", "build_view",
-    "check_graph_write", "check_update", "load_shapes", "parse_rdf", "quads_from_files",
-    "quads_from_store", "validate_files", "validate_quads", "validate_store",
+    "TooLargeToValidate", "ValidationInputError", "ValidationReport", "ValidationResult", "build_view",
+    "check_graph_write", "check_triple_limit", "check_update", "load_shapes", "parse_rdf", "quads_from_files",
+    "quads_from_store", "undeclared_rules", "validate_files", "validate_quads", "validate_store",
 ]

@@ -1,7 +1,8 @@
 """The ``ssikg validate`` command: check the store or RDF files against the SHACL shapes.
 
 Exit codes: 0 the data conforms, 1 it has violations, 2 usage, parse or store
-errors.  The text report is grouped by focus node and ends with a one-line
+errors, or a store above ``validate_max_triples`` (refused in one line unless
+``--no-limit``).  The text report is grouped by focus node and ends with a one-line
 summary; with ``--format json`` or ``turtle`` standard output holds only the
 report and the summary goes to standard error.
 """
@@ -18,10 +19,12 @@ from .settings import SettingsError, load_settings
 from .store import StoreError, ensure_built, open_store
 from .validation import (
     ValidationInputError,
+    check_triple_limit,
     load_shapes,
     quads_from_files,
     quads_from_store,
     read_page_texts,
+    undeclared_rules,
     validate_quads,
 )
 
@@ -45,8 +48,10 @@ def _error(message: str) -> None:
               help="Page text that quotes must be verbatim substrings of (default: data/source/page.txt).")
 @click.option("--shapes", "shapes_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Shapes file (default: ontology/shapes.ttl).")
+@click.option("--no-limit", is_flag=True,
+              help="Validate a store even above the validate_max_triples setting (it may take long).")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-def cli_command(store, lang, fmt, page, shapes_path, files):
+def cli_command(store, lang, fmt, page, shapes_path, no_limit, files):
     """Validate the knowledge graph against the SHACL shapes (ontology/shapes.ttl).
 
     \b
@@ -55,7 +60,10 @@ def cli_command(store, lang, fmt, page, shapes_path, files):
     ssikg validate data/ more.ttl        RDF files or folders, any syntax (TriG, N-Quads,
                                          Turtle, N-Triples, JSON-LD, RDF/XML); named graphs kept
 
-    Exit status: 0 conforms, 1 violations, 2 usage or parse errors.
+    A store above the validate_max_triples setting (default 250,000) is refused
+    (exit 2) unless --no-limit is given.
+
+    Exit status: 0 conforms, 1 violations, 2 usage or parse errors, or a store too large.
     """
     if store is not None and files:
         raise click.UsageError("give either --store or FILES, not both")
@@ -72,16 +80,29 @@ def cli_command(store, lang, fmt, page, shapes_path, files):
             if missing:
                 raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
             report = validate_quads(quads_from_files(files), page_texts=page_texts, shapes=shapes)
+            _suggest_the_data(report, files, settings.source_dir)
         else:
+            limit = 0 if no_limit else settings.validate_max_triples
             report = _validate_store(settings, explicit=store is not None, page_texts=page_texts,
-                                     shapes=shapes)
+                                     shapes=shapes, limit=limit)
     except ValidationInputError as exc:
         _error(str(exc))
     _print(report, fmt, lang)
     sys.exit(EXIT_CONFORMS if report.conforms else EXIT_VIOLATIONS)
 
 
-def _validate_store(settings, *, explicit: bool, page_texts, shapes):
+def _suggest_the_data(report, files, source_dir: Path) -> None:
+    """Files validated without the project's data cannot see what it declares: say how to add it."""
+    rules = undeclared_rules(report)
+    given = {Path(f).resolve() for f in files}
+    data = (source_dir / "data").resolve()
+    if rules and data not in given:
+        report.notes.append(f"note: {', '.join(rules)} found resources or terms these files use but do not "
+                            f"declare; the project's data may declare them: pass data/ (and ontology/) too, "
+                            f"e.g. ssikg validate data/ ontology/ {' '.join(str(f) for f in files)}")
+
+
+def _validate_store(settings, *, explicit: bool, page_texts, shapes, limit: int):
     path = settings.store_path
     try:
         if not explicit:
@@ -90,6 +111,8 @@ def _validate_store(settings, *, explicit: bool, page_texts, shapes):
     except StoreError as exc:
         _error(str(exc))
     try:
+        check_triple_limit(len(graph_store), limit, f"the store {path}",
+                           hint="pass --no-limit to validate it anyway (it may take long)")
         return validate_quads(quads_from_store(graph_store.quads()), page_texts=page_texts, shapes=shapes)
     finally:
         graph_store.close()

@@ -7,9 +7,12 @@ A *job* is a dict (query text, dataset, result formats by name, row limit).
 through ``emit(tag, payload)``:
 
 * ``H`` + JSON ``{"kind", "format", "truncated"}`` once the result kind is known;
-* ``D`` + bytes, the serialised result, as the serialiser produces it;
+* ``D`` + bytes, the serialised result, as the serialiser produces it (one write late:
+  see :class:`_EmitSink`);
 * ``E`` + JSON ``{}`` at the end, or ``X`` + JSON ``{"type", "message", ...}`` for
-  an error (``syntax``, ``not_acceptable``, ``error``).
+  an error: ``syntax``, ``not_acceptable``, ``query`` (the engine refused what the
+  query asks at run time), ``upstream`` (a SERVICE endpoint failed) or ``error``
+  (anything else: a fault of this server).
 
 Worker processes (``python -m ssikg.workers FD DB``, started with
 :mod:`subprocess`, so nothing of the threaded server is forked) open the
@@ -30,6 +33,7 @@ import functools
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -80,17 +84,30 @@ def _json(payload: dict) -> bytes:
 
 
 class _EmitSink:
-    """The file-like object pyoxigraph serialises into: every write becomes a D message."""
+    """The file-like object pyoxigraph serialises into: every write becomes a D message, one
+    write late.  pyoxigraph writes in 8 KiB pieces and flushes what it holds when a failing
+    evaluation drops its serialiser: held back, that piece (the result's header, when a
+    SERVICE call fails before the first row) does not go out before the X message, so the
+    failure still gets its own status instead of cutting a 200 short."""
 
     def __init__(self, emit: Emit):
         self._emit = emit
+        self._held: bytes | None = None
 
     def write(self, data) -> int:
-        self._emit(b"D", bytes(data))
+        if self._held is not None:
+            self._emit(b"D", self._held)
+        self._held = bytes(data)
         return len(data)
 
     def flush(self) -> None:
         pass
+
+    def finish(self) -> None:
+        """The serialisation ended well: the last piece goes out."""
+        if self._held is not None:
+            self._emit(b"D", self._held)
+            self._held = None
 
 
 def evaluate(store, job: dict, emit: Emit) -> None:
@@ -106,7 +123,7 @@ def evaluate(store, job: dict, emit: Emit) -> None:
         emit(b"X", _json({"type": "syntax", "message": str(exc)}))
         return
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
-        emit(b"X", _json({"type": "error", "message": str(exc)}))
+        emit(b"X", _json(failure(exc, job)))
         return
     if isinstance(result, ox.QueryTriples):
         kind, fmt = "graph", RDF_FORMATS.get(job.get("graph_format") or "")
@@ -119,15 +136,41 @@ def evaluate(store, job: dict, emit: Emit) -> None:
     try:
         _serialise(result, kind, fmt, job, emit)
     except (OSError, RuntimeError, ValueError) as exc:
-        emit(b"X", _json({"type": "error", "message": str(exc)}))
+        emit(b"X", _json(failure(exc, job)))
         return
     emit(b"E", b"{}")
 
 
+# What pyoxigraph 0.5 raises, as RuntimeError / OSError, for a query it parsed but will not
+# run as written: a call to a function it does not know (a FILTER on an unknown IRI, a typo
+# in xsd:…), a result that the chosen format cannot hold (RDF 1.2 triple terms in JSON-LD).
+# SPARQL's own type errors (1/0, xsd:integer("x")) are not errors: they leave the value unbound.
+_QUERY_FAULTS = re.compile(r"^The custom function <[^>]*> is not supported$"
+                           r"|does not support RDF 1\.2")
+
+
+def failure(exc: Exception, job: dict) -> dict:
+    """The ``X`` message for an evaluation that raised ``exc``: whose fault it is.
+
+    pyoxigraph raises the same OSError / RuntimeError for a SERVICE endpoint that
+    refuses, errs or answers garbage as for a storage fault, so the query's own
+    non-SILENT SERVICE calls (``job["services"]``, found by the outbound guard) decide:
+    the store is local and read by this process, the endpoint is the likelier culprit."""
+    message = str(exc)
+    if isinstance(exc, (OSError, RuntimeError)) and _QUERY_FAULTS.search(message):
+        return {"type": "query", "message": message}
+    if isinstance(exc, (OSError, RuntimeError)) and job.get("services"):
+        return {"type": "upstream", "message": message, "services": job["services"]}
+    return {"type": "error", "message": message}
+
+
 def _serialise(result, kind: str, fmt, job: dict, emit: Emit) -> None:
-    sink = _EmitSink(emit)
-    if fmt in _XML_FORMATS:
-        sink = XmlSafeSink(sink)
+    out = _EmitSink(emit)
+    _write_result(result, kind, fmt, job, emit, XmlSafeSink(out) if fmt in _XML_FORMATS else out)
+    out.finish()
+
+
+def _write_result(result, kind: str, fmt, job: dict, emit: Emit, sink) -> None:
     max_rows = int(job.get("max_rows") or 0)
     if kind == "boolean":
         emit(b"H", _json({"kind": kind, "truncated": False}))

@@ -260,3 +260,31 @@ def test_query_editor_share_link_keyboard_and_prefixes(watched, live_server):
     assert editor_value(page) == edited
     watched.screenshot("query-ui-shared")
     watched.check_clean()
+
+
+def test_a_long_querys_results_page_opens_it_in_the_editor(watched, live_server):
+    """Past 8 KB the results page's editor link carries the query in its fragment (a GET of it
+    would be a 414 in production): the query page opens with it."""
+    import re
+    from html import unescape
+
+    import requests
+
+    long_query = "SELECT ?post WHERE { ?post a <http://www.w3.org/ns/org#Post> } LIMIT 2\n# " + "x" * 9000
+    results = requests.post(f"{live_server.url}/sparql?lang=en", data={"query": long_query},
+                            headers={"Accept": "text/html"}, timeout=60).text
+    href = unescape(re.search(r'href="(/query\?lang=en#query=[^"]+)"', results).group(1))
+    page = watched.page
+    page.goto(live_server.url + href)
+    page.wait_for_selector("#yasgui .CodeMirror")
+    assert editor_value(page) == long_query
+    # the results page itself, POSTed: its language switch is a button that asks the query again
+    page.evaluate("""query => { const form = document.createElement('form');
+        form.method = 'post'; form.action = '/sparql?lang=en';
+        const field = document.createElement('textarea'); field.name = 'query'; field.value = query;
+        form.appendChild(field); document.body.appendChild(form); form.submit(); }""", long_query)
+    page.wait_for_selector("h1:text('Results')")
+    with page.expect_navigation():
+        page.locator(".lang-switch button[lang='fr']").click()
+    assert page.locator("h1").inner_text() == "Résultats" and page.locator("table.results tr").count() == 3
+    watched.check_clean()

@@ -4,6 +4,10 @@ back, compared), q-values and wildcards, ``format=``, 406 and ``Vary``."""
 from __future__ import annotations
 
 import io
+import re
+from html import unescape
+from html.parser import HTMLParser
+from urllib.parse import parse_qs
 
 import pyoxigraph as ox
 import pytest
@@ -219,9 +223,127 @@ def test_nothing_acceptable_is_406_listing_offers(live_server):
     assert r.status_code == 406 and "text/turtle" in r.json()["offered"]
 
 
+def test_a_graph_the_format_cannot_hold_is_400_not_500(live_server):
+    """JSON-LD has no RDF 1.2 triple terms: the engine refuses to write them, which is what
+    the request asks, not a fault of the server; Turtle writes the same graph."""
+    quoted = "CONSTRUCT { <urn:s> <urn:p> <<( <urn:a> <urn:b> <urn:c> )>> } WHERE {}"
+    r = get(live_server, quoted, "application/ld+json")
+    assert r.status_code == 400, r.text
+    assert "JSON-LD" in r.json()["message"]
+    assert get(live_server, quoted, "text/turtle").status_code == 200
+
+
 def test_negotiate_prefers_our_order_on_ties():
     chosen = protocol.negotiate("text/csv, application/sparql-results+json", protocol.SOLUTIONS_FORMATS)
     assert chosen.short == "csv"  # client order breaks ties between equally weighted types
     assert protocol.negotiate("*/*", protocol.GRAPH_FORMATS).short == "ttl"
     assert protocol.negotiate("text/plain", protocol.GRAPH_FORMATS, protocol.GRAPH_ALIASES).short == "nt"
     assert protocol.negotiate("text/plain", protocol.SOLUTIONS_FORMATS, protocol.SOLUTIONS_ALIASES) is None
+
+
+# ---------------------------------------------------------------------------
+# The results page's links: each a GET link while short, a POST form past 8,000 bytes
+
+
+class _Sends(HTMLParser):
+    """The links and buttons of a page: {text: ("get", href) or ("post", action, fields)}, a
+    button sending the fields of the form it names (``form=``) and its own name and value."""
+
+    def __init__(self):
+        super().__init__()
+        self.links, self.buttons, self.forms = {}, {}, {}
+        self._href, self._button, self._form, self._text = None, None, None, ""
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a":
+            self._href, self._text = attrs.get("href"), ""
+        elif tag == "form" and attrs.get("id"):
+            self._form = self.forms[attrs["id"]] = (attrs["action"], [])
+        elif tag == "input" and self._form and attrs.get("type") == "hidden":
+            self._form[1].append((attrs["name"], attrs["value"]))
+        elif tag == "button" and attrs.get("form"):
+            self._button, self._text = attrs, ""
+
+    def handle_data(self, data):
+        self._text += data
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._href is not None:
+            self.links[self._text.strip()] = ("get", self._href)
+            self._href = None
+        elif tag == "button" and self._button:
+            self.buttons[self._text.strip()] = self._button
+            self._button = None
+        elif tag == "form":
+            self._form = None
+
+    def sends(self) -> dict:
+        sends = dict(self.links)
+        for text, button in self.buttons.items():
+            action, fields = self.forms[button["form"]]
+            choice = [(button["name"], button["value"])] if button.get("name") else []
+            sends[text] = ("post", button.get("formaction") or action, fields + choice)
+        return sends
+
+
+def sends_of(html: str) -> dict:
+    parser = _Sends()
+    parser.feed(html)
+    return parser.sends()
+
+
+def follow(live_server, send, accept=BROWSER):
+    if send[0] == "get":
+        return requests.get(live_server.url + send[1], headers={"Accept": accept}, timeout=60)
+    return requests.post(live_server.url + send[1], data=send[2], headers={"Accept": accept}, timeout=60)
+
+
+LONG_ASK = "ASK { ?s ?p ?o }\n# " + "x" * 9000  # over 8 KB: a GET of it is a 414 in production
+
+
+def test_long_query_pages_post_their_other_formats_and_open_the_editor_by_fragment(live_server):
+    html = requests.post(f"{live_server.url}/sparql", data={"query": LONG_ASK},
+                         headers={"Accept": BROWSER}, timeout=60).text
+    assert html.count("x" * 9000) == 3  # once in the form, once shown, once in the editor link
+    sends = sends_of(html)
+    assert sends["csv"][:2] == ("post", "/sparql")
+    assert ("query", LONG_ASK) in sends["csv"][2] and ("format", "csv") in sends["csv"][2]
+    r = follow(live_server, sends["json"])
+    assert r.status_code == 200 and r.json()["boolean"] is True
+    editor = re.search(r'href="/query#(query=[^"]+)"', html)  # the page's script reads the fragment
+    assert editor and parse_qs(unescape(editor.group(1)))["query"] == [LONG_ASK]
+    assert all(len(s[1].partition("#")[0]) <= 8000 for s in sends.values() if s[0] == "get")
+    short = sends_of(get(live_server, "ASK { ?s ?p ?o }", BROWSER).text)
+    assert short["csv"][0] == "get" and "format=csv" in short["csv"][1]
+    assert follow(live_server, short["csv"], "*/*").text.strip().endswith("true")
+
+
+def test_a_graph_page_offers_every_graph_format_the_endpoint_serves(live_server):
+    sends = sends_of(get(live_server, CONSTRUCT, BROWSER).text)
+    assert {"ttl", "trig", "nt", "nq", "jsonld", "rdf"} <= set(sends)
+    nquads = follow(live_server, sends["nq"], "*/*")
+    assert media(nquads) == "application/n-quads" and len(ox.Dataset(ox.parse(
+        nquads.content, ox.RdfFormat.N_QUADS))) > 0
+    assert media(follow(live_server, sends["trig"], "*/*")) == "application/trig"
+
+
+@pytest.mark.parametrize("query", [SELECT, SELECT + "\n# " + "x" * 9000], ids=["short", "long"])
+def test_the_language_switch_of_a_posted_page_asks_the_query_again(live_server, query):
+    page = requests.post(f"{live_server.url}/sparql?lang=fr", data={"query": query},
+                         headers={"Accept": BROWSER}, timeout=60)
+    assert page.headers["Content-Language"] == "fr"
+    english = sends_of(page.text)["en"]
+    assert english[0] == ("get" if len(query) < 8000 else "post")
+    r = follow(live_server, english)
+    assert r.status_code == 200 and r.headers["Content-Language"] == "en"
+    assert "<h1>Results</h1>" in r.text and "40 rows" in r.text
+
+
+def test_the_query_pages_plain_form_keeps_the_page_language(live_server):
+    page = requests.get(f"{live_server.url}/query", params={"lang": "en"},
+                        headers={"Accept": BROWSER, "Accept-Language": "fr"}, timeout=30).text
+    action = re.search(r'<form id="plain-form" method="post" action="([^"]+)"', page).group(1)
+    r = requests.post(live_server.url + action.replace("&amp;", "&"), data={"query": SELECT},
+                      headers={"Accept": BROWSER, "Accept-Language": "fr"}, timeout=60)
+    assert r.headers["Content-Language"] == "en" and "<h1>Results</h1>" in r.text

@@ -275,3 +275,77 @@ def test_writes_honour_if_match_and_if_none_match(server):
     current = requests.get(url, headers={"Accept": "text/turtle"}, timeout=30).headers["ETag"]
     assert requests.delete(url, headers={**AUTH, "If-Match": current}, timeout=30).status_code == 204
     assert requests.get(url, timeout=30).status_code == 404
+
+
+# ---------------------------------------------------------------------------
+# Whole-dataset load: POST of TriG / N-Quads without ?graph, as Oxigraph server and Fuseki
+
+LOADED_A, LOADED_B = "http://www.example/load/a", "http://www.example/load/b"
+TWO_GRAPHS = f"""@prefix foaf: <http://xmlns.com/foaf/0.1/> .
+<http://www.example/load/default-subject> foaf:name "in the default graph" .
+<{LOADED_A}> {{ <http://www.example/load/p1> foaf:name "One" ; foaf:knows _:friend .
+               _:friend foaf:name "Friend" . }}
+<{LOADED_B}> {{ <http://www.example/load/p2> foaf:name "Two" . }}
+"""
+
+
+def test_post_of_trig_without_graph_loads_each_graph(server):
+    r = requests.post(f"{server.url}/store", data=TWO_GRAPHS, headers={
+        "Content-Type": "application/trig", **AUTH}, timeout=30)
+    assert r.status_code == 204 and "Location" not in r.headers
+    a, graph_a = get_graph(server, store_url(server, graph=LOADED_A))
+    assert a.status_code == 200 and len(graph_a) == 3
+    b, graph_b = get_graph(server, store_url(server, graph=LOADED_B))
+    assert same('<http://www.example/load/p2> <http://xmlns.com/foaf/0.1/name> "Two" .', graph_b)
+    default = requests.get(store_url(server, default=""), headers={"Accept": "application/n-triples"},
+                           timeout=30).text
+    assert "in the default graph" in default
+    nquads = f'<http://www.example/load/p3> <http://xmlns.com/foaf/0.1/name> "Three" <{LOADED_B}> .\n'
+    r = requests.post(f"{server.url}/store", data=nquads, headers={
+        "Content-Type": "application/n-quads", **AUTH}, timeout=30)
+    assert r.status_code == 204
+    assert len(get_graph(server, store_url(server, graph=LOADED_B))[1]) == 2  # merged, not replaced
+
+
+def test_a_broken_dataset_load_changes_nothing(server):
+    broken = f"<{LOADED_A}/broken> {{ <http://a> <http://b> <http://c> . }}\n<{LOADED_A}/more> {{ <http://a> "
+    r = requests.post(f"{server.url}/store", data=broken, headers={
+        "Content-Type": "application/trig", **AUTH}, timeout=30)
+    assert r.status_code == 400 and r.json()["message"]
+    assert requests.get(store_url(server, graph=f"{LOADED_A}/broken"), timeout=30).status_code == 404
+
+
+def test_a_dataset_load_needs_the_token_and_honours_if_match(server):
+    body = f"<{LOADED_A}/tokenless> {{ <http://a> <http://b> <http://c> . }}"
+    r = requests.post(f"{server.url}/store", data=body, headers={"Content-Type": "application/trig"},
+                      timeout=30)
+    assert r.status_code == 401
+    read = requests.get(f"{server.url}/store", headers={"Accept": "application/n-quads"}, timeout=60)
+    assert requests.post(f"{server.url}/store", data=body, headers={
+        "Content-Type": "application/trig", "If-Match": '"stale"', **AUTH}, timeout=30).status_code == 412
+    assert requests.get(store_url(server, graph=f"{LOADED_A}/tokenless"), timeout=30).status_code == 404
+    assert requests.post(f"{server.url}/store", data=body, headers={
+        "Content-Type": "application/trig", "If-Match": read.headers["ETag"], **AUTH}, timeout=30).status_code == 204
+
+
+def test_the_whole_dataset_downloads_as_a_named_file(server):
+    for accept, name in (("application/trig", "ssikg.trig"), ("application/n-quads", "ssikg.nq")):
+        r = requests.get(f"{server.url}/store", headers={"Accept": accept}, timeout=60, stream=True)
+        assert r.headers["Content-Disposition"] == f'attachment; filename="{name}"'
+        r.close()
+    one = requests.head(store_url(server, graph=LOADED_A), timeout=30)
+    assert "Content-Disposition" not in one.headers
+
+
+def test_upload_charsets_are_those_of_validate(server):
+    """One table of upload types and charsets for the Graph Store and /validate: UTF-8 and
+    its ASCII subset are read, any other charset is a 415 naming UTF-8, and nothing is stored."""
+    graph = "http://www.example/graphstore/charsets"
+    body = PREFIXES + "<http://www.example/graphstore/person/9> foaf:name \"Nine\" ."
+    ascii_put = requests.put(f"{server.url}/store", params={"graph": graph}, data=body.encode("ascii"),
+                             headers={**AUTH, "Content-Type": "text/turtle; charset=us-ascii"}, timeout=30)
+    assert ascii_put.status_code == 201, ascii_put.text
+    latin = requests.put(f"{server.url}/store", params={"graph": graph}, data=body.encode("latin-1"),
+                         headers={**AUTH, "Content-Type": "text/turtle; charset=iso-8859-1"}, timeout=30)
+    assert latin.status_code == 415 and "UTF-8" in latin.json()["message"]
+    assert requests.delete(f"{server.url}/store", params={"graph": graph}, headers=AUTH, timeout=30).status_code == 204

@@ -220,6 +220,12 @@ def test_metrics(live_server, shared_app):
     assert "# TYPE ssikg_http_request_duration_seconds histogram" in text
 
 
+def values_query(entities: int) -> str:
+    """A query listing ``entities`` IRIs: ~60 bytes each in a URL."""
+    listed = " ".join(f"<https://w3id.org/ssikg/id/entity-{n}>" for n in range(entities))
+    return f"SELECT ?s WHERE {{ VALUES ?s {{ {listed} }} ?s ?p ?o }}"
+
+
 def stop(proc: subprocess.Popen) -> None:
     """SIGTERM, as an operator stops the server; killed only if it hangs."""
     os.kill(proc.pid, signal.SIGTERM)
@@ -254,6 +260,16 @@ def test_production_server(store_copy, wait_until_up):
         # what gunicorn refuses before the app sees it gets the same JSON shape
         too_long = requests.get(f"{url}/sparql", params={"query": "#" * 9000}, timeout=30)
         assert too_long.status_code == 414 and too_long.json()["status"] == 414
+        # GET URLs up to gunicorn's largest request line (8190 bytes; its default is 4094),
+        # as /limits says; longer queries must be POSTed
+        line_limit = requests.get(f"{url}/limits", timeout=30).json()["max_request_line_bytes"]
+        assert line_limit == 8190
+        for entities, status in ((115, 200), (165, 414)):  # ~6 KB, ~9 KB
+            long_query = requests.get(f"{url}/sparql", params={"query": values_query(entities)}, timeout=30)
+            request_line = len(f"GET {long_query.request.path_url} HTTP/1.1")
+            assert (request_line > 6000 if status == 200 else request_line > line_limit), request_line
+            assert long_query.status_code == status, long_query.text[:300]
+            assert long_query.headers["Content-Type"].startswith("application/")  # JSON results or error
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         try:
@@ -407,13 +423,15 @@ def test_the_production_server_stops_cleanly_on_sigterm(case, store_copy, tmp_pa
 
 
 def _shared_result_folders() -> set[str]:
-    return {str(path) for path in Path("/dev/shm").glob("ssikg-results-*")} if Path("/dev/shm").is_dir() \
-        else set()
+    """The folders production servers share results and metrics through, in /dev/shm."""
+    shm = Path("/dev/shm")
+    return {str(path) for pattern in ("ssikg-results-*", "ssikg-metrics-*") for path in shm.glob(pattern)} \
+        if shm.is_dir() else set()
 
 
 def test_production_server_with_several_read_only_processes(store_copy, wait_until_up):
     """``--processes 2``: two gunicorn workers, each with the store open read-only, sharing
-    their cached results through a temporary folder removed at the end."""
+    their cached results and their metrics through temporary folders removed at the end."""
     import psutil
     from conftest import free_port, run_cli
 
@@ -438,13 +456,14 @@ def test_production_server_with_several_read_only_processes(store_copy, wait_unt
         gunicorn_workers = [child for child in psutil.Process(proc.pid).children()
                             if "ssikg.workers" not in " ".join(child.cmdline())]
         assert len(gunicorn_workers) == 2
+        created = _shared_result_folders() - before  # other servers on the machine may add theirs
         if Path("/dev/shm").is_dir():
-            assert len(_shared_result_folders() - before) == 1
+            assert {Path(folder).name.split("-")[1] for folder in created} == {"results", "metrics"}
         write = requests.post(f"{url}/sparql", data={"update": "CLEAR ALL"}, timeout=60)
         assert write.status_code == 403
     finally:
         stop(proc)
-    assert _shared_result_folders() == before  # removed when the server stopped
+    assert not created & _shared_result_folders()  # removed when the server stopped
 
 
 def test_production_processes_default_to_one_per_core_when_read_only():

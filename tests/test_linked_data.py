@@ -246,6 +246,56 @@ def test_named_graph_iri_dereferences(live_server, shared_app):
     assert f"<strong>{size}</strong>" in page.text
 
 
+def test_every_document_of_an_entity_names_it_in_a_describes_link(live_server):
+    for suffix in ("html", *FORMATS):
+        document = get(f"{live_server.url}/id/dcis.{suffix}")
+        assert document.status_code == 200
+        assert f'<{ID}dcis>; rel="describes"' in document.headers["Link"], suffix
+
+
+GRAPH_TOKEN = "graph-pages-token"
+
+
+def test_graphs_made_through_the_graph_store_dereference_under_the_namespace(make_app, serve_app):
+    """Every IRI under the namespace resolves: a graph PUT or POSTed to /store is served at
+    /graph/<path> as the project's graphs are; a graph the store lacks is 404 everywhere."""
+    server = serve_app(make_app(update_token=GRAPH_TOKEN))
+    write = {"Authorization": f"Bearer {GRAPH_TOKEN}", "Content-Type": "text/turtle"}
+    notes = BASE + "graph/notes"
+    triple = "<https://w3id.org/ssikg/id/dcis> <http://www.w3.org/2000/01/rdf-schema#comment> \"note\" ."
+    assert requests.put(f"{server.url}/store", params={"graph": notes}, data=triple, headers=write,
+                        timeout=TIMEOUT).status_code == 201
+    created = requests.post(f"{server.url}/store", data=triple, headers=write, timeout=TIMEOUT)
+    uploaded = requests.utils.unquote(created.headers["Location"].split("graph=", 1)[1])
+    assert uploaded.startswith(BASE + "graph/uploads/")
+    for path in ("notes", uploaded.removeprefix(BASE + "graph/")):
+        turtle = get(f"{server.url}/graph/{path}", "text/turtle")
+        assert turtle.status_code == 200 and turtle.headers["Content-Location"].endswith(f"/graph/{path}.ttl")
+        assert len(parse(turtle, "turtle")) == 1
+        assert len(parse(get(f"{server.url}/graph/{path}.nt"), "nt")) == 1
+        page = get(f"{server.url}/graph/{path}", "text/html")
+        assert page.status_code == 200 and "<strong>1</strong>" in page.text
+        assert f'href="/graph/{path}.jsonld"' in page.text
+    for missing in ("nothing", "uploads/nothing", "notes/more"):
+        assert get(f"{server.url}/graph/{missing}", "text/turtle").status_code == 404
+        assert get(f"{server.url}/store", params={"graph": BASE + "graph/" + missing}).status_code == 404
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_the_external_graph_exists_empty_wherever_it_is_named(make_app, serve_app, in_memory):
+    """README: graph/external holds facts from other sources, none today: the build makes it
+    an empty named graph, so the Graph Store, the Service Description and /graph/external agree."""
+    server = serve_app(make_app(in_memory=in_memory))
+    external = GRAPHS["external"]
+    assert get(f"{server.url}/graph/external", "text/turtle").status_code == 200
+    stored = get(f"{server.url}/store", params={"graph": external}, headers={"Accept": "text/turtle"})
+    assert stored.status_code == 200 and len(parse(stored, "turtle")) == 0
+    description = get(f"{server.url}/sparql", "text/turtle")
+    names = {str(o) for o in parse(description, "turtle").objects(
+        None, URIRef("http://www.w3.org/ns/sparql-service-description#name"))}
+    assert external in names
+
+
 # ---------------------------------------------------------------------------
 # Entity pages: labels by language, provenance, quantities
 

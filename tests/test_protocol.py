@@ -123,6 +123,16 @@ def test_w3c_query_multiple_dataset(server):
     assert ask(post_query(server, f"ASK FROM <{D3}> {{ <{D1}> a ?t }}")) is False
 
 
+def test_a_prefixed_from_is_the_querys_dataset(server):
+    prefix = f"PREFIX d: <{DATA}> "
+    assert ask(post_query(server, prefix + f"ASK FROM d:data3.rdf {{ <{D3}> a ?t }}")) is True
+    assert ask(post_query(server, prefix + f"ASK FROM d:data3.rdf {{ <{D1}> a ?t }}")) is False
+    # FROM NAMED alone: those named graphs, and an empty default graph
+    assert ask(post_query(server, prefix + "ASK FROM NAMED d:data1.rdf { GRAPH d:data1.rdf { ?s ?p ?o } }")) is True
+    assert ask(post_query(server, prefix + "ASK FROM NAMED d:data1.rdf { GRAPH d:data2.rdf { ?s ?p ?o } }")) is False
+    assert ask(post_query(server, prefix + "ASK FROM NAMED d:data1.rdf { ?s ?p ?o }")) is False
+
+
 def test_w3c_query_content_type_select(server):
     r = post_query(server, "SELECT (1 AS ?value) {}", {"default-graph-uri": D0})
     assert r.status_code == 200
@@ -434,12 +444,6 @@ def test_apply_using_ignores_keywords_in_comments_and_iris():
     op = protocol.parse_request("POST", protocol.SPARQL_UPDATE, [("using-graph-uri", D1)],
                                 text.encode())
     assert op.rewritten().endswith(f"USING <{D1}> WHERE {{ ?s ?p ?o }}")
-
-
-def test_declared_dataset_resolves_prefixed_from():
-    query = "PREFIX d: <http://kasei.us/> SELECT * FROM d:x FROM NAMED <http://y> { ?s ?p ?o }"
-    assert protocol.declared_dataset(query) == (["http://kasei.us/x"], ["http://y"])
-    assert protocol.declared_dataset("SELECT * { ?s <http://from> ?o }") is None
 
 
 def test_non_utf8_url_parameters_are_400(server):

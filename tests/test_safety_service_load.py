@@ -35,9 +35,11 @@ ANSWER = {"head": {"vars": ["x"]},
 
 
 class Listener:
-    """A loopback TCP server counting connections and answering every request with ANSWER."""
+    """A loopback TCP server counting connections and answering every request with ANSWER
+    (or with the bytes of ``reply``)."""
 
-    def __init__(self):
+    def __init__(self, reply: bytes | None = None):
+        self.reply = reply
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -63,6 +65,9 @@ class Listener:
                 except OSError:
                     continue
                 self.paths.append(request.split(" ")[1] if " " in request else "")
+                if self.reply is not None:
+                    conn.sendall(self.reply)
+                    continue
                 body = json.dumps(ANSWER).encode()
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sparql-results+json\r\n"
                              b"Content-Length: " + str(len(body)).encode() +
@@ -179,6 +184,47 @@ def test_service_hidden_in_strings_comments_and_names_is_not_refused(make_app, s
         response = query(server, text)
         assert response.status_code == 200, (text, response.text)
     assert listener.connections == 0
+
+
+GARBAGE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/sparql-results+json\r\nContent-Length: 7\r\n"
+           b"Connection: close\r\n\r\ngarbage")
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (one just released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])
+def test_evaluation_failures_are_the_endpoints_or_the_querys_not_the_servers(make_app, serve_app, isolation):
+    """An allowed SERVICE endpoint that refuses the connection or answers garbage is a 502
+    naming it, in the client's format; a function the engine does not know is the query's
+    fault (400).  Neither is a 500, whether the query runs in a worker or a thread."""
+    garbage = Listener(reply=GARBAGE)
+    closed = f"http://127.0.0.1:{closed_port()}/sparql"
+    try:
+        server = serve_app(make_app(service_allowlist=f"{garbage.base}/sparql,{closed}",
+                                    service_allow_private=True, isolation=isolation))
+        for endpoint in (closed, f"{garbage.base}/sparql"):
+            text = f"SELECT ?x WHERE {{ SERVICE <{endpoint}> {{ ?x ?y ?z }} }}"
+            failed = query(server, text)
+            assert failed.status_code == 502, failed.text
+            body = failed.json()
+            assert body["services"] == [endpoint] and f"<{endpoint}>" in body["message"], body
+            page = requests.get(f"{server.url}/sparql", params={"query": text}, headers={"Accept": "text/html"},
+                                timeout=60)
+            assert page.status_code == 502 and page.headers["Content-Type"].startswith("text/html")
+            assert endpoint in page.text
+        assert garbage.connections == 2
+        skipped = query(server, f"SELECT ?x WHERE {{ OPTIONAL {{ SERVICE SILENT <{closed}> {{ ?x ?y ?z }} }} }}")
+        assert skipped.status_code == 200, skipped.text
+        unknown = query(server, "SELECT ?x WHERE { BIND(<http://example.org/no-such-function>(1) AS ?x) }")
+        assert unknown.status_code == 400, unknown.text
+        assert "<http://example.org/no-such-function>" in unknown.json()["message"]
+    finally:
+        garbage.close()
 
 
 # ---------------------------------------------------------------------------

@@ -2,16 +2,20 @@
 identically, either all on one built store opened read-only (one machine) or each
 on its own copy of it (several machines), so any HTTP load balancer can spread
 requests over them: same answers, same ETags, a validator from one instance
-accepted by another, and writes refused where the store is read-only.
+accepted by another, and writes refused where the store is read-only; and one
+``ssikg serve --production`` of several processes reporting its metrics as one server.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -34,22 +38,34 @@ PATHS = [
 
 
 class Instance:
-    """One ``ssikg serve`` process on loopback, stopped by its pid."""
+    """One ``ssikg serve`` (``extra`` arguments: e.g. ``--production``) on loopback, stopped by its pid."""
 
-    def __init__(self, store: Path, tmp: Path, **env: str):
+    def __init__(self, store: Path, tmp: Path, *extra: str, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(tmp / f"serve-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
         environment = {**os.environ, "SSIKG_UPDATE_TOKEN": TOKEN, **env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ssikg", "serve", "--store", str(store), "--port", str(self.port)],
+            [sys.executable, "-m", "ssikg", "serve", *extra, "--store", str(store), "--port", str(self.port)],
             cwd=PROJECT_ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         try:
-            wait_for_http(self.url + "/health", timeout=60, process=self.process)
+            self._wait_until_up()
         except BaseException:
             self.stop()
             raise
+
+    def _wait_until_up(self) -> None:
+        """gunicorn listens before its processes are ready: a first probe may wait, so a slow
+        answer is retried too, within one minute."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                wait_for_http(self.url + "/health", timeout=deadline - time.monotonic(), process=self.process)
+                return
+            except requests.Timeout:
+                if time.monotonic() > deadline:
+                    raise
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -152,3 +168,61 @@ def test_read_only_instances_given_one_result_cache_dir_evaluate_a_query_once(st
     metrics = requests.get(second.url + "/metrics", timeout=60).text
     assert "ssikg_result_cache_shared_hits_total 1" in metrics.splitlines()
     assert fetch(second, "/sparql", {"query": QUERY}, accept).headers["SSIKG-Cache"] == "hit"
+
+
+def counters(text: str) -> dict[str, float]:
+    """The counter and histogram series of a Prometheus text, by name and labels."""
+    series = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if not line.startswith("#") and re.match(r"\w+(_total|_bucket|_count|_sum)\b", name):
+            series[name] = float(value)
+    return series
+
+
+def sparql_requests(series: dict[str, float]) -> float:
+    return sum(v for k, v in series.items() if k.startswith('ssikg_http_requests_total{route="/sparql"'))
+
+
+def test_metrics_of_a_production_server_of_two_processes_are_the_servers(store_copy, tmp_path, instances):
+    """``/metrics`` under ``--production --processes 2`` sums the processes' counters, whichever
+    answers: no series ever decreases between scrapes (Prometheus would read a reset), the
+    total catches up with every request made (other processes' counts lag by about a second:
+    polled), and a process that exits leaves its counts in the sum."""
+    import psutil
+
+    server = Instance(store_copy, tmp_path, "--production", "--processes", "2", "--threads", "2",
+                      SSIKG_UPDATE_TOKEN="", SSIKG_READ_ONLY="1")
+    instances.append(server)
+    scrapes: list[dict[str, float]] = []
+
+    def scrape() -> None:
+        scrapes.append(counters(requests.get(server.url + "/metrics", timeout=60).text))
+
+    made, answered_by = 0, set()
+    while len(answered_by) < 2 or made < 12:  # each on a new connection: either process may take it
+        answer = requests.get(server.url + "/sparql", params={"query": QUERY}, timeout=60)
+        assert answer.status_code == 200
+        answered_by.add(answer.headers["X-Request-Id"][:8])  # the id's per-process prefix
+        made += 1
+        assert made < 400, "one process took every connection"
+        scrape()
+
+    def caught_up() -> bool:
+        deadline = time.monotonic() + 30
+        while sparql_requests(scrapes[-1]) < made and time.monotonic() < deadline:
+            time.sleep(0.2)
+            scrape()
+        return sparql_requests(scrapes[-1]) >= made
+
+    assert caught_up(), [sparql_requests(s) for s in scrapes]
+    gunicorn_workers = [child for child in psutil.Process(server.process.pid).children()
+                        if "ssikg.workers" not in " ".join(child.cmdline())]
+    gunicorn_workers[0].terminate()  # gunicorn replaces it; its counts must stay
+    gunicorn_workers[0].wait(timeout=60)
+    for _ in range(4):
+        scrape()
+    assert caught_up()
+    for earlier, later in itertools.pairwise(scrapes):
+        assert all(later.get(name, 0) >= value for name, value in earlier.items()), \
+            {name: (value, later.get(name)) for name, value in earlier.items() if later.get(name, 0) < value}

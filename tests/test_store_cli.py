@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pyoxigraph as ox
 import pytest
@@ -412,3 +415,40 @@ def test_a_build_removes_builds_left_behind_but_not_other_stores(tmp_path):
     assert run_cli("build", "--store", str(store), "--force").returncode == 0
     assert not leftover.exists()
     assert other.resolve().is_dir() and (other.resolve() / "db").is_dir()
+
+
+def test_cli_query_table_streams_past_the_rows_that_size_it():
+    """Only the first rows size the columns; the rest stream through with the same widths,
+    so a million-row answer is never held whole, and the count still covers every row."""
+    from ssikg.cli import table_lines
+
+    store = ox.Store()
+    for i in range(5):
+        store.add(ox.Quad(ox.NamedNode(f"https://w3id.org/ssikg/id/n{i}"),
+                          ox.NamedNode("http://www.w3.org/2004/02/skos/core#prefLabel"),
+                          ox.Literal("x" * (i * 10), language="fr")))
+    lines = list(table_lines(store.query("SELECT ?s ?l WHERE { ?s ?p ?l } ORDER BY ?s"), sizing_rows=2))
+    header, rule, *rows, footer = lines
+    assert footer == "(5 rows)" and len(rows) == 5
+    assert [row.split()[0] for row in rows] == [f"id:n{i}" for i in range(5)]
+    assert rule.split() == ["-" * len("id:n0"), "-" * len("x" * 10 + "@fr")]  # sized by two rows
+    assert rows[4].endswith("x" * 40 + "@fr")  # a wider later cell is printed whole
+
+
+def test_cli_query_streams_every_format_whole(built_store, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(built_store.resolve(), store)
+    everything = "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"
+    counted = run_cli("query", "--store", str(store), "--format", "json",
+                      "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    total = int(json.loads(counted.stdout)["results"]["bindings"][0]["n"]["value"])
+    as_csv = run_cli("query", "--store", str(store), "--format", "csv", everything)
+    assert as_csv.returncode == 0 and as_csv.stdout.endswith("\n")
+    assert len(list(csv.reader(io.StringIO(as_csv.stdout)))) == total + 1
+    as_xml = run_cli("query", "--store", str(store), "--format", "xml", everything)
+    assert ElementTree.fromstring(as_xml.stdout).tag.endswith("sparql")
+    table = run_cli("query", "--store", str(store), everything)
+    assert table.stdout.rstrip("\n").endswith(f"({total} rows)")
+    as_nt = run_cli("query", "--store", str(store), "--format", "ntriples",
+                    "CONSTRUCT WHERE { ?s ?p ?o }")
+    assert as_nt.returncode == 0 and as_nt.stdout.endswith(" .\n")

@@ -10,7 +10,8 @@
 * hostile values (quotes, braces, ``} UNION {`` fragments, IRIs with spaces or
   ``>``, 100 kB strings, non-UTF-8 percent-encodings) are refused with a 400
   naming the parameter, or matched literally — the value comes back unchanged
-  in its projected column and never alters the query;
+  in its projected column and never alters the query — bound by substitutions
+  (embedded store) and by the VALUES block over a real ``oxigraph serve`` backend;
 * formats, content negotiation, pagination with Link headers, HTML pages,
   start-up and ``ssikg queries check`` reporting broken files with file:line.
 """
@@ -22,6 +23,7 @@ import io
 import json
 import os
 import re
+import shutil
 import textwrap
 
 import hypothesis
@@ -29,7 +31,7 @@ import pyoxigraph as ox
 import pytest
 import requests
 import test_competency as competency
-from conftest import run_cli
+from conftest import LiveServer, require_tool, run_cli
 from hypothesis import strategies as st
 
 from ssikg.settings import PROJECT_ROOT
@@ -41,7 +43,6 @@ from ssikg.stored_queries import (
     check_dir,
     list_for_links,
     load_all,
-    values_block,
     with_values,
 )
 
@@ -289,8 +290,8 @@ HOSTILE_STRINGS = [
 
 
 @pytest.mark.parametrize("hostile", HOSTILE_STRINGS, ids=range(len(HOSTILE_STRINGS)))
-def test_values_block_binds_any_string_as_one_literal(shared_app, hostile):
-    """The VALUES serialisation (for backends without substitutions) keeps any text one literal."""
+def test_with_values_binds_any_string_as_one_literal(shared_app, hostile):
+    """The VALUES binding (for backends without substitutions) keeps any text one literal."""
     store = shared_app.extensions["ssikg.store"]
     query = "SELECT ?text ?n WHERE { BIND(STRLEN(?text) AS ?n) }"
     for term in (ox.Literal(hostile), ox.Literal(hostile, language="fr")):
@@ -303,15 +304,17 @@ def test_values_block_binds_any_string_as_one_literal(shared_app, hostile):
         prepareQuery(with_values(query, {"text": term}))
 
 
-def test_values_block_refuses_what_cannot_be_one_term():
-    assert values_block({}) == ""
-    assert values_block({"a": ox.NamedNode(ID + "x"), "b": ox.Literal("1", datatype=ox.NamedNode(
-        "http://www.w3.org/2001/XMLSchema#integer"))}) == (
-        f'VALUES (?a ?b) {{ (<{ID}x> "1"^^<http://www.w3.org/2001/XMLSchema#integer>) }}')
+def test_with_values_refuses_what_cannot_be_one_term():
+    query = "SELECT * WHERE { ?a ?p ?b }"
+    assert with_values(query, {}) == query
+    bound = with_values(query, {"a": ox.NamedNode(ID + "x"), "b": ox.Literal("1", datatype=ox.NamedNode(
+        "http://www.w3.org/2001/XMLSchema#integer"))})
+    assert bound == ("SELECT * WHERE { VALUES (?a ?b) "
+                     f'{{ (<{ID}x> "1"^^<http://www.w3.org/2001/XMLSchema#integer>) }}\n ?a ?p ?b }}')
     with pytest.raises(ValueError):
-        values_block({"a b": ox.Literal("x")})
+        with_values(query, {"a b": ox.Literal("x")})
     with pytest.raises(ValueError):
-        values_block({"a": ox.BlankNode("b")})
+        with_values(query, {"a": ox.BlankNode("b")})
 
 
 @pytest.mark.parametrize("name", sorted(n for n, q in QUERIES.items() if q.params))
@@ -357,6 +360,58 @@ def test_a_hostile_string_present_in_the_graph_is_found_exactly(make_app, serve_
     body = api(server, "label-search", {"text": weird}).json()
     assert [(r["entity"], r["label"]) for r in json_dicts(body)] == [(ID + "weird", weird)]
     assert api(server, "label-search", {"text": weird, "language": "fr"}).json()["rows"] == []
+
+
+WEIRD_LABEL = 'x"} UNION { ?s ?p ?o } #\\'
+
+
+@pytest.fixture(scope="module")
+def values_server(built_store, tmp_path_factory):
+    """The app over a real ``oxigraph serve`` (a copy of the built store, plus a label made
+    of SPARQL syntax): a remote backend takes no substitutions, so the stored-query API binds
+    parameters by the VALUES block of :func:`with_values`, the path these tests exercise."""
+    from sparql_engines import OXIGRAPH, OxigraphServer
+
+    from ssikg.app import create_app
+    from ssikg.remote_store import RemoteStore
+
+    require_tool(OXIGRAPH is not None, "oxigraph CLI (PyPI package oxigraph)")
+    folder = tmp_path_factory.mktemp("values-backend")
+    shutil.copytree(built_store.resolve(), folder / "store")
+    with OxigraphServer(folder / "store" / "db") as engine:
+        label = ox.Triple(ox.NamedNode(ID + "weird"), ox.NamedNode("http://www.w3.org/2004/02/skos/core#altLabel"),
+                          ox.Literal(WEIRD_LABEL, language="en"))
+        requests.post(engine.store_url, params={"graph": "https://w3id.org/ssikg/graph/editorial"},
+                      data=ox.serialize([label], format=ox.RdfFormat.N_TRIPLES),
+                      headers={"Content-Type": "application/n-triples"}, timeout=30).raise_for_status()
+        app = create_app({"backend": engine.query_url, "auto_build": False, "store": folder / "unused"})
+        assert isinstance(app.extensions["ssikg.store"], RemoteStore)
+        try:
+            with LiveServer(app) as server:
+                yield server
+        finally:
+            app.extensions["ssikg.store"].close()
+
+
+@pytest.mark.parametrize("hostile", [*HOSTILE_STRINGS, WEIRD_LABEL], ids=range(len(HOSTILE_STRINGS) + 1))
+def test_hostile_strings_bind_as_one_literal_through_the_values_path(values_server, live_server, hostile):
+    """Over HTTP, through the VALUES binding a remote backend uses: the value comes back
+    unchanged, matches only labels containing it, and the answer is the embedded store's
+    (bound by substitutions) — apart from the one label only the engine holds."""
+    response = api(values_server, "label-search", {"text": hostile})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["parameters"] == {"text": hostile}
+    for row in json_dicts(body):
+        assert row["text"] == hostile and hostile.lower() in row["label"].lower()
+    weird = [row for row in json_dicts(body) if row["entity"] == ID + "weird"]
+    assert len(weird) == (hostile.lower() in WEIRD_LABEL.lower())
+    embedded = api(live_server, "label-search", {"text": hostile}).json()
+    entity = body["columns"].index("entity")
+    assert [row for row in body["rows"] if row[entity] != ID + "weird"] == embedded["rows"]
+    if hostile == WEIRD_LABEL:
+        french = api(values_server, "label-search", {"text": hostile, "language": "fr"})
+        assert french.status_code == 200 and french.json()["rows"] == []
 
 
 @pytest.mark.parametrize("value", [
@@ -876,3 +931,44 @@ def test_result_cells_carry_their_language(live_server):
     """WCAG 3.1.2: a French literal in an English page's table says it is French."""
     page = requests.get(f"{live_server.url}/queries/cq05-who-assists-the-asi?lang=en", timeout=60).text
     assert re.search(r'<td lang="fr">[^<]+</td>', page)
+
+
+def _many_posts(app, count: int) -> None:
+    """``count`` generated posts with the ASI role in the stated graph (their labels sort them)."""
+    role = ox.NamedNode(CONCEPT + "role-asi")
+    label = ox.NamedNode("http://www.w3.org/2004/02/skos/core#prefLabel")
+    triples = []
+    for i in range(count):
+        post = ox.NamedNode(f"{ID}post-generated-{i:05d}")
+        triples += [ox.Triple(post, ox.NamedNode(ORG + "role"), role),
+                    ox.Triple(post, label, ox.Literal(f"poste généré {i:05d}", language="fr"))]
+    app.extensions["ssikg.store"].add_triples("https://w3id.org/ssikg/graph/stated", triples)
+
+
+def test_the_html_page_shows_at_most_the_sparql_pages_rows_and_links_the_full_result(make_app, serve_app):
+    from ssikg.views.sparql import HTML_ROWS
+
+    app = make_app()
+    _many_posts(app, HTML_ROWS + 20)
+    server = serve_app(app)
+    params = {"role": CONCEPT + "role-asi", "lang": "en"}
+    page = requests.get(f"{server.url}/queries/posts-by-role", params=params, timeout=60)
+    assert page.status_code == 200
+    body = page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert body.count("<tr>") == HTML_ROWS
+    assert f"Only the first {HTML_ROWS} rows are shown" in page.text
+    notice = page.text.split('class="truncated"', 1)[1].split("</p>", 1)[0]
+    links = dict((text, href.replace("&amp;", "&")) for href, text in re.findall(r'<a href="([^"]+)">(\w+)</a>', notice))
+    assert set(links) == {"CSV", "JSON"}
+    full = requests.get(server.url + links["CSV"], timeout=60)  # the links give every row
+    csv_rows = list(csv.reader(io.StringIO(full.text)))[1:]
+    assert full.status_code == 200 and len(csv_rows) >= HTML_ROWS + 20  # the generated posts, and the data's
+    assert len(requests.get(server.url + links["JSON"], timeout=60).json()["rows"]) == len(csv_rows)
+
+
+def test_a_lower_max_rows_cuts_the_page_with_the_servers_notice(make_app, serve_app):
+    server = serve_app(make_app(max_rows=2))
+    page = requests.get(f"{server.url}/queries/cq53-organisations-named", params={"lang": "en"}, timeout=60)
+    assert page.status_code == 200
+    assert page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr>") == 2
+    assert "Result cut by the server&#39;s row limit." in page.text and "Only the first" not in page.text

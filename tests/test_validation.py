@@ -96,18 +96,21 @@ def test_the_project_files_conform_in_any_rdf_syntax(tmp_path):
         dataset.parse(path, format="trig")
     (tmp_path / "data.nq").write_bytes(dataset.serialize(format="nquads", encoding="utf-8"))
     (tmp_path / "data.jsonld").write_bytes(dataset.serialize(format="json-ld", encoding="utf-8"))
-    for name in ("data.nq", "data.jsonld"):
-        report = validate_files([tmp_path / name])
+    for name in ("data.nq", "data.jsonld"):  # with the ontology, which the data needs (Store-requiredGraphs)
+        report = validate_files([ONTOLOGY, tmp_path / name])
         assert report.conforms and report.results == [], report.text("en")
-        assert report.triples == len([q for q in quads if q[3] is None or "ontology" not in str(q[3])])
+        assert report.triples == len(quads)
 
 
 def test_stated_graph_checks_depend_on_the_graph_a_triple_is_in():
     triple = "<https://w3id.org/ssikg/id/dcis> <http://www.w3.org/ns/org#purpose> <https://w3id.org/ssikg/id/concept/securite>"
-    base = quads_from_files([DATA])
+    base = quads_from_files([ONTOLOGY, DATA])
     in_derived = parse_rdf(f"{triple} <https://w3id.org/ssikg/graph/derived> .", "nquads")
     in_stated = parse_rdf(f"{triple} <https://w3id.org/ssikg/graph/stated> .", "nquads")
-    assert validate_quads(base + in_derived).conforms
+    # derived: it needs a justification, not a stated triple's provenance
+    derived = validate_quads(base + in_derived)
+    assert [(str(r.focus), r.shape_name, r.path_text) for r in derived.results] == [
+        ("https://w3id.org/ssikg/graph/derived", "ssikgsh:DerivedTriple-hasJustification", "org:purpose")]
     report = validate_quads(base + in_stated)
     assert [(str(r.focus), r.shape_name) for r in report.results] == [
         ("https://w3id.org/ssikg/id/dcis", "ssikgsh:StatedTriple-hasProvenance")]
@@ -167,7 +170,9 @@ def test_check_update_refuses_new_breakage_and_leaves_the_store_alone(memory_sto
     assert refused.value.status == 422
     report = refused.value.extra["report"]
     assert report["conforms"] is False
-    assert {r["shape_name"] for r in report["results"]} == {"ssikgsh:ReportingLine-noCycle"}
+    # the loop, and the derived triple written without its justification
+    assert {r["shape_name"] for r in report["results"]} == {"ssikgsh:ReportingLine-noCycle",
+                                                            "ssikgsh:DerivedTriple-hasJustification"}
     assert len(memory_store) == before
     check_update(memory_store, "INSERT DATA { GRAPH <https://w3id.org/ssikg/graph/editorial> { "
                  "<https://w3id.org/ssikg/id/dcis> <http://www.w3.org/2004/02/skos/core#note> \"ok\"@en } }")
@@ -186,18 +191,25 @@ def test_existing_violations_do_not_block_unrelated_writes(memory_store):
                          ox.NamedNode("https://w3id.org/ssikg/id/nowhere"))]
     with pytest.raises(SsikgError) as refused:
         check_graph_write(memory_store, "https://w3id.org/ssikg/graph/editorial", harmful, "add")
-    # Only the new problem is reported, not the post x that was already broken.
+    # Only the new problem is reported, not the post x that was already broken (nor its
+    # unjustified type triple): the post y, and its own unjustified triple.
     results = refused.value.extra["report"]["results"]
-    assert {r["focus"] for r in results} == {"https://w3id.org/ssikg/id/y"}
-    assert {r["shape_name"] for r in results} == {"ssikgsh:Post-declared", "ssikgsh:Post-unitDeclared"}
+    assert {(r["focus"], r["shape_name"]) for r in results} == {
+        ("https://w3id.org/ssikg/id/y", "ssikgsh:Post-declared"),
+        ("https://w3id.org/ssikg/id/y", "ssikgsh:Post-unitDeclared"),
+        ("https://w3id.org/ssikg/graph/derived", "ssikgsh:DerivedTriple-hasJustification")}
+    assert [r["value"] for r in results if r["shape_name"] == "ssikgsh:DerivedTriple-hasJustification"] == [
+        "id:nowhere"]
 
 
 @pytest.mark.parametrize("mode", ["replace", "delete"])
 def test_check_graph_write_replace_and_delete_see_the_whole_new_state(memory_store, mode):
     with pytest.raises(SsikgError) as refused:
         check_graph_write(memory_store, "https://w3id.org/ssikg/graph/provenance", [], mode)
+    # stated triples lose their provenance, derived ones their justification, and a required graph is empty
     shapes = {r["shape_name"] for r in refused.value.extra["report"]["results"]}
-    assert shapes == {"ssikgsh:StatedTriple-hasProvenance"}
+    assert shapes == {"ssikgsh:StatedTriple-hasProvenance", "ssikgsh:DerivedTriple-hasJustification",
+                      "ssikgsh:Store-requiredGraphs"}
     check_graph_write(memory_store, "https://w3id.org/ssikg/graph/external", [], mode)  # nothing breaks
 
 
@@ -267,7 +279,7 @@ def test_cli_validates_a_copy_of_the_sources_with_its_own_page(tmp_path):
     result = run_cli("validate", "--page", str(page), str(copy))
     assert result.returncode == 1
     assert "ssikgsh:SourceStatement-quoteInPage" in result.stdout
-    assert "ssikgsh:VerbatimInPageShape" in result.stdout
+    assert "ssikgsh:VerbatimInPage-inPage" in result.stdout
 
 
 def test_validate_files_skips_shapes_and_non_rdf_files_in_folders():
@@ -276,3 +288,49 @@ def test_validate_files_skips_shapes_and_non_rdf_files_in_folders():
     assert report.conforms and report.results == []
     ontology_files = [p for p in sorted((PROJECT_ROOT / "ontology").glob("*.ttl")) if not p.name.startswith("shapes")]
     assert report.triples == len(quads_from_files([*ontology_files, DATA]))
+
+
+def test_cli_refuses_a_store_above_validate_max_triples_unless_no_limit(built_store):
+    refused = run_cli("validate", "--store", str(built_store), env={"SSIKG_VALIDATE_MAX_TRIPLES": "100"})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stdout == "" and len(refused.stderr.strip().splitlines()) == 1
+    assert "validate_max_triples (100)" in refused.stderr and "--no-limit" in refused.stderr
+    forced = run_cli("validate", "--store", str(built_store), "--no-limit",
+                     env={"SSIKG_VALIDATE_MAX_TRIPLES": "100"})
+    assert forced.returncode == 0 and forced.stdout.startswith("conforms:"), forced.stdout + forced.stderr
+
+
+# A hand-added TriG file under data/ is loaded by the build (the generator neither rewrites
+# nor checks it): here one closes a reporting loop, id:dcis → … → id:post-dg-pn → id:dcis.
+CYCLE_TRIG = """@prefix org: <http://www.w3.org/ns/org#> .
+@prefix id: <https://w3id.org/ssikg/id/> .
+<https://w3id.org/ssikg/graph/derived> { id:post-dg-pn org:reportsTo id:dcis . }
+"""
+
+
+def test_build_validate_refuses_broken_sources_and_builds_the_valid_ones(tmp_path):
+    sources = tmp_path / "sources"
+    shutil.copytree(DATA, sources / "data")
+    shutil.copytree(PROJECT_ROOT / "ontology", sources / "ontology")
+    (sources / "data" / "hand-added.trig").write_text(CYCLE_TRIG, encoding="utf-8")
+    env = {"SSIKG_SOURCE_DIR": str(sources)}
+    refused = run_cli("build", "--validate", "--store", str(tmp_path / "store"), env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "shape: ssikgsh:ReportingLine-noCycle" in refused.stdout
+    assert "build refused" in refused.stderr and "nothing was built" in refused.stderr
+    assert not (tmp_path / "store").exists()
+    (sources / "data" / "hand-added.trig").unlink()
+    built = run_cli("build", "--validate", "--store", str(tmp_path / "store"), env=env)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "conforms:" in built.stderr and (tmp_path / "store" / "meta.json").exists()
+
+
+def test_cli_suggests_adding_the_data_when_files_alone_name_undeclared_resources(tmp_path):
+    broken = tmp_path / "broken.trig"
+    broken.write_text(BROKEN_TRIG, encoding="utf-8")  # id:dcis and id:post-dg-gn live in data/
+    alone = run_cli("validate", str(broken))
+    assert alone.returncode == 1
+    [note] = [line for line in alone.stdout.splitlines() if line.startswith("note:")]
+    assert "ReportingLine-" in note and "pass data/ (and ontology/) too" in note and str(broken) in note
+    with_data = run_cli("validate", "ontology/ssikg.ttl", "data", str(broken))
+    assert with_data.returncode == 1 and "pass data/" not in with_data.stdout

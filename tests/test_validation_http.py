@@ -103,6 +103,28 @@ def test_post_validate_reports_violations_in_the_body(live_server):
     assert ("https://w3id.org/ssikg/id/post-test", "ssikgsh:Post-oneUnit") in rules
     assert ("https://w3id.org/ssikg/id/post-test", "ssikgsh:Post-unitDeclared") in rules
     assert all(r["message"] and r["messages"]["fr"] != r["messages"]["en"] for r in body["results"])
+    # ... so the report says how to check them against the store, in the client's language
+    [note] = [n for n in body["notes"] if "merge=store" in n]
+    assert "ssikgsh:Post-unitDeclared" in note and "does not declare" in note
+    french = requests.post(f"{live_server.url}/validate?lang=fr", data=BROKEN_POST_TTL.encode(),
+                           headers={"Content-Type": "text/turtle", "Accept": "text/plain"}, timeout=TIMEOUT)
+    assert "validez à nouveau avec merge=store" in french.text
+    merged = requests.post(f"{live_server.url}/validate?merge=store&format=json", data=BROKEN_POST_TTL.encode(),
+                           headers={"Content-Type": "text/turtle"}, timeout=TIMEOUT).json()
+    assert merged["conforms"] is False and not any("merge=store" in n for n in merged["notes"])
+
+
+def test_an_upload_validated_alone_is_not_asked_for_the_datasets_graphs(live_server):
+    """The rule that the ontology, vocabularies, stated, provenance and editorial graphs exist
+    is about the dataset: a part uploaded on its own lacks them by design (no false alarm),
+    while the store, or the upload merged with it, is checked for them."""
+    alone = requests.post(f"{live_server.url}/validate?format=json", data=BROKEN_POST_TTL.encode(),
+                          headers={"Content-Type": "text/turtle"}, timeout=TIMEOUT).json()
+    rules = {r["shape_name"] for r in alone["results"]}
+    assert "ssikgsh:Post-unitDeclared" in rules and "ssikgsh:Store-requiredGraphs" not in rules
+    from ssikg.validation import validate_quads
+    empty = validate_quads([])  # a whole dataset with none of its graphs: every one is named
+    assert sum(r.shape_name == "ssikgsh:Store-requiredGraphs" for r in empty.results) == 5
 
 
 def test_post_validate_merged_with_the_store(live_server):
@@ -112,11 +134,13 @@ def test_post_validate_merged_with_the_store(live_server):
     assert response.status_code == 200
     graph = _report_graph(response)
     assert _conforms(graph) is False
-    # With the store, the units are declared organisations: only the two-units rules are left.
+    # With the store, the units are declared organisations: only the two-units rules are left,
+    # and the body's ORG triples, outside the stated graph, lack a derived triple's justification.
     shapes = {str(o) for o in graph.objects(None, SH.sourceShape)}
-    assert shapes == {"https://w3id.org/ssikg/shapes#Post-oneUnit", "https://w3id.org/ssikg/shapes#Post-inverseUnit"}
+    assert shapes == {"https://w3id.org/ssikg/shapes#Post-oneUnit", "https://w3id.org/ssikg/shapes#Post-inverseUnit",
+                      "https://w3id.org/ssikg/shapes#DerivedTripleShape"}
     focus = {str(o) for o in graph.objects(None, SH.focusNode)}
-    assert focus == {"https://w3id.org/ssikg/id/post-test"}
+    assert focus == {"https://w3id.org/ssikg/id/post-test", DERIVED}
     assert {m.language for m in graph.objects(None, SH.resultMessage)} == {"fr", "en"}
 
 
@@ -137,15 +161,16 @@ def test_post_validate_keeps_named_graphs_and_accepts_many_syntaxes(live_server)
         assert response.status_code == 200, response.text
         rules = {(r["focus"], r["shape_name"]) for r in response.json()["results"]}
         assert rules == {("https://w3id.org/ssikg/id/dcis", "ssikgsh:StatedTriple-hasProvenance")}, content_type
-    # The same triple as Turtle lands in the default graph, which needs no provenance...
+    # The same triple as Turtle lands in the default graph: not stated, so it needs a derived
+    # triple's justification, not a stated triple's provenance...
     turtle = requests.post(f"{live_server.url}/validate?merge=store&format=json", data=nquads.rsplit(" <", 1)[0] + " .",
                            headers={"Content-Type": "application/n-triples"}, timeout=TIMEOUT)
-    assert turtle.json()["conforms"] is True
+    assert {r["shape_name"] for r in turtle.json()["results"]} == {"ssikgsh:DerivedTriple-hasJustification"}
     # ...unless graph= names the stated graph.
     stated = requests.post(f"{live_server.url}/validate?merge=store&format=json&graph=stated",
                            data=nquads.rsplit(" <", 1)[0] + " .",
                            headers={"Content-Type": "application/n-triples"}, timeout=TIMEOUT)
-    assert stated.json()["conforms"] is False
+    assert {r["shape_name"] for r in stated.json()["results"]} == {"ssikgsh:StatedTriple-hasProvenance"}
 
 
 @pytest.mark.parametrize("content_type,body,status", [
@@ -205,8 +230,8 @@ def test_a_file_uploaded_by_the_form_is_validated(live_server):
                            files={"file": ("post", BROKEN_POST_TTL.encode(), "text/turtle")},
                            headers={"Accept": "application/json"})
     assert merged.status_code == 200, merged.text
-    assert {r["shape_name"] for r in merged.json()["results"]} == {"ssikgsh:Post-oneUnit",
-                                                                   "ssikgsh:Post-inverseUnit"}
+    assert {r["shape_name"] for r in merged.json()["results"]} == {
+        "ssikgsh:Post-oneUnit", "ssikgsh:Post-inverseUnit", "ssikgsh:DerivedTriple-hasJustification"}
     page = requests.post(f"{live_server.url}/validate?lang=en", timeout=TIMEOUT, headers={"Accept": "text/html"},
                          files={"file": ("post.ttl", BROKEN_POST_TTL.encode(), "text/turtle")})
     assert page.status_code == 200 and "The data does not conform." in page.text
@@ -406,3 +431,78 @@ def test_an_update_using_rand_is_not_checkable(store_copy):
                             '<http://example.org/p> "a word with rand in it" } }')  # not a call: fine
     finally:
         store.close()
+
+
+# Each binds ?x by a call whose value changes from one run to the next; the filter keeps the
+# row, so the insert would add a reporting cycle (id:dcis ↔ id:post-dg-pn).  Had the filter
+# held only sometimes (STRSTARTS(STRUUID(), "0")), the check on the copy could pass and the
+# commit insert the cycle: such updates cannot be checked and are refused before either run.
+NON_DETERMINISTIC_BINDINGS = {
+    "RAND": "rand()",
+    "NOW": "NOW()",
+    "UUID": "UUID()",
+    "STRUUID": "struuid()",
+    "BNODE": "BNode()",
+}
+
+
+def test_updates_calling_non_deterministic_functions_are_not_checkable(guarded_server):
+    before = _dump(guarded_server)
+    for name, call in NON_DETERMINISTIC_BINDINGS.items():
+        update = PREFIXES + (f"INSERT {{ GRAPH <{DERIVED}> {{ id:post-dg-pn org:reportsTo id:dcis }} }} "
+                             f"WHERE {{ BIND({call} AS ?x) FILTER(BOUND(?x)) }}")
+        response = requests.post(f"{guarded_server.url}/sparql", data={"update": update}, headers=AUTH,
+                                 timeout=TIMEOUT)
+        assert response.status_code == 400, (name, response.status_code, response.text)
+        body = response.json()
+        assert body["title"] == "Update not checkable" and f"{name}()" in body["message"], body
+        assert body["functions"] == [name]
+    assert _dump(guarded_server) == before
+    # the names in a literal or a prefixed name are not calls: that update is checked and committed
+    harmless = PREFIXES + (f'INSERT DATA {{ GRAPH <{DERIVED}> {{ id:dcis skos:altLabel "uuid now bnode"@fr }} }}')
+    response = requests.post(f"{guarded_server.url}/sparql", data={"update": harmless}, headers=AUTH,
+                             timeout=TIMEOUT)
+    assert response.status_code == 204, response.text
+
+
+def test_the_result_cache_and_validate_on_write_share_one_list_of_such_calls():
+    from ssikg.result_cache import deterministic
+
+    for call in NON_DETERMINISTIC_BINDINGS.values():
+        assert not deterministic(f"SELECT ?x WHERE {{ BIND({call} AS ?x) }}"), call  # never cached either
+    assert deterministic('SELECT ?x WHERE { BIND("bnode" AS ?x) }')
+
+
+# ---------------------------------------------------------------------------
+# validate_max_triples: a store or upload too large for pyshacl is refused, not started
+
+
+def _generated_ntriples(count: int) -> bytes:
+    """``count`` distinct labelled resources: harmless data, only its size matters here."""
+    label = "<http://www.w3.org/2004/02/skos/core#prefLabel>"
+    return "".join(f'<https://example.org/generated/{i}> {label} "item {i}"@fr .\n'
+                   for i in range(count)).encode()
+
+
+def test_a_store_above_validate_max_triples_is_refused_before_validating(make_app, serve_app):
+    limit = 1000  # the project's store holds several thousand triples
+    server = serve_app(make_app(validate_max_triples=limit, queue_timeout=0))
+    refused = requests.get(f"{server.url}/validate?format=json", timeout=TIMEOUT)
+    assert refused.status_code == 413, refused.text
+    body = refused.json()
+    assert "validate_max_triples" in body["message"] and body["validate_max_triples"] == limit
+    assert body["triples"] > limit and body["title"] == "Too large to validate"
+    page = requests.get(f"{server.url}/validate", headers={"Accept": "text/html"}, timeout=TIMEOUT)
+    assert page.status_code == 413 and page.headers["Content-Type"].startswith("text/html")
+    assert "validate_max_triples" in page.text
+    small = _generated_ntriples(limit)  # at the limit: validated alone; merged with the store: refused
+    alone = requests.post(f"{server.url}/validate?format=json", data=small, timeout=TIMEOUT,
+                          headers={"Content-Type": "application/n-triples"})
+    assert alone.status_code == 200 and alone.json()["triples"] == limit
+    merged = requests.post(f"{server.url}/validate?format=json&merge=store", data=small, timeout=TIMEOUT,
+                           headers={"Content-Type": "application/n-triples"})
+    assert merged.status_code == 413 and "validate_max_triples" in merged.json()["message"]
+    too_big = requests.post(f"{server.url}/validate?format=json", data=_generated_ntriples(limit + 1),
+                            timeout=TIMEOUT, headers={"Content-Type": "application/n-triples"})
+    assert too_big.status_code == 413 and too_big.json()["triples"] == limit + 1
+    assert "the upload holds" in too_big.json()["message"]

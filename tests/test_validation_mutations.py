@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 import pytest
+from rdflib import RDF, SH
 
 from ssikg.namespaces import sparql_prefixes
 from ssikg.settings import PROJECT_ROOT
@@ -99,7 +100,7 @@ MUTATIONS = [
       ("post-via-be", "Post-oneUnit"), also={"Post-inverseUnit"}),
     M("post placed in a second unit by an inverse org:hasPost",
       in_graph(DERIVED, "id:dcis org:hasPost id:post-asi-be ."),
-      ("post-asi-be", "Post-inverseUnit")),
+      ("post-asi-be", "Post-inverseUnit"), also={"DerivedTriple-hasJustification"}),
     M("post in a resource that is not an organisation",
       join(remove_stated("id:post-dg-pn", "org:postIn", "id:police-nationale"),
            add_stated("id:post-dg-pn", "org:postIn", "id:post-dg-gn", "F35")),
@@ -120,20 +121,21 @@ MUTATIONS = [
       ("police-nationale", "Organisation-noParentCycle"), ("dcis", "Organisation-noParentCycle")),
     M("sub-organisation cycle through an inverse org:hasSubOrganization",
       in_graph(DERIVED, "id:dcis org:hasSubOrganization id:gendarmerie-nationale ."),
-      ("gendarmerie-nationale", "Organisation-noParentCycle"), ("dcis", "Organisation-noParentCycle")),
+      ("gendarmerie-nationale", "Organisation-noParentCycle"), ("dcis", "Organisation-noParentCycle"),
+      also={"DerivedTriple-hasJustification"}),
     M("sub-organisation of an undeclared organisation (dangling)",
       add_stated("id:ssi-be", "org:subOrganizationOf", "id:direction-inexistante", "F3"),
       ("ssi-be", "Organisation-parentDeclared")),
     M("hosting turned into containment (installed within + sub-organisation)",
       add_stated("id:ssi-be", "org:subOrganizationOf", "id:ambassade-fr-be", "F4"),
-      ("ssi-be", "InstalledWithinShape")),
+      ("ssi-be", "InstalledWithin-notContainment")),
     M("SSI installed within an organisation that is not an embassy",
       replace_stated_object("id:ssi-be", "ssikg:installedWithin", "id:ambassade-fr-be", "id:dcis"),
       ("concept/type-ssi", "InternalSecurityService-inEmbassy")),
     M("shared org:identifier (would merge two organisations)",
       join(add_stated("id:ssi-be", "org:identifier", '"SSI"', "F3"),
            add_stated("id:reseau-ssi", "org:identifier", '"SSI"', "F53")),
-      ("ssi-be", "OrganisationIdentifierShape"), ("reseau-ssi", "OrganisationIdentifierShape")),
+      ("ssi-be", "OrganisationIdentifier-unique"), ("reseau-ssi", "OrganisationIdentifier-unique")),
     # --- joint authority
     M("joint-authority holder that is not a reportsTo target",
       remove_stated("id:dcis", "org:reportsTo", "id:post-dg-gn"),
@@ -163,13 +165,13 @@ MUTATIONS = [
       ("q-pays", "LowerBound-verbatim")),
     M("verbatim wording that is not in the page",
       replace_stated_object("id:q-personnel", "ssikg:verbatim", '"plus de 300"@fr', '"au moins 300"@fr'),
-      ("q-personnel", "VerbatimInPageShape")),
+      ("q-personnel", "VerbatimInPage-inPage")),
     M("inclusive bound inconsistent with the exclusive bound",
       join(in_graph(DERIVED, "id:q-personnel ssikg:inclusiveLowerBound 301 .", delete=True),
            f"DELETE {{ GRAPH {PROVENANCE} {{ ?r ?p ?o }} }} WHERE {{ GRAPH {PROVENANCE} {{ "
            "?r rdf:subject id:q-personnel ; rdf:predicate ssikg:inclusiveLowerBound ; ?p ?o } }",
            in_graph(DERIVED, "id:q-personnel ssikg:inclusiveLowerBound 300 .")),
-      ("q-personnel", "LowerBound-inclusiveMatchesExclusive")),
+      ("q-personnel", "LowerBound-inclusiveMatchesExclusive"), also={"DerivedTriple-hasJustification"}),
     M("lower bound on a resource that is not a bounded quantity",
       add_stated("id:reseau-ssi", "ssikg:exclusiveLowerBound", "10", "F53"),
       ("reseau-ssi", "LowerBound-typed"),
@@ -298,6 +300,12 @@ def test_each_defect_is_caught_on_the_right_node_by_the_right_rule(base_quads, m
     allowed = {rule for _focus, rule in mutation.expected} | mutation.also_allowed
     unrelated = {pair for pair in found if pair[1] not in allowed}
     assert not unrelated, f"{mutation.kind}: unrelated results {sorted(unrelated)}"
+    # each result is said once (pyshacl repeats some), and every representation counts the same
+    identities = [(r.focus, r.path_text, r.value, r.rule, r.message("en")) for r in report.results]
+    assert len(identities) == len(set(identities)), f"{mutation.kind}: a result is repeated"
+    assert len(set(report.graph.subjects(RDF.type, SH.ValidationResult))) == len(report.results)
+    assert len(set(report.graph.objects(None, SH.result))) == len(report.results)
+    assert report.as_dict()["results_count"] == len(report.results)
     for result in report.results:  # every result names its rule and says why, in both languages
         assert result.shape_name and result.message("fr") and result.message("en")
         assert result.message("fr") != result.message("en")

@@ -231,3 +231,15 @@ def test_validate_on_write_refuses_a_shape_breaking_update(make_app, serve_app):
     r = update(server.url, text, token=TOKEN)
     assert r.status_code == 422 and "unchanged" in r.json()["message"]
     assert ask(server.url, f"ASK {{ {post} ?p ?o }}") is False
+
+
+def test_validate_on_write_refuses_a_shape_breaking_dataset_load(make_app, serve_app):
+    """A TriG POSTed to /store without ?graph is checked as a whole, like any other write."""
+    server = serve_app(make_app(update_token=TOKEN, validate_on_write=True))
+    post = "<https://w3id.org/ssikg/id/orphan-post>"
+    trig = (f"<https://w3id.org/ssikg/graph/editorial> {{ {post} a <http://www.w3.org/ns/org#Post> }}\n"
+            "<http://example.org/w> { <http://example.org/a> <http://example.org/b> \"c\" }")
+    r = requests.post(f"{server.url}/store", data=trig, timeout=120, headers={
+        "Content-Type": "application/trig", "Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 422 and "unchanged" in r.json()["message"]
+    assert ask(server.url, f"ASK {{ {post} ?p ?o }}") is False and ask(server.url) is False

@@ -2,7 +2,9 @@
 
 ``?default`` names the store's own default graph, ``?graph=IRI`` a named
 graph (indirect identification); without either, GET returns the whole
-dataset (TriG / N-Quads) and POST creates a new graph (201 + Location).
+dataset (TriG / N-Quads, as a file to save), and POST creates a new graph
+(201 + Location) from a triple format, or, as Oxigraph server and Fuseki do,
+loads a TriG / N-Quads document's quads into the graphs it names (204).
 GET and HEAD read, PUT replaces, POST merges (also ``multipart/form-data``
 with several RDF parts), DELETE drops.
 
@@ -30,11 +32,7 @@ bp = Blueprint("graph_store", __name__)
 
 DATASET_FORMATS = tuple(f for f in protocol.GRAPH_FORMATS if f.short in ("trig", "nq"))
 QUAD_SYNTAXES = {ox.RdfFormat.TRIG, ox.RdfFormat.N_QUADS}
-UPLOAD_TYPES = {f.media_type: f.format for f in protocol.GRAPH_FORMATS} | {
-    "application/x-turtle": ox.RdfFormat.TURTLE, "text/n3": ox.RdfFormat.TURTLE,
-    "text/plain": ox.RdfFormat.N_TRIPLES, "application/json": ox.RdfFormat.JSON_LD,
-    "application/xml": ox.RdfFormat.RDF_XML, "text/xml": ox.RdfFormat.RDF_XML,
-}
+UPLOAD_TYPES = uploads.RDF_UPLOAD_TYPES  # one table with /validate
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,8 @@ def graph_store():
         with store.write_session:  # the preconditions hold until the write is made
             check_preconditions(store, target)
             return delete(target)
+    if target.is_dataset and _upload_format() in QUAD_SYNTAXES:
+        return load_dataset()
     creating = target.is_dataset  # POST without ?graph: into a new graph
     if creating:
         target = Target(f"{GRAPH}uploads/{uuid.uuid4()}")
@@ -172,6 +172,8 @@ def read(target: Target) -> Response:
         keep_graph_names = chosen.format in QUAD_SYNTAXES
         body = streaming.stream_quads(store, target.graph, chosen.format, dict(PREFIXES),
                                       as_triples=not keep_graph_names)
+    if target.is_dataset:  # a file to save, named for what it holds
+        headers["Content-Disposition"] = f'attachment; filename="ssikg.{chosen.short}"'
     response = Response(body, content_type=chosen.content_type, headers=headers)
     response.set_etag(etag)
     return response
@@ -181,26 +183,28 @@ def read(target: Target) -> Response:
 # Writing
 
 
+def _upload_format() -> ox.RdfFormat | None:
+    return UPLOAD_TYPES.get(protocol.split_media_type(request.headers.get("Content-Type"))[0])
+
+
 def parse_upload(body: bytes, content_type: str | None, base_iri: str, *, what: str = "the upload"
                  ) -> list[ox.Triple]:
     """Every triple of an RDF document, or a 400/415 naming what is wrong. Nothing is stored."""
-    mimetype, params = protocol.split_media_type(content_type)
-    if not mimetype:
-        raise SsikgError(415, f"{what} needs a Content-Type: one of {', '.join(sorted(UPLOAD_TYPES))}")
-    fmt = UPLOAD_TYPES.get(mimetype)
-    if fmt is None:
-        raise SsikgError(415, f"unsupported media type {mimetype!r} for {what}; use one of "
-                         f"{', '.join(sorted(UPLOAD_TYPES))}", extra={"accepted": sorted(UPLOAD_TYPES)})
-    charset = params.get("charset", "utf-8").lower()
-    if charset not in ("utf-8", "utf8"):
-        raise protocol.bad_request(f"{what} must be UTF-8 (got charset={charset})")
-    quads = uploads.parse_rdf_body(body, fmt, base_iri=base_iri, limit=get_settings().max_body_bytes,
-                                   what=what)
+    quads = parse_quads(body, content_type, base_iri, what=what)
     stray = next((q for q in quads if not isinstance(q.graph_name, ox.DefaultGraph)), None)
     if stray is not None:
         raise protocol.bad_request(f"{what} names graph {stray.graph_name}; a Graph Store upload holds "
-                                   "the triples of one graph (chosen by ?graph or ?default)")
+                                   "the triples of one graph (chosen by ?graph or ?default; a POST "
+                                   "without either loads TriG / N-Quads into the graphs they name)")
     return [q.triple for q in quads]
+
+
+def parse_quads(body: bytes, content_type: str | None, base_iri: str, *, what: str = "the upload"
+                ) -> list[ox.Quad]:
+    """Every quad of an RDF document, or a 400/415 naming what is wrong. Nothing is stored."""
+    fmt = uploads.rdf_format_for(content_type, what=what)  # or a 415 naming what is accepted
+    return uploads.parse_rdf_body(body, fmt, base_iri=base_iri, limit=get_settings().max_body_bytes,
+                                  what=what)
 
 
 def _uploaded_triples(base_iri: str) -> list[ox.Triple]:
@@ -244,6 +248,47 @@ def write(target: Target, triples: list[ox.Triple], *, mode: str, creating: bool
         store.create_graph(graph)
     http.count("graph_store_writes")
     return Response(status=204 if existed else 201)
+
+
+def load_dataset() -> Response:
+    """POST of TriG / N-Quads without ?graph: each quad into the graph it names (default-graph
+    quads into the store's default graph), all in one atomic write, under the rules of every
+    Graph Store write (token, body limit, If-Match on the dataset's ETag, validate_on_write)."""
+    store = get_store()
+    settings = get_settings()
+    body = uploads.read_body(settings.max_body_bytes)  # whole, or 400/413
+    # Parsed whole before the store is touched: a broken document changes nothing.
+    quads = parse_quads(body, request.headers.get("Content-Type"), settings.public_base)
+    unnamed = next((q for q in quads if isinstance(q.graph_name, ox.BlankNode)), None)
+    if unnamed is not None:
+        raise protocol.bad_request(f"the upload names a graph by the blank node {unnamed.graph_name}; "
+                                   "a graph of the store is named by an IRI")
+    update = insert_data(quads)
+    with store.write_session:
+        check_preconditions(store, Target(None))
+        if settings.get("validate_on_write"):
+            from .. import validation
+
+            validation.check_update(store, update, settings.public_base)
+        try:
+            if quads:
+                store.update(update)
+        except (SyntaxError, ValueError, RuntimeError, OSError) as exc:
+            raise SsikgError(400, f"the load failed and changed nothing: {exc}", title="Load failed") from None
+    http.count("graph_store_writes")
+    return Response(status=204)
+
+
+def insert_data(quads: list[ox.Quad]) -> str:
+    """One ``INSERT DATA`` adding each quad to its graph (the default graph's to the default
+    graph): a write of several graphs that lands whole or not at all."""
+    blocks: dict[str, list[str]] = {}
+    for quad in quads:
+        graph = "" if isinstance(quad.graph_name, ox.DefaultGraph) else str(quad.graph_name)
+        blocks.setdefault(graph, []).append(f"{quad.subject} {quad.predicate} {quad.object} .\n")
+    body = "".join("".join(lines) if not graph else f"GRAPH {graph} {{\n{''.join(lines)}}}\n"
+                   for graph, lines in blocks.items())
+    return f"INSERT DATA {{\n{body}}}"
 
 
 def delete(target: Target) -> Response:

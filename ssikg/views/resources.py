@@ -1,7 +1,7 @@
 """Linked-data routes for people and machines (blueprint ``resources``).
 
-* ``/`` the home page; ``/query`` the query UI (also what ``/sparql`` shows a
-  browser, through :func:`query_ui`); ``/org-chart`` and ``/org-chart.svg``.
+* ``/`` the home page; :func:`query_ui`, the query UI (what ``/query`` and ``/sparql``,
+  routed in :mod:`ssikg.views.sparql`, show a browser); ``/org-chart`` and ``/org-chart.svg``.
 * ``/id/<slug>`` — entity IRIs (slash IRIs) follow the "303 See Other" practice
   of *Cool URIs for the Semantic Web*: the IRI names the thing, so it answers
   ``303`` to a document about it chosen by ``Accept`` (or ``format=``):
@@ -20,16 +20,16 @@ IRIs, so data from every deployment merges.  Page language: ``?lang=`` then
 from __future__ import annotations
 
 import json
-import threading
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, render_template, request
 
-from .. import http, orgchart
+from .. import http, orgchart, stored_queries
 from .. import linked_data as ld
 from ..app import get_settings, get_store
 from ..errors import SsikgError
-from ..namespaces import BASE, GRAPH_NAMES, GRAPHS, ID, ONTOLOGY, ONTOLOGY_GRAPH, PREFIXES, SSIKG
+from ..memo import store_memo
+from ..namespaces import BASE, GRAPH, ID, ONTOLOGY, PREFIXES, SSIKG
 
 bp = Blueprint("resources", __name__)
 
@@ -245,6 +245,12 @@ def _conditional(response: Response, *parts: str) -> Response:
     return http.conditional(response, get_store().version, *parts)
 
 
+def _held(parts: tuple[str, ...], vary: str, headers: dict[str, str] | None = None) -> Response | None:
+    """The 304 for a page whose ETag ``parts`` are known before any work, when the client
+    holds it (``vary`` and ``headers``: those of the 200, as :func:`_conditional` leaves them)."""
+    return http.answer_if_held(http.version_etag(get_store().version, *parts), vary=vary, headers=headers)
+
+
 # ---------------------------------------------------------------------------
 # Entities: /id/<slug> (303) and its documents /id/<slug>.<suffix>
 
@@ -268,6 +274,11 @@ def _valid_iri(iri: str) -> bool:
 def entity(slug: str):
     store = get_store()
     stem, suffix = _split_suffix(slug)
+    if suffix and _valid_iri(ID + stem):
+        # held: the client got this document, not a 303, for this path at this store version
+        held = _held(*_document_validators(stem, suffix))
+        if held is not None:
+            return held
     # a suffix names a document, unless the whole path is itself an entity's IRI
     if suffix and not (_valid_iri(ID + slug) and ld.exists(store, ID + slug)):
         return entity_document(stem, suffix)
@@ -285,12 +296,23 @@ def entity(slug: str):
     return response
 
 
+def _document_validators(slug: str, suffix: str) -> tuple[tuple[str, ...], str, dict[str, str]]:
+    """ETag parts, Vary and Link of the document ``/id/<slug>.<suffix>``: known before any query."""
+    href_base = request.script_root + "/id/" + quote(slug, safe="/:@!$&'()*+,;=-._~")
+    # every document, the page included, names the thing it is about (RFC 6892)
+    links = {"Link": f'<{ID + slug}>; rel="describes", ' + _alternates(href_base)}
+    if suffix == "html":
+        return ("html", slug, current_lang(), explicit_lang()), "Accept-Language", links
+    return (slug, suffix), "", links
+
+
 def entity_document(slug: str, suffix: str) -> Response:
     iri = ID + slug
     store = get_store()
     if not _valid_iri(iri):
         return _not_found(suffix, iri)
     href_base = request.script_root + "/id/" + quote(slug, safe="/:@!$&'()*+,;=-._~")
+    parts, _vary, headers = _document_validators(slug, suffix)
     if suffix == "html":
         lang = current_lang()
         described = ld.describe(store, iri, lang)
@@ -305,14 +327,14 @@ def entity_document(slug: str, suffix: str) -> Response:
         response = page("entity.html", lang=lang, entity=described, chart=chart,
                         page_query=ld.page_query(iri), sparql_url=_sparql_link(ld.page_query(iri)),
                         query_url=_query_ui_link(ld.page_query(iri)), doc_base=href_base)
-        response.headers["Link"] = _alternates(href_base)
-        return _conditional(response, "html", lang, explicit_lang())
+        response.headers.update(headers)
+        return _conditional(response, *parts)
     graph = ld.to_rdflib(ld.description_triples(store, iri))
     if len(graph) == 0:
         return _not_found(suffix, iri)
     response = _rdf_response(graph, suffix)
-    response.headers["Link"] = f'<{iri}>; rel="describes", ' + _alternates(href_base)
-    return _conditional(response, slug, suffix)
+    response.headers.update(headers)
+    return _conditional(response, *parts)
 
 
 def _sparql_link(query: str) -> str:
@@ -323,41 +345,63 @@ def _query_ui_link(query: str) -> str:
     return request.script_root + "/query?" + urlencode({"query": query})
 
 
-CHART_CACHE_SIZE = 64
-_page_cache_lock = threading.Lock()
+CHART_CACHE_SIZE = 64  # drawn charts: (unit or whole chart) x language x link variant
 
 
-def _chart(store, lang: str, focus: str | None) -> tuple[orgchart.ChartData, bytes | None]:
-    """The chart's data and SVG (None when ``focus`` is not a unit), cached per store
-    version, language, focus, link base and explicit ``?lang=`` (kept in the chart's links):
-    running ``dot`` is most of a page's time."""
-    from flask import current_app
+def _chart_data(store, lang: str, focus: str | None) -> orgchart.ChartData | orgchart.Summary | None:
+    """What the chart draws, read once per store version, language and focus: a unit's
+    neighbourhood (None when ``focus`` is not a unit: one ASK, nothing kept), or the whole
+    chart, a summary of it when it is bigger than the node budget."""
+    if focus is not None:
+        if not orgchart.is_unit(store, focus):
+            return None
+        return store_memo("chart-data", (store.version, lang, focus),
+                          lambda: orgchart.load_focus(store, focus, lang), maxsize=CHART_CACHE_SIZE)
+    return store_memo("chart-data", (store.version, lang, None), lambda: orgchart.load_whole(store, lang),
+                      maxsize=CHART_CACHE_SIZE)
 
-    cache = current_app.extensions.setdefault("ssikg.resources.charts", {})
+
+def _chart(store, lang: str, focus: str | None):
+    """The chart's data and SVG (None when ``focus`` is not a unit: nothing is drawn nor kept),
+    the SVG memoised per store version, language, focus, link base and explicit ``?lang=``
+    (kept in the chart's links): running ``dot`` is most of a page's time.  Graphviz runs at
+    most ``query_timeout`` seconds (:class:`orgchart.ChartError` otherwise)."""
+    data = _chart_data(store, lang, focus)
+    if data is None:
+        return None, None
     link_query = "?" + urlencode({"lang": explicit_lang()}) if explicit_lang() else ""
-    key = (store.version, lang, focus, link_base(), link_query)
-    if key not in cache:
-        data = orgchart.load_chart(store, lang)
-        svg = None
-        if focus is None or focus in data.units:
-            svg = orgchart.build_graph(data, lang, link_base(), focus, link_query).pipe(format="svg")
-        with _page_cache_lock:
-            if len(cache) >= CHART_CACHE_SIZE:
-                cache.pop(next(iter(cache)))
-            cache[key] = (data, svg)
-        return data, svg
-    return cache[key]
+    base = link_base()
+    chart_page = request.script_root + "/org-chart?"
+    timeout = get_settings()["query_timeout"]
+
+    def focused(iri: str) -> str:
+        return chart_page + urlencode({"focus": iri} | ({"lang": explicit_lang()} if explicit_lang() else {}))
+
+    def draw() -> bytes:
+        if isinstance(data, orgchart.Summary):
+            return orgchart.render_svg(orgchart.build_summary(data, lang, base, focused), timeout)
+        return orgchart.render_svg(orgchart.build_graph(data, lang, base, link_query), timeout)
+
+    svg = store_memo("chart-svg", (store.version, lang, focus, base, link_query, request.script_root), draw,
+                     maxsize=CHART_CACHE_SIZE)
+    return data, svg
 
 
 def _chart_fragment(store, lang: str, focus: str | None = None) -> dict | None:
-    """The inline SVG (and a text version) of the chart, or None when Graphviz is missing."""
+    """The inline SVG (and a text version) of the chart, or None when Graphviz is missing or
+    could not draw it in time (a page embedding the chart is still served)."""
     try:
         data, svg = _chart(store, lang, focus)
-    except orgchart.graphviz.ExecutableNotFound:
+    except (orgchart.graphviz.ExecutableNotFound, orgchart.ChartError):
         return None
     if svg is None:
         return None
-    return {"svg": orgchart.inline_svg(svg), "units": _chart_outline(data, lang, focus)}
+    words = ui_lang(lang)
+    if isinstance(data, orgchart.Summary):
+        return {"svg": orgchart.inline_svg(svg), "units": _summary_outline(data, lang),
+                "summary": orgchart.summary_text(data, words)}
+    more = [orgchart.more_text(what, count, words) for what, count in data.more.get(focus, [])]
+    return {"svg": orgchart.inline_svg(svg), "units": _chart_outline(data, lang, focus), "more": more}
 
 
 def _chart_outline(data: orgchart.ChartData, lang: str, focus: str | None) -> list[dict]:
@@ -368,6 +412,15 @@ def _chart_outline(data: orgchart.ChartData, lang: str, focus: str | None) -> li
              "posts": [{"iri": p, "label": data.labels.pick(p, lang)}
                        for p in sorted(p for p, u in data.unit_of.items() if u == unit)]}
             for unit in units]
+
+
+def _summary_outline(summary: orgchart.Summary, lang: str) -> list[dict]:
+    """The summary as text: each drawn unit, the size of its branch, its focused chart."""
+    words = ui_lang(lang)
+    return [{"iri": unit, "label": summary.labels.pick(unit, lang), "posts": [],
+             "branch": orgchart.branch_text(summary, unit, words),
+             "chart_url": request.script_root + "/org-chart?" + urlencode({"focus": unit})}
+            for unit in summary.shown]
 
 
 # ---------------------------------------------------------------------------
@@ -397,7 +450,7 @@ def ontology_version(name: str):
         suffix = negotiate_format()
     iri = BASE + "ontology/" + stem
     store = get_store()
-    versions = ld.select(store, f"SELECT ?v WHERE {{ GRAPH <{ONTOLOGY_GRAPH}> {{ ?o owl:versionIRI ?v }} }}")
+    versions = ld.select(store, "SELECT ?v WHERE { GRAPH graph:ontology { ?o owl:versionIRI ?v } }")
     if iri not in {row["v"].value for row in versions}:
         return _not_found(suffix, iri)
     return ontology_document(suffix, negotiated=negotiated)
@@ -405,6 +458,14 @@ def ontology_version(name: str):
 
 def ontology_document(suffix: str, negotiated: bool) -> Response:
     store = get_store()
+    parts = ("ontology", suffix, current_lang())
+    headers = {"Link": _alternates(request.script_root + "/ontology")}
+    if negotiated:
+        headers["Content-Location"] = request.script_root + "/ontology." + suffix
+    vary = ", ".join(v for v in ("Accept-Language" if suffix == "html" else "", "Accept" if negotiated else "") if v)
+    held = _held(parts, vary, headers)
+    if held is not None:
+        return held
     if suffix == "html":
         lang = current_lang()
         response = page("ontology.html", lang=lang, **_cached_ontology_context(store, lang))
@@ -412,10 +473,9 @@ def ontology_document(suffix: str, negotiated: bool) -> Response:
         graph = ld.to_rdflib(ld.ontology_triples(store))
         response = _rdf_response(graph, suffix)
     if negotiated:
-        response.headers["Content-Location"] = request.script_root + "/ontology." + suffix
         response.vary.add("Accept")
-    response.headers["Link"] = _alternates(request.script_root + "/ontology")
-    return _conditional(response, "ontology", suffix, current_lang())
+    response.headers.update(headers)
+    return _conditional(response, *parts)
 
 
 _TERM_KINDS = (
@@ -435,21 +495,12 @@ def _expand(prefixed: str) -> str:
 def _cached_ontology_context(store, lang: str) -> dict:
     """The ontology page's content, made once per store version and language: it counts and
     samples the whole dataset's use of each term."""
-    from flask import current_app
-
-    cache = current_app.extensions.setdefault("ssikg.resources.ontology", {})
-    key = (store.version, lang)
-    if key not in cache:
-        with _page_cache_lock:
-            if len(cache) >= 2 * len(ld.LANGS):  # older versions go
-                cache.clear()
-            cache[key] = _ontology_context(store, lang)
-    return cache[key]
+    return store_memo("ontology-page", (store.version, lang), lambda: _ontology_context(store, lang),
+                      maxsize=2 * len(ld.LANGS))
 
 
 def _ontology_context(store, lang: str) -> dict:
-    rows = ld.select(store, f"""SELECT ?s ?p ?o WHERE {{ GRAPH <{GRAPHS['ontology']}> {{ ?s ?p ?o }}
-        FILTER(isIRI(?s)) }}""")
+    rows = ld.select(store, "SELECT ?s ?p ?o WHERE { GRAPH graph:ontology { ?s ?p ?o } FILTER(isIRI(?s)) }")
     about: dict[str, list] = {}
     for row in rows:
         about.setdefault(row["s"].value, []).append((row["p"].value, row["o"]))
@@ -486,10 +537,10 @@ def _ontology_context(store, lang: str) -> dict:
 
 def _usage(store) -> list[tuple[str, int]]:
     """The properties and classes of other vocabularies the data uses, most used first."""
-    rows = ld.select(store, f"""SELECT ?term (COUNT(*) AS ?n) WHERE {{
-          GRAPH ?g {{ {{ ?s ?term ?o }} UNION {{ ?s a ?term }} }}
-          FILTER(?g != <{GRAPHS['ontology']}> && isIRI(?term) && !STRSTARTS(STR(?term), "{SSIKG}"))
-        }} GROUP BY ?term ORDER BY DESC(?n) ?term""")
+    rows = ld.select(store, """SELECT ?term (COUNT(*) AS ?n) WHERE {
+          GRAPH ?g { { ?s ?term ?o } UNION { ?s a ?term } }
+          FILTER(?g != graph:ontology && isIRI(?term) && !STRSTARTS(STR(?term), STR(ssikg:)))
+        } GROUP BY ?term ORDER BY DESC(?n) ?term""")
     return [(row["term"].value, int(row["n"].value)) for row in rows]
 
 
@@ -497,11 +548,10 @@ def _examples(store, terms: list[str]) -> dict[str, tuple]:
     """One triple of the data for each term: as its predicate, or with it as the type."""
     found: dict[str, tuple] = {}
     for term in dict.fromkeys(terms):
-        ref = ld.iri_ref(term)
         for named in ("FILTER(isIRI(?s))", ""):  # an example about a named thing, if there is one
-            rows = ld.select(store, f"""SELECT ?s ?p ?o WHERE {{ GRAPH ?g {{
-                  {{ ?s {ref} ?o BIND({ref} AS ?p) }} UNION {{ ?s a {ref} BIND(rdf:type AS ?p) BIND({ref} AS ?o) }} }}
-                  FILTER(?g != <{GRAPHS['ontology']}>) {named} }} LIMIT 1""")
+            rows = ld.select(store, f"""SELECT ?term ?s ?p ?o WHERE {{ GRAPH ?g {{
+                  {{ ?s ?term ?o BIND(?term AS ?p) }} UNION {{ ?s a ?term BIND(rdf:type AS ?p) BIND(?term AS ?o) }} }}
+                  FILTER(?g != graph:ontology) {named} }} LIMIT 1""", term=term)
             if rows:
                 break
         if rows:
@@ -552,28 +602,35 @@ def _term(iri: str, pairs, labels: ld.Labels, lang: str) -> dict:
             + labels.all_of(iri, PREFIXES["rdfs"] + "label")}
 
 
-@bp.get("/graph/<name>")
+@bp.get("/graph/<path:name>")
 def named_graph(name: str):
+    """Every named graph the store holds under ``…/graph/`` (the project's, and those made
+    through the Graph Store or SPARQL Update), as a page or an RDF document; 404 otherwise."""
+    store = get_store()
+    held = set(store.named_graphs())
     stem, suffix = _split_suffix(name)
+    if suffix and GRAPH + name in held:  # the suffix is part of the graph's own IRI
+        stem, suffix = name, None
     negotiated = suffix is None
     if negotiated:
         suffix = negotiate_format()
-    if stem not in GRAPH_NAMES:
-        return _not_found(suffix, GRAPHS.get(stem, BASE + "graph/" + stem))
-    iri = GRAPHS[stem]
-    store = get_store()
+    iri = GRAPH + stem
+    if iri not in held:
+        return _not_found(suffix, iri)
+    doc_base = request.script_root + "/graph/" + quote(stem, safe="/:@!$&'()*+,;=-._~")
     if suffix == "html":
-        count = ld.select(store, f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}")
+        count = ld.select(store, "SELECT ?graph (COUNT(*) AS ?n) WHERE { GRAPH ?graph { ?s ?p ?o } } GROUP BY ?graph",
+                          graph=iri)
         described = ld.describe(store, iri, current_lang())
-        response = page("graph.html", name=stem, iri=iri, size=int(count[0]["n"].value),
-                        doc_base=f"{request.script_root}/graph/{stem}",
-                        entity=described, store_url=request.script_root + "/store?" + urlencode({"graph": iri}))
+        response = page("graph.html", name=stem, iri=iri, size=int(count[0]["n"].value) if count else 0,
+                        doc_base=doc_base, entity=described,
+                        store_url=request.script_root + "/store?" + urlencode({"graph": iri}))
     else:
         response = _rdf_response(ld.to_rdflib(ld.graph_triples(store, iri)), suffix)
     if negotiated:
-        response.headers["Content-Location"] = f"{request.script_root}/graph/{stem}.{suffix}"
+        response.headers["Content-Location"] = f"{doc_base}.{suffix}"
         response.vary.add("Accept")
-    response.headers["Link"] = _alternates(f"{request.script_root}/graph/{stem}")
+    response.headers["Link"] = _alternates(doc_base)
     return _conditional(response, "graph", stem, suffix, current_lang())
 
 
@@ -585,94 +642,84 @@ def named_graph(name: str):
 def home():
     store = get_store()
     lang = current_lang()
-    return _conditional(page("home.html", lang=lang, **_home_context(store, lang)),
-                        "home", lang, explicit_lang())
+    parts = ("home", lang, explicit_lang())
+    held = _held(parts, "Accept-Language")
+    if held is not None:
+        return held
+    context = store_memo("home-page", (store.version, lang), lambda: _home_context(store, lang),
+                         maxsize=2 * len(ld.LANGS))
+    return _conditional(page("home.html", lang=lang, stored=_stored_queries(lang), **context), *parts)
+
+
+HOME_LIST_SIZE = 50  # entries per list on the home page; the rest are counted and linked
 
 
 def _home_context(store, lang: str) -> dict:
+    """What the home page says of the store (counts and lists): the same for every request
+    at one store version and language.  Every list is the first :data:`HOME_LIST_SIZE` by
+    label, with its total (a COUNT) and the query listing them all."""
     graph_sizes = {row["g"].value: int(row["n"].value) for row in ld.select(
         store, "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")}
     org_types = ("org:Organization", "org:OrganizationalUnit", "org:FormalOrganization",
                  "cv:PublicOrganisation")
-    organisations = [r["x"].value for r in ld.select(store, f"""SELECT DISTINCT ?x WHERE {{
-        {ld.values_block('t', [_expand(t) for t in org_types])} ?x a ?t }}""")]
-    posts = [r["x"].value for r in ld.select(store, "SELECT DISTINCT ?x WHERE { ?x a org:Post }")]
-    themes = [r["x"].value for r in ld.select(store, f"""SELECT DISTINCT ?x WHERE {{
-        ?x skos:inScheme <{ID}scheme/themes> }}""")]
+    lists = {"organisations": f"VALUES ?type {{ {' '.join(org_types)} }} ?x a ?type .",
+             "posts": "?x a org:Post .", "themes": "?x skos:inScheme scheme:themes ."}
     facts = ld.select(store, "SELECT (COUNT(DISTINCT ?f) AS ?n) WHERE { ?f a ssikg:SourceStatement }")
-    source = ld.select(store, f"""SELECT ?title ?issued ?identifier WHERE {{
-        OPTIONAL {{ <{ID}page> dct:title ?title }} OPTIONAL {{ <{ID}page> dct:issued ?issued }}
-        OPTIONAL {{ ?copy prov:wasDerivedFrom <{ID}page> ; dct:identifier ?identifier }} }} LIMIT 1""")
-    labels = ld.Labels().load(store, organisations + posts + themes)
-
-    def listing(iris):
-        items = [{"iri": i, "label": labels.pick(i, lang)} for i in iris]
-        return sorted(items, key=lambda item: item["label"].text.lower())
-
+    source = ld.select(store, """SELECT ?title ?issued ?identifier WHERE {
+        OPTIONAL { id:page dct:title ?title } OPTIONAL { id:page dct:issued ?issued }
+        OPTIONAL { ?copy prov:wasDerivedFrom id:page ; dct:identifier ?identifier } } LIMIT 1""")
     first = source[0] if source else {}
     return {
         "graph_sizes": sorted(((ld.graph_short_name(g), g, n) for g, n in graph_sizes.items()),
                               key=lambda x: x[0]),
         "total": sum(graph_sizes.values()), "facts": int(facts[0]["n"].value) if facts else 0,
-        "organisations": listing(organisations), "posts": listing(posts), "themes": listing(themes),
+        **{name: _home_list(store, pattern, lang) for name, pattern in lists.items()},
         "source": {k: (first.get(k).value if first.get(k) is not None else None)
                    for k in ("title", "issued", "identifier")},
-        "source_iri": ID + "page", "stored": _stored_queries(lang),
+        "source_iri": ID + "page",
     }
 
 
+def _home_list(store, pattern: str, lang: str) -> dict:
+    """The first resources matching ``pattern`` (on ``?x``) by label in ``lang``, their total,
+    and a query listing them all."""
+    total = ld.select(store, f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {pattern} }}")
+    wanted = lang if lang in ld.LANGS else ld.DEFAULT_LANG  # a constant of the code, not the request's text
+    # ordered by the store, so that only the labels of the entries shown are read
+    first = ld.select(store, f"""SELECT ?x (MIN(?key) AS ?sortKey) WHERE {{ {pattern}
+        OPTIONAL {{ ?x skos:prefLabel ?wanted FILTER(LANG(?wanted) = "{wanted}") }}
+        OPTIONAL {{ ?x skos:prefLabel|rdfs:label ?other }}
+        BIND(LCASE(STR(COALESCE(?wanted, ?other, STR(?x)))) AS ?key) }}
+        GROUP BY ?x ORDER BY ?sortKey ?x LIMIT {HOME_LIST_SIZE}""")
+    iris = [row["x"].value for row in first if ld.is_iri(row["x"])]
+    labels = ld.Labels().load(store, iris)
+    items = sorted(({"iri": i, "label": labels.pick(i, lang)} for i in iris),
+                   key=lambda item: item["label"].text.lower())
+    declared = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in ("org", "cv", "skos", "scheme"))
+    listing = (declared + f"SELECT DISTINCT ?x ?label WHERE {{ {pattern}\n"
+               "  OPTIONAL { ?x skos:prefLabel ?label } }\nORDER BY ?label")
+    return {"items": items, "total": int(total[0]["n"].value) if total else len(items), "query": listing}
+
+
 def _stored_queries(lang: str) -> list[dict]:
-    """The project's stored queries (name, title, page url, runnable text), from the
-    stored-query API of the running app, else read from the queries/ folder; an
-    empty list when neither is there."""
-    try:
-        from .. import stored_queries
-    except ImportError:
-        return []
-    queries = _app_or_folder_queries(stored_queries)
-    links = []
-    try:
-        links = stored_queries.list_for_links(ui_lang(lang))
-    except Exception:  # noqa: BLE001 - the page must not fail because of another module
-        links = []
-    if not links:
-        links = [(name, query.localized("title", ui_lang(lang)),
-                  f"{request.script_root}/api/queries/{quote(name)}") for name, query in queries.items()]
-    result = []
-    for name, title, url in links:
-        query = queries.get(name)
-        text = _runnable_text(stored_queries, query) if query is not None else None
-        result.append({"name": name, "title": title, "url": url, "text": text})
-    return result
+    """The app's stored queries (name, title, page url, runnable text) for the home and query pages."""
+    texts = store_memo("stored-query-texts", "all", _runnable_texts, maxsize=1)
+    return [{"name": name, "title": title, "url": url, "text": texts.get(name)}
+            for name, title, url in stored_queries.list_for_links(ui_lang(lang))]
 
 
-def _app_or_folder_queries(stored_queries) -> dict:
-    try:
-        queries = stored_queries.app_queries()
-    except Exception:  # noqa: BLE001
-        queries = {}
-    if queries:
-        return queries
-    from flask import current_app
-
-    cache = current_app.extensions.setdefault("ssikg.resources.queries", {})
-    if "queries" not in cache:
-        try:
-            cache["queries"] = stored_queries.load_all(get_settings().source_dir / "queries")
-        except Exception:  # noqa: BLE001 - broken files are reported by 'ssikg queries check'
-            cache["queries"] = {}
-    return cache["queries"]
+def _runnable_texts() -> dict[str, str]:
+    """Each stored query's text with its example parameters bound in a VALUES block (made once
+    per app: the queries are read at start-up)."""
+    return {name: _runnable_text(query) for name, query in stored_queries.app_queries().items()}
 
 
-def _runnable_text(stored_queries, query) -> str:
-    """The stored query's text with its example parameters bound in a VALUES block."""
+def _runnable_text(query) -> str:
     try:
         substitutions, _used = query.bind(query.sample_values())
-        if substitutions:
-            return stored_queries.with_values(query.text, substitutions)
-    except Exception:  # noqa: BLE001 - fall back to the bare text
-        pass
-    return query.text
+    except (ValueError, SyntaxError):  # a sample that does not fit ('ssikg queries check' says so)
+        return query.text
+    return stored_queries.with_values(query.text, substitutions) if substitutions else query.text
 
 
 # ---------------------------------------------------------------------------
@@ -711,11 +758,6 @@ def _default_query(lang: str) -> str:
             f"  FILTER(lang(?label) = \"{label_lang}\")\n}}\nORDER BY ?label")
 
 
-@bp.get("/query")
-def query_page():
-    return query_ui()
-
-
 def _chart_focus() -> str | None:
     """``focus=``: the IRI of a unit (checked against the chart by :func:`_chart`), or a 400."""
     focus = request.args.get("focus")
@@ -728,20 +770,33 @@ def _unknown_focus(focus: str) -> SsikgError:
     return SsikgError(404, f"<{focus}> is not a unit of the organisation chart")
 
 
+def _chart_failed(error: orgchart.ChartError) -> SsikgError:
+    """Graphviz too slow (503: try a unit's part) or failing (500), said in the client's format."""
+    if error.timed_out:
+        return SsikgError(503, f"{error}; ask for one unit's part of the chart with focus=")
+    return SsikgError(500, str(error))
+
+
 @bp.get("/org-chart.svg")
 def org_chart_svg():
     store = get_store()
     lang = current_lang()
     focus = _chart_focus()
+    parts = ("chart", lang, focus or "", explicit_lang())
+    held = _held(parts, "Accept-Language")
+    if held is not None:
+        return held
     try:
         _data, svg = _chart(store, lang, focus)
     except orgchart.graphviz.ExecutableNotFound:
         raise SsikgError(503, "Graphviz 'dot' is not installed on this server") from None
+    except orgchart.ChartError as error:
+        raise _chart_failed(error) from None
     if svg is None:
         raise _unknown_focus(focus)
     response = Response(svg, content_type="image/svg+xml; charset=utf-8")
     response.vary.add("Accept-Language")
-    return _conditional(response, "chart", lang, focus or "", explicit_lang())
+    return _conditional(response, *parts)
 
 
 @bp.get("/org-chart")
@@ -750,10 +805,16 @@ def org_chart_page():
     store = get_store()
     lang = current_lang()
     focus = _chart_focus()
+    parts = ("chart-page", lang, focus or "", explicit_lang())
+    held = _held(parts, "Accept-Language")
+    if held is not None:
+        return held
     try:
         _data, svg = _chart(store, lang, focus)
     except orgchart.graphviz.ExecutableNotFound:
         svg = b""  # the page says that Graphviz is missing
+    except orgchart.ChartError as error:
+        raise _chart_failed(error) from None
     if svg is None:
         raise _unknown_focus(focus)
     chart = _chart_fragment(store, lang, focus)
@@ -763,5 +824,5 @@ def org_chart_page():
     svg_args = {"lang": lang} | ({"focus": focus} if focus else {})
     return _conditional(page("org_chart.html", lang=lang, chart=chart, legend=legend,
                              svg_url=request.script_root + "/org-chart.svg?" + urlencode(svg_args)),
-                        "chart-page", lang, focus or "", explicit_lang())
+                        *parts)
 

@@ -3,6 +3,11 @@ updates over GET and POST exactly as the W3C Protocol says, content
 negotiation, the Service Description on a bare GET, and the query UI for
 browsers.
 
+``/query`` and ``/update`` are the same endpoint split as Oxigraph server splits
+it (a client configured for it works unchanged): ``/query`` answers queries as
+``/sparql`` does, except that a browser (or a bare GET) gets the query UI there;
+``/update`` takes updates.
+
 Decoding the request is :mod:`ssikg.protocol`'s job, running a query
 :mod:`ssikg.execution`'s, writing permission :mod:`ssikg.auth`'s; this module
 wires them to HTTP.
@@ -10,73 +15,81 @@ wires them to HTTP.
 
 from __future__ import annotations
 
+import contextlib
+from urllib.parse import urlencode
+
 import pyoxigraph as ox
 from flask import Blueprint, Response, request, url_for
 
 from .. import auth, execution, http, protocol, replay, uploads
 from ..app import get_settings, get_store
 from ..errors import SsikgError
-from ..linked_data import compact_iri
+from ..linked_data import LANGS, compact_iri
 from ..namespaces import PREFIXES
 from ..result_cache import deterministic
 from ..service_description import service_description_response
+from ..sparql_lexer import iter_tokens
 from ..store import StoreError
+from .resources import explicit_lang, link, page, query_ui
 
 bp = Blueprint("sparql", __name__)
 
 
-
 @bp.route("/sparql", methods=["GET", "POST"])
 def endpoint():
-    body = uploads.read_body(get_settings().max_body_bytes) if request.method == "POST" else b""
-    operation = protocol.parse_request(request.method, request.headers.get("Content-Type"),
-                                       protocol.parse_query_string(request.query_string), body)
+    operation = _read_operation()
     if operation is None:
         return _no_operation()
     if isinstance(operation, protocol.UpdateOperation):
         return run_update(operation)
-    return run_query(operation)
+    return answer_query(operation)
 
 
-# ``sparql.home`` names the same URL (error pages link "Home" to it).
-bp.add_url_rule("/sparql", "home", endpoint, methods=["GET", "POST"])
+@bp.route("/query", methods=["GET", "POST"])
+def query_page():
+    """The query UI for a browser or a bare GET; with a query, for any other client, the
+    answer ``/sparql`` gives (``format=`` and Accept decide, as there)."""
+    if request.method != "POST" and ("query" not in request.args or _wants_html()):
+        response = query_ui()
+        if "query" in request.args:
+            response.vary.add("Accept")  # other clients get the answer at this URL
+        return response
+    operation = _read_operation()
+    if isinstance(operation, protocol.UpdateOperation):
+        raise protocol.bad_request("/query answers queries; send updates to /update (or /sparql)")
+    return answer_query(operation)
+
+
+@bp.post("/update")
+def update_endpoint():
+    """SPARQL updates (form field ``update`` or ``application/sparql-update``), as ``/sparql``
+    runs them: same token, same checks."""
+    operation = _read_operation()
+    if not isinstance(operation, protocol.UpdateOperation):
+        raise protocol.bad_request("/update takes an update (form field 'update' or Content-Type "
+                                   f"{protocol.SPARQL_UPDATE}); send queries to /query (or /sparql)")
+    return run_update(operation)
+
+
+def _read_operation() -> protocol.QueryOperation | protocol.UpdateOperation | None:
+    body = uploads.read_body(get_settings().max_body_bytes) if request.method == "POST" else b""
+    return protocol.parse_request(request.method, request.headers.get("Content-Type"),
+                                  protocol.parse_query_string(request.query_string), body)
+
+
+def _wants_html() -> bool:
+    return protocol.wants_html(request.headers.get("Accept"),
+                               request.args.get("format") or request.args.get("output"))
 
 
 def _no_operation() -> Response:
     """A browser (ranking text/html first) gets the query UI; anyone else the description
     (``format=`` chooses, as for answers)."""
-    format_param = request.args.get("format") or request.args.get("output")
-    if protocol.wants_html(request.headers.get("Accept"), format_param):
+    if _wants_html():
         response = query_ui()
         response.vary.add("Accept")  # the same URL is the description for other clients
         return response
-    return service_description_response(format_param)
-
-
-def query_ui() -> Response:
-    """The linked-data engineer's UI when present, else a plain form."""
-    try:
-        from . import resources
-    except ImportError:  # pragma: no cover - the module exists in the tree
-        resources = None
-    provider = getattr(resources, "query_ui", None)
-    if provider is not None:
-        return provider()
-    page = _PLAIN_UI.replace("{endpoint}", request.base_url.replace('"', "%22"))
-    return Response(page, mimetype="text/html")
-
-
-_PLAIN_UI = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ssikg · SPARQL</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main><h1>ssikg SPARQL endpoint</h1>
-<p>The default graph is the union of every named graph; <code>GRAPH &lt;…&gt;</code> selects one.</p>
-<form method="post" action="{endpoint}">
-<label for="query">Query</label><br>
-<textarea id="query" name="query" rows="14" cols="90">SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 25</textarea><br>
-<label for="format">Results as</label>
-<select id="format" name="format"><option>json</option><option>xml</option><option>csv</option>
-<option>tsv</option><option>ttl</option><option>nt</option><option>jsonld</option></select>
-<button type="submit">Run</button></form></main></body></html>"""
+    return service_description_response(request.args.get("format") or request.args.get("output"))
 
 
 # ---------------------------------------------------------------------------
@@ -84,18 +97,30 @@ _PLAIN_UI = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
 
 
 def query_dataset(operation: protocol.QueryOperation):
-    """(default_graphs, named_graphs) for the store: the protocol's dataset, else the
-    query's FROM / FROM NAMED, else None/None (the union default graph)."""
+    """(default_graphs, named_graphs) for the store: the protocol's dataset, which wins over
+    the query's FROM / FROM NAMED; else None/None, and the store honours the query's own
+    FROM, or queries the union of the graphs when there is none."""
     if operation.has_dataset:
         return operation.default_graphs or [], operation.named_graphs or []
-    declared = protocol.declared_dataset(operation.text)
-    if declared is not None:
-        return declared
     return None, None
 
 
-def run_query(operation: protocol.QueryOperation) -> Response:
-    _check_operation(operation.text, "query")
+@contextlib.contextmanager
+def _malformed(text: str, what: str):
+    """A SyntaxError from the engine becomes a 400 that says where ``text`` is wrong."""
+    try:
+        yield
+    except SyntaxError as exc:
+        raise SsikgError(400, f"malformed {what}: {protocol.syntax_error_message(text, str(exc))}",
+                         title=f"Malformed {what}") from None
+
+
+def answer_query(operation: protocol.QueryOperation) -> Response:
+    """A query's answer: a page for a browser, else the negotiated format, streamed.  The
+    policy (length, SERVICE) refuses it first, before a 406 or a page could hide that."""
+    if next(iter_tokens(operation.text), None) is None:  # nothing but spaces and comments
+        raise SsikgError(400, "the query is empty", title="Empty query")
+    execution.check_operation(operation.text, "query")
     if protocol.wants_html(request.headers.get("Accept"), operation.format):
         return _results_page(operation)
     solutions, graph = protocol.negotiate_query_formats(request.headers.get("Accept"),
@@ -119,17 +144,14 @@ def run_query(operation: protocol.QueryOperation) -> Response:
         if held is not None:
             return http.not_modified(held)
     try:
-        result = execution.run_query(
-            store, operation.text,
-            solutions_format=solutions.format if solutions else None,
-            graph_format=graph.format if graph else None,
-            offered=offered, base_iri=settings.public_base,
-            default_graphs=default_graphs, named_graphs=named_graphs,
-            timeout=settings.get("query_timeout"),
-            prefixes=PREFIXES)  # Turtle, TriG and RDF/XML answers read with the project's prefixes
-    except SyntaxError as exc:
-        raise SsikgError(400, f"malformed query: {protocol.syntax_error_message(operation.text, str(exc))}",
-                         title="Malformed query") from None
+        with _malformed(operation.text, "query"):
+            result = execution.run_query(
+                store, operation.text,
+                solutions_format=solutions.format if solutions else None,
+                graph_format=graph.format if graph else None,
+                offered=offered, base_iri=settings.public_base,
+                default_graphs=default_graphs, named_graphs=named_graphs,
+                prefixes=PREFIXES)  # Turtle, TriG and RDF/XML answers read with the project's prefixes
     except execution.NotAcceptable:
         if not operation.format and protocol.accepts_html(request.headers.get("Accept")):
             return _results_page(operation)  # no format for this kind of result, but a page will do
@@ -155,29 +177,29 @@ def _results_page(operation: protocol.QueryOperation) -> Response:
     """The answer as an HTML table, for a browser (``format=html``, or an Accept preferring
     text/html): up to :data:`HTML_ROWS` rows, links to the entity pages, and the other
     formats of the same query."""
-    from .resources import link, page
-
     settings = get_settings()
     default_graphs, named_graphs = query_dataset(operation)
     cap = min(filter(None, (settings.get("max_rows"), HTML_ROWS)))
-    try:
+    with _malformed(operation.text, "query"):
         result = execution.run_query(
             get_store(), operation.text, solutions_format=ox.QueryResultsFormat.TSV,
             graph_format=ox.RdfFormat.N_TRIPLES, offered=protocol.offered_types(),
             base_iri=settings.public_base, default_graphs=default_graphs, named_graphs=named_graphs,
-            timeout=settings.get("query_timeout"), max_rows=cap)
-    except SyntaxError as exc:
-        raise SsikgError(400, f"malformed query: {protocol.syntax_error_message(operation.text, str(exc))}",
-                         title="Malformed query") from None
+            max_rows=cap)
     try:
         body = b"".join(result.chunks)
     finally:
         result.close()
     columns, rows, boolean = _html_rows(result.kind, body)
+    formats = _other_formats(operation, result.kind)
+    lang_targets = _language_targets(operation) if request.method == "POST" else {}
+    posted = any("form" in target for target in [*(t for _n, t in formats), *lang_targets.values()])
     response = page("sparql_results.html", query=operation.text, columns=columns, boolean=boolean,
-                    rows=[[_html_cell(term, link) for term in row] for row in rows],
+                    rows=[[_html_cell(term) for term in row] for row in rows],
                     truncated=result.headers.get(execution.TRUNCATED_HEADER) == "true", cap=cap,
-                    formats=_other_formats(operation, result.kind))
+                    formats=formats, editor_url=_editor_url(operation.text), lang_targets=lang_targets,
+                    resend_form={"id": RESEND_FORM, "action": url_for("sparql.endpoint"),
+                                 "fields": _operation_fields(operation)} if posted else None)
     response.headers["Cache-Control"] = "no-store"
     response.vary.add("Accept")
     return response
@@ -194,7 +216,7 @@ def _html_rows(kind: str, body: bytes) -> tuple[list[str], list[list], bool | No
     return columns, [[row[name] for name in columns] for row in solutions], None
 
 
-def _html_cell(term, link) -> dict:
+def _html_cell(term) -> dict:
     if term is None:
         return {"text": ""}
     if isinstance(term, ox.NamedNode):
@@ -208,21 +230,65 @@ def _html_cell(term, link) -> dict:
     return {"text": str(term)}  # a quoted triple (RDF-star)
 
 
-def _other_formats(operation: protocol.QueryOperation, kind: str) -> list[tuple[str, str]]:
-    names = ("ttl", "nt", "jsonld", "rdf") if kind == "graph" else ("json", "xml", "csv", "tsv")
-    return [(name, url_for("sparql.endpoint", query=operation.text, format=name)) for name in names]
+# The longest URL a page links to: production's gunicorn reads request lines of up to 8,190
+# bytes (ssikg.production.MAX_REQUEST_LINE) and answers 414 past that; a longer request is POSTed.
+LONGEST_LINK = 8000
+# The results page's one form holding the query, which its buttons submit (sparql_results.html):
+# the query is written once in the page, however many buttons send it.
+RESEND_FORM = "resend"
+
+
+def resend(operation: protocol.QueryOperation, path: str, choice: tuple[str, str] | None = None,
+           url_args: list[tuple[str, str]] = ()) -> dict:
+    """How a results page asks ``operation`` again at ``path`` (with the field ``choice``, e.g.
+    a format, and ``url_args`` such as ``lang``): a GET link ``{"href"}`` while its URL stays
+    within :data:`LONGEST_LINK` bytes, else a button submitting the page's form
+    ``{"form", "formaction", "choice"}``.  Templates render both with ``m.send``."""
+    href = path + "?" + urlencode([*_operation_fields(operation), *([choice] if choice else []), *url_args])
+    if len(href.encode()) <= LONGEST_LINK:
+        return {"href": href}
+    return {"form": RESEND_FORM, "formaction": path + ("?" + urlencode(url_args) if url_args else ""),
+            "choice": choice}
+
+
+def _operation_fields(operation: protocol.QueryOperation) -> list[tuple[str, str]]:
+    """The protocol parameters that ask ``operation`` again: the query and its dataset."""
+    return ([("query", operation.text)]
+            + [("default-graph-uri", iri) for iri in operation.default_graphs or ()]
+            + [("named-graph-uri", iri) for iri in operation.named_graphs or ()])
+
+
+# every format the endpoint answers each kind of result in (protocol.FORMAT_PARAMETER's names)
+OTHER_FORMATS = {"graph": ("ttl", "trig", "nt", "nq", "jsonld", "rdf"),
+                 "solutions": ("json", "xml", "csv", "tsv"), "boolean": ("json", "xml", "csv", "tsv")}
+
+
+def _other_formats(operation: protocol.QueryOperation, kind: str) -> list[tuple[str, dict]]:
+    endpoint_url = url_for("sparql.endpoint")
+    return [(name, resend(operation, endpoint_url, ("format", name))) for name in OTHER_FORMATS[kind]]
+
+
+def _editor_url(query: str) -> str:
+    """The query page opening ``query``: ``?query=`` while short, else in the fragment (which
+    the page's script reads, as it reads a shared link, and which no request carries)."""
+    path = url_for("sparql.query_page")
+    lang_args = [("lang", explicit_lang())] if explicit_lang() else []
+    href = path + "?" + urlencode([("query", query), *lang_args])
+    if len(href.encode()) <= LONGEST_LINK:
+        return href
+    return path + ("?" + urlencode(lang_args) if lang_args else "") + "#" + urlencode({"query": query})
+
+
+def _language_targets(operation: protocol.QueryOperation) -> dict[str, dict]:
+    """The language switch of a POSTed results page: the same query asked again in each
+    language (a link only carries ``?lang=``, which would lose a POSTed query)."""
+    choice = ("format", operation.format) if operation.format else None
+    return {code: resend(operation, url_for("sparql.endpoint"), choice, [("lang", code)]) for code in LANGS}
 
 
 def _etag(version, operation, default_graphs, named_graphs, solutions, graph) -> str:
     return http.version_etag(version, operation.text, repr(default_graphs), repr(named_graphs),
                              solutions.media_type if solutions else "-", graph.media_type if graph else "-")
-
-
-def _check_operation(text: str, kind: str) -> None:
-    """The safety engineer's hook (SERVICE/LOAD refusal, length limits) when present."""
-    check = getattr(execution, "check_operation", None)
-    if check is not None:
-        check(text, kind)
 
 
 # ---------------------------------------------------------------------------
@@ -233,18 +299,15 @@ def run_update(operation: protocol.UpdateOperation) -> Response:
     settings = get_settings()
     store = get_store()
     auth.require_write(settings, request.headers.get("Authorization"), store=store)
-    _check_operation(operation.text, "update")
+    execution.check_operation(operation.text, "update")
     text = operation.rewritten()
     try:
-        with store.write_session:
+        with _malformed(text, "update"), store.write_session:
             if settings.get("validate_on_write"):
                 from .. import validation
 
                 validation.check_update(store, text, settings.public_base)
             store.update(text, base_iri=settings.public_base)
-    except SyntaxError as exc:
-        raise SsikgError(400, f"malformed update: {protocol.syntax_error_message(text, str(exc))}",
-                         title="Malformed update") from None
     except StoreError as exc:
         raise SsikgError(403, str(exc)) from None
     except (OSError, RuntimeError, ValueError) as exc:

@@ -48,6 +48,7 @@ from ..stored_queries import (
 )
 from ..workers import write_solutions
 from ..xml_text import xml_safe
+from .sparql import HTML_ROWS
 
 bp = Blueprint("stored_queries", __name__)
 
@@ -307,8 +308,9 @@ class Outcome:
 
 
 def _execute(query: StoredQuery, substitutions: dict, used: dict,
-             page: tuple[int, int] | None) -> Outcome:
-    """Run through the execution module (timeouts, row cap, isolation) and collect the result."""
+             page: tuple[int, int] | None, max_rows: int | None = None) -> Outcome:
+    """Run through the execution module (timeouts, row cap, isolation) and collect the result;
+    ``max_rows`` lowers the server's row cap (the HTML page's)."""
     text = query.text
     if page is not None:
         limit, offset = page
@@ -319,7 +321,7 @@ def _execute(query: StoredQuery, substitutions: dict, used: dict,
         response = run_query(get_store(), text,
                              solutions_format=None if graph else ox.QueryResultsFormat.JSON,
                              graph_format=ox.RdfFormat.N_TRIPLES if graph else None,
-                             substitutions=substitutions or None)
+                             substitutions=substitutions or None, max_rows=max_rows)
     except SyntaxError as exc:
         # Checked at start-up, so only a remote engine that reads SPARQL differently gets here.
         raise SsikgError(502, f"the SPARQL engine rejected stored query {query.name}: {exc}") from None
@@ -619,7 +621,8 @@ def _html_page(query: StoredQuery) -> Response:
         try:
             page = _page(query, api)
             substitutions, used = _bind(query, values, empty_is_absent=True)
-            outcome = _execute(query, substitutions, used, page)
+            cap, page_cap = _html_row_cap()
+            outcome = _execute(query, substitutions, used, page, max_rows=cap)
         except SsikgError as exc:
             if exc.status != 400:
                 raise
@@ -627,6 +630,8 @@ def _html_page(query: StoredQuery) -> Response:
             status = 400
         else:
             context["outcome"] = outcome
+            # cut by the page's own cap (not the server's): the other formats give every row
+            context["page_cut"] = page_cap if outcome.truncated and page_cap == cap else None
             context["cells"] = [[_cell(value, link, lang) for value, lang in zip(row, langs, strict=True)]
                                 for row, langs in zip(outcome.rows, outcome.languages, strict=True)]
             context["links"] = _page_links(query, page, outcome, None)
@@ -639,6 +644,14 @@ def _html_page(query: StoredQuery) -> Response:
     response = render_page("stored_query.html", status=status, **context)
     response.headers["Vary"] = "Accept, Accept-Language"
     return _conditional(response)
+
+
+def _html_row_cap() -> tuple[int, int]:
+    """The row cap of a query's HTML page, and the page's own part of it: at most
+    :data:`~ssikg.views.sparql.HTML_ROWS` rows, as ``/sparql?format=html`` (a page is for
+    reading; thousands of rows made megabytes), and fewer when ``max_rows`` is lower."""
+    server_cap = get_settings().get("max_rows") or 0
+    return (min(HTML_ROWS, server_cap) if server_cap else HTML_ROWS), HTML_ROWS
 
 
 def _cell(value, link, lang: str | None = None) -> dict:

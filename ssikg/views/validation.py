@@ -9,38 +9,47 @@ The answer is the ``sh:ValidationReport`` graph by content negotiation
 service does) or a summary as JSON, HTML or plain text.  ``format=`` overrides
 Accept; ``lang=fr|en`` (else Accept-Language) chooses the language of messages
 and labels.  A non-conforming report is still a 200: the validation ran.
+
+Uploads are typed as Graph Store writes are (:func:`ssikg.uploads.rdf_format_for`) and
+limited to ``max_body_bytes``.  pyshacl runs in the server process: at most
+``max_concurrent_validations`` validations run at once per process (a POST, or the
+store's report when it is not cached); beyond, a request waits up to ``queue_timeout``
+for a slot, then gets a 503 with ``Retry-After``, as a query does.  A validation of more than
+``validate_max_triples`` triples (the store, or the upload with or without it) is refused
+with 413 before it starts.  An upload validated alone whose violations come from the
+"declared" rules gets a note suggesting ``merge=store``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, json, request
 
-from .. import linked_data as ld
+from .. import protocol
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..namespaces import GRAPHS
-from ..uploads import media_type_from_filename, parse_rdf_body, read_body
+from ..uploads import RDF_UPLOAD_TYPES, parse_rdf_body, rdf_format_for, read_body
 from ..validation import (
-    MEDIA_TYPES,
+    TooLargeToValidate,
     ValidationInputError,
     ValidationReport,
+    check_triple_limit,
     quads_from_store,
+    undeclared_rules,
     validate_quads,
 )
 from ..xml_text import xml_safe
+from .resources import current_lang, page, ui_lang
 
 bp = Blueprint("validation", __name__)
 
 QUAD_SYNTAXES = {ox.RdfFormat.TRIG, ox.RdfFormat.N_QUADS, ox.RdfFormat.JSON_LD}
-
-MAX_BODY_BYTES = 16 * 1024 * 1024
-LANGS = ("fr", "en")
-SITE_LANGS = ld.LANGS  # the page frame offers these; messages exist in fr and en
-
 
 @dataclass(frozen=True)
 class ReportFormat:
@@ -82,7 +91,8 @@ def validate_store_route() -> Response:
 def validate_body_route() -> Response:
     """Validate the RDF in the body, alone or merged with the store (``merge=store``): a
     document sent as the body, or a file uploaded by the page's form (multipart/form-data)."""
-    limit = min(get_settings().max_body_bytes or MAX_BODY_BYTES, MAX_BODY_BYTES)
+    settings = get_settings()
+    limit = settings.max_body_bytes
     form_upload = (request.mimetype or "").lower() == "multipart/form-data"
     if form_upload:
         _body(limit)  # the size limits first; the form is parsed from the body read
@@ -94,24 +104,101 @@ def validate_body_route() -> Response:
                               "together with the store's content, or leave it out")
     graph = _target_graph(request.args.get("graph") or fields.get("graph"))
     if not form_upload:
-        fmt, what = _body_format(), "the request body"
+        what = "the request body"
+        fmt = rdf_format_for(request.headers.get("Content-Type"), what=what)
         body = _body(limit)
-    parsed = _parse(body, fmt, limit, what)
-    if fmt not in QUAD_SYNTAXES:  # a triple syntax: its triples go to graph= (else the default graph)
-        target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
-        parsed = [ox.Quad(q.subject, q.predicate, q.object, target) for q in parsed]
-    try:
-        quads = list(quads_from_store(parsed))
-        if merge == "store":
-            quads = list(quads_from_store(get_store().quads())) + quads
-        report = validate_quads(quads, source_dir=get_settings().source_dir)
-    except ValidationInputError as exc:
-        raise SsikgError(400, str(exc), title="Unreadable RDF") from None
+    store_size = len(get_store()) if merge == "store" else 0
+    _refuse_too_large(store_size, settings, "the store")  # before a slot is taken or the body parsed
+    with validation_gate().slot(settings):
+        parsed = _parse(body, fmt, limit, what)
+        if fmt not in QUAD_SYNTAXES:  # a triple syntax: its triples go to graph= (else the default graph)
+            target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
+            parsed = [ox.Quad(q.subject, q.predicate, q.object, target) for q in parsed]
+        _refuse_too_large(store_size + len(parsed), settings,
+                          "the store merged with the upload" if merge == "store" else "the upload")
+        try:
+            quads = list(quads_from_store(parsed))
+            if merge == "store":
+                quads = list(quads_from_store(get_store().quads())) + quads
+            report = validate_quads(quads, source_dir=settings.source_dir, whole_dataset=merge == "store")
+        except ValidationInputError as exc:
+            raise SsikgError(400, str(exc), title="Unreadable RDF") from None
+    if merge != "store":
+        _suggest_merge(report)
     return _answer(report)
+
+
+_MERGE_NOTE = {
+    "en": "note: {rules} found resources or terms that this upload uses but does not declare; the store "
+          "may declare them: validate again with merge=store (the form's box “together with the store's "
+          "content”) to check the upload together with the store",
+    "fr": "note : {rules} ont trouvé des ressources ou des termes que ce fichier utilise sans les déclarer ; "
+          "la base les déclare peut-être : validez à nouveau avec merge=store (la case « avec le contenu "
+          "de la base » du formulaire) pour vérifier le fichier avec le contenu de la base",
+}
+
+
+def _suggest_merge(report: ValidationReport) -> None:
+    """An upload validated alone cannot see what the store declares: say how to check both."""
+    rules = undeclared_rules(report)
+    if rules:
+        report.notes.append(_MERGE_NOTE[ui_lang(current_lang())].format(rules=", ".join(rules)))
+
+
+# ---------------------------------------------------------------------------
+# Back-pressure
+
+
+class ValidationGate:
+    """At most ``size`` validations at once in this process; beyond, a request waits up to
+    ``queue_timeout`` for a slot, then gets a 503 with ``Retry-After`` (the queries' rule)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextlib.contextmanager
+    def slot(self, settings: Mapping) -> Iterator[None]:
+        wait = float(settings.get("queue_timeout") or 0)
+        acquired = self._slots.acquire(timeout=wait) if wait else self._slots.acquire(blocking=False)
+        if not acquired:
+            retry = int(settings.get("retry_after") or 1)
+            raise SsikgError(503, f"the server is already running its maximum of {self.size} validations at "
+                                  f"once (waited {wait:g} s for a slot); retry in {retry} s", title="Too busy",
+                             headers={"Retry-After": str(retry)}, extra={"retry_after": retry})
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+def validation_gate(app=None) -> ValidationGate:
+    """The gate of ``app`` (default: the current one): one per process, as the app is, sized by
+    ``max_concurrent_validations`` (pyshacl is pure Python and holds the GIL: beyond a couple of
+    validations at once a process only gets slower at everything else)."""
+    app = app or current_app
+    gate = app.extensions.get("ssikg.validation_gate")
+    if gate is None:
+        size = app.config["SSIKG"]["max_concurrent_validations"]
+        gate = app.extensions.setdefault("ssikg.validation_gate", ValidationGate(size))
+    return gate
 
 
 # ---------------------------------------------------------------------------
 # Inputs
+
+
+def _refuse_too_large(triples: int, settings: Mapping, what: str) -> None:
+    """413 above ``validate_max_triples``: retrying would not help (a 503 would invite it), and
+    the data to validate is what is too large for this server, as a body is for 413."""
+    try:
+        check_triple_limit(triples, settings.get("validate_max_triples") or 0, what,
+                           hint="validate a smaller part with POST /validate (without merge=store), or "
+                                "raise validate_max_triples (0 = no limit) where the server is configured")
+    except TooLargeToValidate as exc:
+        raise SsikgError(413, str(exc), title="Too large to validate",
+                         extra={"triples": exc.triples, "validate_max_triples": exc.limit}) from None
+
 
 
 def _parse(body: bytes, fmt: ox.RdfFormat, limit: int, what: str) -> list[ox.Quad]:
@@ -123,12 +210,12 @@ def _parse(body: bytes, fmt: ox.RdfFormat, limit: int, what: str) -> list[ox.Qua
     except SsikgError as exc:
         message = exc.message.removesuffix("; nothing was changed")
         raise SsikgError(exc.status, f"the upload could not be read: {message}", title="Unreadable RDF",
-                         extra={"accepted": sorted(MEDIA_TYPES)}) from None
+                         extra={"accepted": sorted(RDF_UPLOAD_TYPES)}) from None
 
 
 def _uploaded_file() -> tuple[bytes, ox.RdfFormat, str]:
-    """The file of a form upload: its bytes, its syntax (from the part's Content-Type, else
-    its file name's extension) and how messages name it."""
+    """The file of a form upload: its bytes, its syntax (from the part's Content-Type, or its
+    file name's extension when the type says nothing) and how messages name it."""
     parts = [part for _name, part in request.files.items(multi=True)]
     if not parts:
         raise SsikgError(400, "the multipart/form-data body holds no file part: choose an RDF file to validate")
@@ -139,37 +226,12 @@ def _uploaded_file() -> tuple[bytes, ox.RdfFormat, str]:
     body = part.read()
     if not body.strip():  # what a browser sends when no file was chosen
         raise SsikgError(400, f"{what} is empty: choose an RDF file to validate")
-    charset = (part.mimetype_params.get("charset") or "utf-8").lower()
-    if charset not in ("utf-8", "utf8"):
-        raise SsikgError(415, f"{what} must be UTF-8 (got charset={charset})")
-    fmt = MEDIA_TYPES.get((part.mimetype or "").lower())
-    if fmt is None:
-        fmt = MEDIA_TYPES.get(media_type_from_filename(part.filename) or "")
-    if fmt is None:
-        raise SsikgError(415, f"cannot tell the RDF syntax of {what} (Content-Type {part.mimetype or 'none'!r}); "
-                              "name it .ttl, .trig, .nt, .nq, .jsonld, .rdf or .n3, or send one of: "
-                              + ", ".join(sorted(MEDIA_TYPES)), extra={"accepted": sorted(MEDIA_TYPES)})
-    return body, fmt, what
-
-
-def _body_format() -> ox.RdfFormat:
-    mimetype = (request.mimetype or "").lower()
-    if not mimetype:
-        raise SsikgError(415, "POST /validate needs a Content-Type naming an RDF syntax; accepted: "
-                         + ", ".join(sorted(MEDIA_TYPES)), extra={"accepted": sorted(MEDIA_TYPES)})
-    fmt = MEDIA_TYPES.get(mimetype)
-    if fmt is None:
-        raise SsikgError(415, f"cannot validate a {mimetype} body; accepted: " + ", ".join(sorted(MEDIA_TYPES)),
-                         extra={"accepted": sorted(MEDIA_TYPES)})
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
-    if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
-        raise SsikgError(415, f"RDF bodies must be UTF-8, not {charset}")
-    return fmt
+    return body, rdf_format_for(part.content_type, what=what, filename=part.filename or ""), what
 
 
 def _body(limit: int) -> bytes:
     length = request.content_length
-    if length is not None and length > limit:
+    if limit and length is not None and length > limit:
         raise SsikgError(413, f"the body is {length:,} bytes; POST /validate accepts at most "
                               f"{limit:,} bytes")
     body = read_body(limit)
@@ -184,9 +246,7 @@ def _target_graph(value: str | None) -> str | None:
         return None
     if value in GRAPHS:
         return GRAPHS[value]
-    if not value.startswith(("http://", "https://", "urn:")) or any(c in value for c in ' <>"{}|\\^`'):
-        raise SsikgError(400, f"graph= must be an absolute IRI or one of {', '.join(GRAPHS)}; got {value!r}")
-    return value
+    return protocol.check_iri(value, f"graph= (one of {', '.join(GRAPHS)}, or an IRI)")
 
 
 # ---------------------------------------------------------------------------
@@ -203,7 +263,13 @@ def _store_report() -> ValidationReport:
     with _cache_lock:
         if cache.get("version") == key:
             return cache["report"]
-    report = validate_quads(quads_from_store(store.quads()), source_dir=get_settings().source_dir)
+    settings = get_settings()
+    _refuse_too_large(len(store), settings, "the store")
+    with validation_gate().slot(settings):
+        with _cache_lock:  # another request may have made it while this one waited for a slot
+            if cache.get("version") == key:
+                return cache["report"]
+        report = validate_quads(quads_from_store(store.quads()), source_dir=settings.source_dir)
     with _cache_lock:
         cache.update(version=key, report=report)
     return report
@@ -211,17 +277,6 @@ def _store_report() -> ValidationReport:
 
 # ---------------------------------------------------------------------------
 # Answers
-
-
-def _lang() -> str:
-    """fr or en: ``lang=`` (the site's other languages fall back to English), else Accept-Language."""
-    asked = request.args.get("lang", "").strip().lower()
-    if asked in LANGS:
-        return asked
-    if asked in SITE_LANGS:
-        return "en"
-    # another value is ignored, as the site's other pages ignore it
-    return request.accept_languages.best_match(LANGS, default="fr")
 
 
 def _negotiate() -> ReportFormat:
@@ -245,7 +300,7 @@ def _negotiate() -> ReportFormat:
 
 def _answer(report: ValidationReport) -> Response:
     fmt = _negotiate()
-    lang = _lang()
+    lang = ui_lang(current_lang())  # the site's choice; messages exist in its interface languages
     if fmt.kind == "rdf":
         data = report.serialize(fmt.rdflib)
         response = Response(xml_safe(data) if fmt.rdflib == "xml" else data, mimetype=fmt.media_type)
@@ -285,8 +340,6 @@ _HTML_TEXT = {
 
 
 def _html(report: ValidationReport, lang: str) -> Response:
-    from .resources import page  # the site's page frame (header, language switch)
-
     groups = [{"focus": r[0].as_dict(lang), "results": [x.as_dict(lang) for x in r]}
               for _focus, r in ((f, rs) for f, rs in report.grouped())]
     return page("validation.html", lang=lang, report=report.as_dict(lang), groups=groups,
