@@ -7,8 +7,8 @@ A *job* is a dict (query text, dataset, result formats by name, row limit).
 through ``emit(tag, payload)``:
 
 * ``H`` + JSON ``{"kind", "format", "truncated"}`` once the result kind is known;
-* ``D`` + bytes, the serialised result, as the serialiser produces it (one write late:
-  see :class:`_EmitSink`);
+* ``D`` + bytes, the serialised result, as the serialiser produces it (a short piece one
+  write late: see :class:`_EmitSink`);
 * ``E`` + JSON ``{}`` at the end, or ``X`` + JSON ``{"type", "message", ...}`` for
   an error: ``syntax``, ``not_acceptable``, ``query`` (the engine refused what the
   query asks at run time), ``upstream`` (a SERVICE endpoint failed) or ``error``
@@ -84,11 +84,15 @@ def _json(payload: dict) -> bytes:
 
 
 class _EmitSink:
-    """The file-like object pyoxigraph serialises into: every write becomes a D message, one
-    write late.  pyoxigraph writes in 8 KiB pieces and flushes what it holds when a failing
-    evaluation drops its serialiser: held back, that piece (the result's header, when a
-    SERVICE call fails before the first row) does not go out before the X message, so the
-    failure still gets its own status instead of cutting a 200 short."""
+    """The file-like object pyoxigraph serialises into: every write becomes a D message.
+    pyoxigraph writes full 8 KiB pieces while rows flow, and flushes what it holds (a short
+    piece) at the end or when a failing evaluation drops its serialiser.  A short piece is
+    held until the next write or the end: held back, the header flushed by a SERVICE call
+    that fails before the first row does not go out before the X message, so the failure
+    gets its own status instead of cutting a 200 short; full pieces go at once, so the first
+    byte of a large result does not wait."""
+
+    FULL = 8 * 1024
 
     def __init__(self, emit: Emit):
         self._emit = emit
@@ -97,14 +101,18 @@ class _EmitSink:
     def write(self, data) -> int:
         if self._held is not None:
             self._emit(b"D", self._held)
-        self._held = bytes(data)
+            self._held = None
+        if len(data) >= self.FULL:
+            self._emit(b"D", bytes(data))
+        else:
+            self._held = bytes(data)
         return len(data)
 
     def flush(self) -> None:
         pass
 
     def finish(self) -> None:
-        """The serialisation ended well: the last piece goes out."""
+        """The serialisation ended well: a held piece goes out."""
         if self._held is not None:
             self._emit(b"D", self._held)
             self._held = None

@@ -11,11 +11,13 @@ import signal
 import subprocess
 import sys
 
+import pyoxigraph as ox
 import pytest
 import rdflib
 import requests
 from conftest import free_port, wait_for_http
 from rdflib import BNode, Literal, URIRef
+from rdflib.compare import isomorphic
 from rdflib.namespace import OWL, RDF, SKOS
 
 from ssikg.linked_data import empty_document
@@ -244,6 +246,35 @@ def test_named_graph_iri_dereferences(live_server, shared_app):
         assert '/graph/stated.jsonld>; rel="alternate"; type="application/ld+json"' in document.headers["Link"]
     page = get(f"{live_server.url}/graph/stated", "text/html")
     assert f"<strong>{size}</strong>" in page.text
+
+
+def store_graph(app, graph_iri: str) -> rdflib.Graph:
+    """A named graph as the store holds it, read without the server."""
+    store = app.extensions["ssikg.store"]
+    graph = rdflib.Graph()
+    graph.parse(data=ox.serialize((q.triple for q in store.quads(graph_iri)), format=ox.RdfFormat.N_TRIPLES),
+                format="nt")
+    return graph
+
+
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_graph_documents_stream_the_stores_graph(live_server, shared_app, suffix):
+    """/graph/<name>.<suffix> is streamed as /store?graph= is (no Content-Length: written while
+    read, never held whole), and says exactly what the store's graph holds."""
+    media_type, parser = FORMATS[suffix]
+    expected = store_graph(shared_app, GRAPHS["provenance"])
+    assert len(expected) > 1000
+    document = get(f"{live_server.url}/graph/provenance.{suffix}", headers={"Accept-Encoding": "identity"})
+    assert document.status_code == 200 and document.headers["Content-Type"] == f"{media_type}; charset=utf-8"
+    assert "Content-Length" not in document.headers
+    assert isomorphic(parse(document, parser), expected)
+    if suffix == "ttl":  # the project's prefixes, as rdflib wrote them before
+        assert "@prefix prov: <http://www.w3.org/ns/prov#> ." in document.text
+    held = get(f"{live_server.url}/graph/provenance", media_type, headers={"If-None-Match": document.headers["ETag"]})
+    assert held.status_code == 304 and held.headers["Content-Location"].endswith(f"/graph/provenance.{suffix}")
+    assert f'/graph/provenance.{suffix}>; rel="alternate"' in held.headers["Link"]
+    head = requests.head(f"{live_server.url}/graph/provenance.{suffix}", timeout=TIMEOUT)
+    assert head.status_code == 200 and head.headers["ETag"] == document.headers["ETag"]
 
 
 def test_every_document_of_an_entity_names_it_in_a_describes_link(live_server):

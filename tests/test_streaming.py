@@ -237,3 +237,22 @@ def test_a_streamed_result_leaves_in_whole_frames_not_serialiser_writes(live_ser
     body = b"".join(chunks)
     assert len(json.loads(body)["results"]["bindings"]) == 20000
     assert len(chunks) > 1 and max(len(chunk) for chunk in chunks) > 8192, [len(c) for c in chunks[:5]]
+
+
+def test_the_workers_sink_sends_full_pieces_at_once_and_holds_a_short_one():
+    """Full 8 KiB pieces (rows flowing) leave at once, so a large result's first byte does
+    not wait for the next piece; a short piece (a header flushed by a failing evaluation, or
+    the last one) waits for the next write or the end, so a failure before it keeps its status."""
+    from ssikg.workers import _EmitSink
+
+    sent = []
+    sink = _EmitSink(lambda tag, payload: sent.append((tag, len(payload))))
+    sink.write(b"x" * _EmitSink.FULL)
+    assert sent == [(b"D", _EmitSink.FULL)]
+    sink.write(b"header")
+    assert sent == [(b"D", _EmitSink.FULL)]  # held: an X message could still come first
+    sink.write(b"y" * _EmitSink.FULL)
+    assert sent[1:] == [(b"D", 6), (b"D", _EmitSink.FULL)]
+    sink.write(b"tail")
+    sink.finish()
+    assert sent[-1] == (b"D", 4)

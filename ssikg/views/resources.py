@@ -9,7 +9,8 @@
 * ``/ontology`` — hash IRIs (``…/ontology#Term``) name terms of one document, so
   that document is served directly by content negotiation with ``Vary: Accept``
   and ``Content-Location`` naming the variant (``/ontology.ttl`` …).  The named
-  graphs ``/graph/<name>`` are documents too and follow the same rule.
+  graphs ``/graph/<name>`` are documents too and follow the same rule; their RDF is
+  streamed from the store as ``/store?graph=`` streams it, whatever the graph's size.
 
 HTML links to IRIs of the dataset go to this server, under the ``public_base``
 setting when it names another deployment; RDF always carries the canonical
@@ -24,7 +25,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, render_template, request
 
-from .. import http, orgchart, stored_queries
+from .. import http, orgchart, protocol, stored_queries, streaming
 from .. import linked_data as ld
 from ..app import get_settings, get_store
 from ..errors import SsikgError
@@ -618,20 +619,47 @@ def named_graph(name: str):
     if iri not in held:
         return _not_found(suffix, iri)
     doc_base = request.script_root + "/graph/" + quote(stem, safe="/:@!$&'()*+,;=-._~")
-    if suffix == "html":
-        count = ld.select(store, "SELECT ?graph (COUNT(*) AS ?n) WHERE { GRAPH ?graph { ?s ?p ?o } } GROUP BY ?graph",
-                          graph=iri)
-        described = ld.describe(store, iri, current_lang())
-        response = page("graph.html", name=stem, iri=iri, size=int(count[0]["n"].value) if count else 0,
-                        doc_base=doc_base, entity=described,
-                        store_url=request.script_root + "/store?" + urlencode({"graph": iri}))
-    else:
-        response = _rdf_response(ld.to_rdflib(ld.graph_triples(store, iri)), suffix)
+    parts = ("graph", stem, suffix, current_lang())
+    headers = {"Link": _alternates(doc_base)}
     if negotiated:
-        response.headers["Content-Location"] = f"{doc_base}.{suffix}"
+        headers["Content-Location"] = f"{doc_base}.{suffix}"
+    if suffix != "html":
+        return _graph_document(store, iri, suffix, parts, headers, negotiated)
+    count = ld.select(store, "SELECT ?graph (COUNT(*) AS ?n) WHERE { GRAPH ?graph { ?s ?p ?o } } GROUP BY ?graph",
+                      graph=iri)
+    described = ld.describe(store, iri, current_lang())
+    response = page("graph.html", name=stem, iri=iri, size=int(count[0]["n"].value) if count else 0,
+                    doc_base=doc_base, entity=described,
+                    store_url=request.script_root + "/store?" + urlencode({"graph": iri}))
+    if negotiated:
         response.vary.add("Accept")
-    response.headers["Link"] = _alternates(doc_base)
-    return _conditional(response, "graph", stem, suffix, current_lang())
+    response.headers.update(headers)
+    return _conditional(response, *parts)
+
+
+GRAPH_DOCUMENT_FORMATS = {f.short: f for f in protocol.GRAPH_FORMATS if f.short in ld.RDF_FORMATS}
+
+
+def _graph_document(store, iri: str, suffix: str, parts: tuple[str, ...], headers: dict[str, str],
+                    negotiated: bool) -> Response:
+    """A named graph's triples serialised by pyoxigraph while they are read, as the Graph
+    Store's GET serves them (:func:`ssikg.streaming.stream_quads`): the graph is never held
+    whole in memory, so a graph of millions of triples starts at once and costs a bounded
+    buffer.  Turtle and RDF/XML use the project's prefixes; JSON-LD is expanded (no @context)."""
+    # checked first: a 304 made from a started stream would leave its producer waiting for a reader
+    held = _held(parts, "Accept" if negotiated else "", headers)
+    if held is not None:
+        return held
+    media_type = ld.RDF_FORMATS[suffix][0]
+    body = iter(()) if request.method == "HEAD" else streaming.stream_quads(  # a HEAD body is never read
+        store, iri, GRAPH_DOCUMENT_FORMATS[suffix].format, dict(PREFIXES), as_triples=True)
+    response = Response(body, content_type=f"{media_type}; charset=utf-8", headers=headers)
+    # not _conditional: werkzeug's make_conditional would read the streamed body whole to count it
+    response.set_etag(http.version_etag(store.version, *parts), weak=True)
+    response.headers["Cache-Control"] = http.READ_CACHE_CONTROL
+    if negotiated:
+        response.vary.add("Accept")
+    return response
 
 
 # ---------------------------------------------------------------------------

@@ -721,7 +721,7 @@ def _operation(query: StoredQuery) -> dict:
         parameters += [
             {"name": "limit", "in": "query", "required": False,
              "description": f"Rows per page (default {query.page_size}).",
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": query.page_size}},
             {"name": "offset", "in": "query", "required": False,
              "description": "Rows to skip.",
              "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}},
@@ -730,6 +730,7 @@ def _operation(query: StoredQuery) -> dict:
     parameters.append({"name": "format", "in": "query", "required": False,
                        "description": "Response format; overrides Accept.",
                        "schema": {"type": "string", "enum": offered}})
+    parameters.append(_timeout_parameter())
     description = query.description
     if query.title_fr or query.description_fr:
         description += f"\n\n(fr) **{query.title_fr}** {query.description_fr}".rstrip()
@@ -749,16 +750,31 @@ def _operation(query: StoredQuery) -> dict:
         "parameters": parameters,
         "responses": {
             "200": ok,
-            "400": _error_response("A parameter is missing, unknown or of the wrong type."),
-            "406": _error_response("No acceptable format."),
-            "503": _error_response("The server is busy, or the query ran out of time."),
+            # an HTML page asked for (format=html, or a browser's Accept) gets its errors as a page
+            **{code: _error_response(text, html="html" in offered) for code, text in ERROR_ANSWERS},
         },
     }
 
 
-def _error_response(description: str) -> dict:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+def _timeout_parameter() -> dict:
+    """``timeout``, which every stored query takes (:func:`ssikg.execution.effective_timeout`)."""
+    bound = get_settings().get("query_timeout")
+    return {"name": "timeout", "in": "query", "required": False,
+            "description": f"Seconds the query may take; it can only lower the server's limit of "
+                           f"{bound:g} s (query_timeout). 503 when the time runs out.",
+            "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True}}
+
+
+ERROR_ANSWERS = (("400", "A parameter is missing, unknown or of the wrong type."),
+                 ("406", "No acceptable format."),
+                 ("503", "The server is busy, or the query ran out of time."))
+
+
+def _error_response(description: str, html: bool = False) -> dict:
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    if html:
+        content["text/html"] = {"schema": {"type": "string"}}
+    return {"description": description, "content": content}
 
 
 def _result_schema(query: StoredQuery, fmt: str) -> dict:
