@@ -49,6 +49,18 @@ def built_store(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def base_quads(built_store) -> list:
+    """Every quad of the built store: the real data the SHACL mutation tests copy and mutate."""
+    from ssikg.store import open_store
+
+    store = open_store(built_store, read_only=True)
+    try:
+        return list(store.quads())
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="module")
 def embedded(built_store):
     """The built store opened read-only, to compare another engine's answers with."""

@@ -16,44 +16,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pyoxigraph as ox
 import pytest
 import rdflib
 from rdflib.namespace import SH
+from validation_harness import (
+    DERIVED,
+    ID,
+    PROVENANCE,
+    STATED,
+    add_stated,
+    focus_key,
+    join,
+    mutate,
+    replace_stated_object,
+    rule_key,
+    validate,
+)
 
-from ssikg.namespaces import sparql_prefixes
-from ssikg.settings import PROJECT_ROOT
-from ssikg.store import open_store
-from ssikg.validation import SHAPES_NS, load_shapes, quads_from_store, validate_quads
+from ssikg.validation import load_shapes
 
-ID = "https://w3id.org/ssikg/id/"
-STATED = "<https://w3id.org/ssikg/graph/stated>"
-PROVENANCE = "<https://w3id.org/ssikg/graph/provenance>"
-DERIVED = "<https://w3id.org/ssikg/graph/derived>"
 ONTOLOGY_NODE = "https://w3id.org/ssikg/ontology"
 DERIVED_NODE = "https://w3id.org/ssikg/graph/derived"
 PROVENANCE_NODE = "https://w3id.org/ssikg/graph/provenance"
-PREFIXES = sparql_prefixes() + "PREFIX ssikgsh: <https://w3id.org/ssikg/shapes#>\n"
 
 
 # ---------------------------------------------------------------------------
 # Update builders
-
-
-def add_stated(s: str, p: str, o: str, fact: str = "F33") -> str:
-    """Add a stated triple together with its reification to an existing fact."""
-    return (f"INSERT DATA {{ GRAPH {STATED} {{ {s} {p} {o} }}\n"
-            f"  GRAPH {PROVENANCE} {{ [] a rdf:Statement ; rdf:subject {s} ; rdf:predicate {p} ; "
-            f"rdf:object {o} ; prov:wasDerivedFrom fact:{fact} }} }}")
-
-
-def replace_stated_object(s: str, p: str, old: str, new: str) -> str:
-    """Change a stated triple's object and keep its reification pointing at the new triple."""
-    return (f"DELETE DATA {{ GRAPH {STATED} {{ {s} {p} {old} }} }} ;\n"
-            f"INSERT DATA {{ GRAPH {STATED} {{ {s} {p} {new} }} }} ;\n"
-            f"DELETE {{ GRAPH {PROVENANCE} {{ ?r rdf:object {old} }} }}\n"
-            f"INSERT {{ GRAPH {PROVENANCE} {{ ?r rdf:object {new} }} }}\n"
-            f"WHERE {{ GRAPH {PROVENANCE} {{ ?r rdf:subject {s} ; rdf:predicate {p} ; rdf:object {old} }} }}")
 
 
 def set_fact_value(fact: str, predicate: str, value: str) -> str:
@@ -61,10 +49,6 @@ def set_fact_value(fact: str, predicate: str, value: str) -> str:
     return (f"DELETE {{ GRAPH ?g {{ fact:{fact} {predicate} ?old }} }} "
             f"INSERT {{ GRAPH ?g {{ fact:{fact} {predicate} ?new }} }} "
             f"WHERE {{ GRAPH ?g {{ fact:{fact} {predicate} ?old }} BIND ({value} AS ?new) }}")
-
-
-def join(*updates: str) -> str:
-    return " ;\n".join(updates)
 
 
 def embassy_count(new: str) -> str:
@@ -164,37 +148,6 @@ CASES = [
 
 # ---------------------------------------------------------------------------
 # Fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def base_quads(built_store) -> list[ox.Quad]:
-    store = open_store(built_store, read_only=True)
-    try:
-        return list(store.quads())
-    finally:
-        store.close()
-
-
-def mutate(base_quads, update: str) -> ox.Store:
-    scratch = ox.Store()
-    scratch.bulk_extend(base_quads)
-    scratch.update(PREFIXES + update)
-    return scratch
-
-
-def validate(scratch: ox.Store):
-    return validate_quads(quads_from_store(scratch.quads_for_pattern(None, None, None, None)),
-                          source_dir=PROJECT_ROOT)
-
-
-def focus_key(term) -> str:
-    text = str(term)
-    return text[len(ID):] if text.startswith(ID) else text
-
-
-def rule_key(result) -> str:
-    rule = str(result.rule)
-    return rule[len(SHAPES_NS):] if rule.startswith(SHAPES_NS) else rule
 
 
 def results_of(report, rule: str):

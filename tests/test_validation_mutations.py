@@ -15,29 +15,26 @@ from dataclasses import dataclass, field
 import pyoxigraph as ox
 import pytest
 from rdflib import RDF, SH
+from validation_harness import (
+    DERIVED,
+    EDITORIAL,
+    ID,
+    PROVENANCE,
+    STATED,
+    add_stated,
+    join,
+    mutate,
+    replace_stated_object,
+    validate,
+)
+from validation_harness import focus_key as _focus_key
+from validation_harness import rule_key as _rule_key
 
-from ssikg.namespaces import sparql_prefixes
 from ssikg.settings import PROJECT_ROOT
-from ssikg.store import open_store
-from ssikg.validation import SHAPES_NS, quads_from_store, validate_quads
-
-ID = "https://w3id.org/ssikg/id/"
-STATED = "<https://w3id.org/ssikg/graph/stated>"
-PROVENANCE = "<https://w3id.org/ssikg/graph/provenance>"
-DERIVED = "<https://w3id.org/ssikg/graph/derived>"
-EDITORIAL = "<https://w3id.org/ssikg/graph/editorial>"
-PREFIXES = sparql_prefixes() + "PREFIX ssikgsh: <https://w3id.org/ssikg/shapes#>\n"
-
+from ssikg.validation import quads_from_store, validate_quads
 
 # ---------------------------------------------------------------------------
 # Update builders: one defect, its provenance kept consistent
-
-
-def add_stated(s: str, p: str, o: str, fact: str = "F33") -> str:
-    """Add a stated triple together with its reification to an existing fact."""
-    return (f"INSERT DATA {{ GRAPH {STATED} {{ {s} {p} {o} }}\n"
-            f"  GRAPH {PROVENANCE} {{ [] a rdf:Statement ; rdf:subject {s} ; rdf:predicate {p} ; "
-            f"rdf:object {o} ; prov:wasDerivedFrom fact:{fact} }} }}")
 
 
 def remove_stated(s: str, p: str, o: str) -> str:
@@ -47,21 +44,8 @@ def remove_stated(s: str, p: str, o: str) -> str:
             f"WHERE {{ GRAPH {PROVENANCE} {{ ?r rdf:subject {s} ; rdf:predicate {p} ; rdf:object {o} ; ?rp ?ro }} }}")
 
 
-def replace_stated_object(s: str, p: str, old: str, new: str) -> str:
-    """Change a stated triple's object and keep its reification pointing at the new triple."""
-    return (f"DELETE DATA {{ GRAPH {STATED} {{ {s} {p} {old} }} }} ;\n"
-            f"INSERT DATA {{ GRAPH {STATED} {{ {s} {p} {new} }} }} ;\n"
-            f"DELETE {{ GRAPH {PROVENANCE} {{ ?r rdf:object {old} }} }}\n"
-            f"INSERT {{ GRAPH {PROVENANCE} {{ ?r rdf:object {new} }} }}\n"
-            f"WHERE {{ GRAPH {PROVENANCE} {{ ?r rdf:subject {s} ; rdf:predicate {p} ; rdf:object {old} }} }}")
-
-
 def in_graph(graph: str, triples: str, *, delete: bool = False) -> str:
     return f"{'DELETE' if delete else 'INSERT'} DATA {{ GRAPH {graph} {{ {triples} }} }}"
-
-
-def join(*updates: str) -> str:
-    return " ;\n".join(updates)
 
 
 @dataclass(frozen=True)
@@ -237,39 +221,6 @@ MUTATIONS = [
 
 # ---------------------------------------------------------------------------
 # Fixtures
-
-
-@pytest.fixture(scope="module")
-def base_quads(built_store) -> list[ox.Quad]:
-    store = open_store(built_store, read_only=True)
-    try:
-        return list(store.quads())
-    finally:
-        store.close()
-
-
-def mutate(base_quads, update: str) -> ox.Store:
-    scratch = ox.Store()
-    scratch.bulk_extend(base_quads)
-    scratch.update(PREFIXES + update)
-    return scratch
-
-
-def validate(scratch: ox.Store):
-    return validate_quads(quads_from_store(scratch.quads_for_pattern(None, None, None, None)),
-                          source_dir=PROJECT_ROOT)
-
-
-def _focus_key(term) -> str:
-    text = str(term)
-    if not text.startswith("http"):
-        return "_:"
-    return text[len(ID):] if text.startswith(ID) else text
-
-
-def _rule_key(result) -> str:
-    rule = str(result.rule)
-    return rule[len(SHAPES_NS):] if rule.startswith(SHAPES_NS) else rule
 
 
 # ---------------------------------------------------------------------------
