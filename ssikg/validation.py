@@ -751,6 +751,7 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
     refused (400): the commit runs it again, and could then make another choice than the one checked.
     """
     _refuse_non_deterministic(update_text)
+    _refuse_unvalidatable(store)
     scratch = _scratch_copy(store)
     try:
         scratch.update(update_text, base_iri=base_iri)
@@ -781,6 +782,7 @@ def check_graph_write(store, graph: str | None, triples: Iterable, mode: str, *,
     """
     if mode not in {"replace", "add", "delete"}:
         raise ValueError(f"unknown graph write mode {mode!r}")
+    _refuse_unvalidatable(store)
     scratch = _scratch_copy(store)
     target = ox.DefaultGraph() if graph in (None, "") else ox.NamedNode(graph)
     if mode in {"replace", "delete"}:
@@ -796,14 +798,30 @@ def check_graph_write(store, graph: str | None, triples: Iterable, mode: str, *,
 
 def _source_dir(source_dir: Path | None) -> Path | None:
     """The explicit folder, else the current app's source_dir setting (shapes and page live there)."""
-    if source_dir is not None:
-        return source_dir
+    return source_dir if source_dir is not None else _app_setting("source_dir")
+
+
+def _app_setting(name: str):
+    """The current app's setting ``name``; None outside an app."""
     try:
         from flask import current_app
 
-        return current_app.config["SSIKG"]["source_dir"]
+        return current_app.config["SSIKG"][name]
     except (RuntimeError, KeyError):
         return None
+
+
+def _refuse_unvalidatable(store) -> None:
+    """413 before a checked write when the store is above ``validate_max_triples``: the check
+    validates the whole store (a million triples took over 15 minutes), so the write is refused
+    rather than left waiting; lift the limit or turn validate_on_write off for such a store."""
+    try:
+        check_triple_limit(len(store), _app_setting("validate_max_triples") or 0, "the store",
+                           hint="validate_on_write validates the whole store at every write; raise "
+                                "validate_max_triples (0 = no limit) or turn validate_on_write off")
+    except TooLargeToValidate as exc:
+        raise SsikgError(413, f"the write was not made: {exc}", title="Too large to validate",
+                         extra={"triples": exc.triples, "validate_max_triples": exc.limit}) from None
 
 
 __all__ = [

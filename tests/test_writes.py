@@ -233,6 +233,23 @@ def test_validate_on_write_refuses_a_shape_breaking_update(make_app, serve_app):
     assert ask(server.url, f"ASK {{ {post} ?p ?o }}") is False
 
 
+def test_validate_on_write_refuses_writes_to_a_store_above_validate_max_triples(make_app, serve_app):
+    """Each checked write validates the whole store: above validate_max_triples (minutes and
+    gigabytes at a million triples) the write is refused at once, in JSON, and not made."""
+    server = serve_app(make_app(update_token=TOKEN, validate_on_write=True, validate_max_triples=100))
+    text = ('INSERT DATA { GRAPH <https://w3id.org/ssikg/graph/editorial> { '
+            '<https://w3id.org/ssikg/id/dcis> <http://www.w3.org/2004/02/skos/core#note> "n" } }')
+    r = update(server.url, text, token=TOKEN)
+    assert r.status_code == 413 and "validate_max_triples" in r.json()["message"]
+    assert "not made" in r.json()["message"]
+    put = requests.put(f"{server.url}/store", params={"graph": "http://example.org/g"},
+                       data="<http://example.org/a> <http://example.org/b> \"c\" .", timeout=60,
+                       headers={"Content-Type": "text/turtle", "Authorization": f"Bearer {TOKEN}"})
+    assert put.status_code == 413
+    assert ask(server.url, 'ASK { ?s <http://www.w3.org/2004/02/skos/core#note> "n" }') is False
+    assert ask(server.url, "ASK { GRAPH <http://example.org/g> { ?s ?p ?o } }") is False
+
+
 def test_validate_on_write_refuses_a_shape_breaking_dataset_load(make_app, serve_app):
     """A TriG POSTed to /store without ?graph is checked as a whole, like any other write."""
     server = serve_app(make_app(update_token=TOKEN, validate_on_write=True))
