@@ -4,7 +4,10 @@ consistent, and the project's own validation of the mutated copy."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pyoxigraph as ox
+from rdflib import RDF, SH
 
 from ssikg.namespaces import sparql_prefixes
 from ssikg.settings import PROJECT_ROOT
@@ -61,3 +64,44 @@ def focus_key(term) -> str:
 def rule_key(result) -> str:
     rule = str(result.rule)
     return rule[len(SHAPES_NS):] if rule.startswith(SHAPES_NS) else rule
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One defect injected by ``update``, the (focus, rule) pairs that must report it (focus
+    relative to id: when under it, "_:" for a blank node) and further rules it may trip."""
+
+    kind: str
+    update: str
+    expected: tuple[tuple[str, str], ...]
+    also_allowed: frozenset = field(default_factory=frozenset)
+
+
+def M(kind, update, *expected, also=()) -> Mutation:
+    return Mutation(kind, update, tuple(expected), frozenset(also))
+
+
+def assert_caught(base_quads, mutation: Mutation):
+    """Apply ``mutation`` to a copy of the real data and check the report: the expected rules
+    on the expected nodes, no unrelated rule, each result once (every representation counting
+    the same), each with a named rule and a filled-in message in both languages.  Returns it."""
+    scratch = mutate(base_quads, mutation.update)
+    assert set(scratch.quads_for_pattern(None, None, None, None)) != set(base_quads), "the mutation changed nothing"
+    report = validate(scratch)
+    assert not report.conforms, f"{mutation.kind}: not detected"
+    found = {(focus_key(r.focus), rule_key(r)) for r in report.results}
+    for expected in mutation.expected:
+        assert expected in found, f"{mutation.kind}: expected {expected}, got {sorted(found)}"
+    allowed = {rule for _focus, rule in mutation.expected} | mutation.also_allowed
+    unrelated = {pair for pair in found if pair[1] not in allowed}
+    assert not unrelated, f"{mutation.kind}: unrelated results {sorted(unrelated)}"
+    identities = [(r.focus, r.path_text, r.value, r.rule, r.message("en")) for r in report.results]
+    assert len(identities) == len(set(identities)), f"{mutation.kind}: a result is repeated"
+    assert len(set(report.graph.subjects(RDF.type, SH.ValidationResult))) == len(report.results)
+    assert len(set(report.graph.objects(None, SH.result))) == len(report.results)
+    assert report.as_dict()["results_count"] == len(report.results)
+    for result in report.results:
+        assert result.shape_name and result.message("fr") and result.message("en")
+        assert result.message("fr") != result.message("en")
+        assert "{?" not in result.message("fr") + result.message("en")
+    return report
