@@ -50,15 +50,15 @@ def _reason(status: int) -> str:
 
 
 def preferred_error_format() -> str:
-    """json, html or text, from the request's Accept header."""
-    accept = request.accept_mimetypes
-    if not accept:
-        return "json"
-    best = accept.best_match(["application/json", "text/html", "text/plain"], default="application/json")
-    if best == "text/html" and accept["text/html"] > accept["application/json"]:
-        return "html"
-    if best == "text/plain" and accept["text/plain"] > accept["application/json"]:
-        return "text"
+    """json, html or text, from the request's Accept header: JSON unless the client ranks
+    HTML (or plain text) strictly above it, so ``*/*`` and scripts get JSON; between HTML and
+    plain text, the site's one rule (:func:`ssikg.protocol.best_offer`)."""
+    from .protocol import best_offer, ranks_above  # protocol raises SsikgError: imported late
+
+    accept = request.headers.get("Accept")
+    best = best_offer(accept, (("html", "text/html"), ("text", "text/plain")))
+    if best and ranks_above(accept, "text/html" if best == "html" else "text/plain", ("application/json",)):
+        return best
     return "json"
 
 

@@ -20,6 +20,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 import pyoxigraph as ox
@@ -30,6 +31,7 @@ from .sparql_lexer import Token, closing_brace, tokenize
 FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
 SPARQL_UPDATE = "application/sparql-update"
+K = TypeVar("K")
 
 # ---------------------------------------------------------------------------
 # Operations
@@ -323,24 +325,63 @@ def quality(ranges: Sequence[AcceptRange], media_type: str) -> tuple[float, int,
     return best
 
 
-def negotiate(accept: str | None, formats: Sequence[MediaFormat],
-              aliases: Mapping[str, str] | None = None) -> MediaFormat | None:
-    """The best offered format for an Accept header (highest q, then the more specific
-    and earlier range, then our preference order), or None when nothing is acceptable."""
+def best_offer(accept: str | None, offers: Sequence[tuple[K, str]],
+               exact_only: Sequence[tuple[K, str]] = ()) -> K | None:
+    """The key of the offered ``(key, media type)`` that ``accept`` ranks best, or None when
+    nothing is acceptable: the highest q, then the more specific range, then the range the
+    client wrote first, then the order of ``offers`` (ours).  ``exact_only`` offers (aliases
+    such as ``application/x-turtle``) count only when the client names them, never through a
+    wildcard.  Every negotiation of the site goes through here, so one Accept header gets the
+    same kind of answer from every route."""
     ranges = parse_accept(accept)
-    by_short = {f.short: f for f in formats}
-    candidates: list[tuple[tuple[float, int, int], int, MediaFormat]] = []
-    for rank, fmt in enumerate(formats):
-        candidates.append((quality(ranges, fmt.media_type), -rank, fmt))
-    for rank, (alias, short) in enumerate((aliases or {}).items()):
-        if short in by_short:
-            q = quality(ranges, alias)
-            if q[1] == 3:  # an alias counts only when named explicitly, never through a wildcard
-                candidates.append((q, -len(formats) - rank, by_short[short]))
+    candidates = [(quality(ranges, media), -rank, key) for rank, (key, media) in enumerate(offers)]
+    for rank, (key, media) in enumerate(exact_only):
+        q = quality(ranges, media)
+        if q[1] == 3:
+            candidates.append((q, -len(offers) - rank, key))
     candidates = [c for c in candidates if c[0][0] > 0]
     if not candidates:
         return None
-    return max(candidates, key=lambda c: (c[0][0], c[0][1], c[0][2], c[1]))[2]
+    return max(candidates, key=lambda c: (c[0], c[1]))[2]
+
+
+def negotiate(accept: str | None, formats: Sequence[MediaFormat],
+              aliases: Mapping[str, str] | None = None) -> MediaFormat | None:
+    """The best offered format for an Accept header (:func:`best_offer`'s rule), aliases
+    answered with their canonical format."""
+    by_short = {f.short: f for f in formats}
+    return best_offer(accept, [(f, f.media_type) for f in formats],
+                      [(by_short[short], alias) for alias, short in (aliases or {}).items() if short in by_short])
+
+
+def choose_representation(accept: str | None, asked: str | None, offers: Sequence[tuple[K, str]],
+                          names: Mapping[str, K], *, exact_only: Sequence[tuple[K, str]] = (),
+                          what: str = "") -> K:
+    """A route's representation: ``format=`` (``asked``, one of ``names``) wins, else the
+    Accept header (:func:`best_offer`; a missing header takes the first offer).  An unknown
+    ``format=`` is a 400 listing the names, nothing acceptable a 406 listing the offered types."""
+    if asked is not None:
+        key = names.get(asked.strip().lower())
+        if key is None:
+            raise SsikgError(400, f"unknown format '{asked}'; use one of: {', '.join(sorted(names))}",
+                             extra={"parameter": "format", "formats": sorted(names)})
+        return key
+    chosen = best_offer(accept, offers, exact_only)
+    if chosen is None:
+        offered_types = list(dict.fromkeys(media for _key, media in offers))
+        raise SsikgError(406, f"no acceptable representation{what}; offered: " + ", ".join(offered_types),
+                         headers={"Vary": "Accept"}, extra={"offered": offered_types})
+    return chosen
+
+
+def ranks_above(accept: str | None, media_type: str, others: Iterable[str]) -> bool:
+    """Whether ``accept`` names ``media_type`` acceptable and strictly above each of ``others``
+    (so ``*/*`` alone, which ranks them alike, never does)."""
+    if not accept:
+        return False
+    ranges = parse_accept(accept)
+    q = quality(ranges, media_type)[0]
+    return q > 0 and all(q > quality(ranges, other)[0] for other in others)
 
 
 # Pure and asked on every query with a handful of distinct Accept headers: remembered
@@ -373,9 +414,7 @@ def wants_html(accept: str | None, format_param: str | None) -> bool:
         return format_param.strip().lower() in HTML_FORMAT_NAMES
     if not accept or "html" not in accept.lower():  # scripts' Accept: decided without parsing
         return False
-    ranges = parse_accept(accept)
-    html = quality(ranges, "text/html")[0]
-    return html > 0 and all(html > quality(ranges, media_type)[0] for media_type in _DATA_TYPES)
+    return ranks_above(accept, "text/html", _DATA_TYPES)
 
 
 def accepts_html(accept: str | None) -> bool:

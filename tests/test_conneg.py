@@ -242,6 +242,61 @@ def test_negotiate_prefers_our_order_on_ties():
 
 
 # ---------------------------------------------------------------------------
+# One negotiation rule for every route (protocol.best_offer)
+
+
+@pytest.mark.parametrize("accept,sparql,entity,report", [
+    # equal weights: the range the client wrote first wins, on every route alike
+    ("application/ld+json, text/turtle", "application/ld+json", "jsonld", "application/ld+json"),
+    ("text/turtle, application/ld+json", "text/turtle", "ttl", "text/turtle"),
+    ("application/n-triples;q=0.9, application/rdf+xml;q=0.5", "application/n-triples", "nt",
+     "application/n-triples"),
+])
+def test_one_accept_header_gets_the_same_choice_from_every_route(live_server, accept, sparql, entity, report):
+    answer = get(live_server, CONSTRUCT, accept)
+    assert media(answer) == sparql
+    redirect = requests.get(f"{live_server.url}/id/dcis", headers={"Accept": accept}, allow_redirects=False,
+                            timeout=60)
+    assert redirect.status_code == 303 and redirect.headers["Location"].endswith("/id/dcis." + entity)
+    validated = requests.get(f"{live_server.url}/validate", headers={"Accept": accept}, timeout=120)
+    assert validated.status_code == 200 and media(validated) == report
+
+
+def test_an_alias_counts_only_when_named():
+    offers = (("html", "text/html"), ("ttl", "text/turtle"))
+    aliases = (("nt", "text/plain"),)
+    assert protocol.best_offer("text/*", offers, aliases) == "html"
+    assert protocol.best_offer("text/plain", offers, aliases) == "nt"
+    assert protocol.best_offer("image/png", offers, aliases) is None
+    assert protocol.best_offer(None, offers, aliases) == "html"  # no header: our first offer
+
+
+def test_choose_representation_names_the_choices():
+    offers = (("a", "text/turtle"), ("b", "application/ld+json"))
+    names = {"ttl": "a", "jsonld": "b"}
+    assert protocol.choose_representation("text/turtle", " JSONLD ", offers, names) == "b"
+    with pytest.raises(protocol.SsikgError) as unknown:
+        protocol.choose_representation(None, "png", offers, names)
+    assert unknown.value.status == 400 and "jsonld, ttl" in unknown.value.message
+    with pytest.raises(protocol.SsikgError) as refused:
+        protocol.choose_representation("image/png", None, offers, names, what=" of the thing")
+    assert refused.value.status == 406
+    assert refused.value.message.endswith("of the thing; offered: text/turtle, application/ld+json")
+
+
+@pytest.mark.parametrize("accept,kind", [
+    (None, "application/json"), ("*/*", "application/json"), ("text/html", "text/html"),
+    ("text/plain", "text/plain"), ("text/html, text/plain", "text/html"), ("text/plain, text/html", "text/plain"),
+    ("text/html;q=0.5, application/json", "application/json"), ("application/json, text/html", "application/json"),
+])
+def test_errors_answer_json_unless_html_or_text_rank_above_it(live_server, accept, kind):
+    headers = {"Accept": accept} if accept else {}
+    response = requests.get(f"{live_server.url}/no/such/route", headers=headers, timeout=60)
+    assert response.status_code == 404
+    assert media(response) == kind
+
+
+# ---------------------------------------------------------------------------
 # The results page's links: each a GET link while short, a POST form past 8,000 bytes
 
 

@@ -38,9 +38,10 @@ bp = Blueprint("resources", __name__)
 OFFERED = (
     ("html", "text/html"),  # (not application/xhtml+xml: the pages are HTML, not XHTML)
     ("ttl", "text/turtle"), ("jsonld", "application/ld+json"), ("nt", "application/n-triples"),
-    ("rdf", "application/rdf+xml"), ("ttl", "application/x-turtle"), ("jsonld", "application/json"),
-    ("nt", "text/plain"),
+    ("rdf", "application/rdf+xml"),
 )
+# answered when named, never chosen through a wildcard
+OFFERED_ALIASES = (("ttl", "application/x-turtle"), ("jsonld", "application/json"), ("nt", "text/plain"))
 DOCUMENT_SUFFIXES = ("html", "ttl", "jsonld", "nt", "rdf")
 UI_LANGS = ("fr", "en")
 
@@ -180,24 +181,10 @@ def lang_url(lang: str) -> str:
     return request.path + "?" + urlencode(args)
 
 
-def negotiate_format(default: str = "html") -> str:
+def negotiate_format() -> str:
     """A document suffix from ``format=`` (which wins) or Accept; 406 when nothing fits."""
-    asked = request.args.get("format")
-    if asked is not None:
-        suffix = ld.FORMAT_ALIASES.get(asked.strip().lower())
-        if suffix is None:
-            choices = ", ".join(sorted(set(ld.FORMAT_ALIASES)))
-            raise SsikgError(400, f"unknown format '{asked}'; use one of: {choices}")
-        return suffix
-    accept = request.accept_mimetypes
-    if not accept or not request.headers.get("Accept"):
-        return default
-    best = accept.best_match([media for _suffix, media in OFFERED])
-    if best is None:
-        offered = sorted({media for _suffix, media in OFFERED})
-        raise SsikgError(406, "no acceptable representation; offered: " + ", ".join(offered),
-                         headers={"Vary": "Accept"}, extra={"offered": offered})
-    return next(suffix for suffix, media in OFFERED if media == best)
+    return protocol.choose_representation(request.headers.get("Accept"), request.args.get("format"), OFFERED,
+                                          ld.FORMAT_ALIASES, exact_only=OFFERED_ALIASES)
 
 
 def with_lang(href: str) -> str:

@@ -280,22 +280,10 @@ def _store_report() -> ValidationReport:
 
 
 def _negotiate() -> ReportFormat:
-    asked = request.args.get("format")
     by_type = {f.media_type: f for f in REPORT_FORMATS}
-    if asked is not None:
-        media = FORMAT_PARAMETER.get(asked.strip().lower())
-        if media is None:
-            raise SsikgError(400, f"unknown format '{asked}'; use one of: {', '.join(sorted(FORMAT_PARAMETER))}")
-        return by_type[media]
-    accept = request.accept_mimetypes
-    if not request.headers.get("Accept"):
-        return REPORT_FORMATS[0]
-    best = accept.best_match([f.media_type for f in REPORT_FORMATS])
-    if best is None:
-        offered = [f.media_type for f in REPORT_FORMATS]
-        raise SsikgError(406, "no acceptable representation of the validation report; offered: "
-                         + ", ".join(offered), extra={"offered": offered})
-    return by_type[best]
+    return protocol.choose_representation(
+        request.headers.get("Accept"), request.args.get("format"), [(f, f.media_type) for f in REPORT_FORMATS],
+        {name: by_type[media] for name, media in FORMAT_PARAMETER.items()}, what=" of the validation report")
 
 
 def _answer(report: ValidationReport) -> Response:
