@@ -1,5 +1,6 @@
-"""The SPARQL 1.1 Service Description of ``/sparql`` and the VoID statistics of
-its default dataset.
+"""The SPARQL 1.1 Service Description of ``/sparql``, the VoID statistics of
+its default dataset, and the VoID description served at ``/.well-known/void``
+(VoID §7: where crawlers and catalogues look for a site's datasets).
 
 The description says what the endpoint really does: its URL as requested
 (``sd:endpoint``), the languages (Update only when a token enables writes), the
@@ -20,9 +21,9 @@ from flask import Response, request
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, RDF, RDFS, XSD
 
-from . import http, protocol
+from . import http, linked_data, protocol
 from .memo import store_memo
-from .namespaces import BASE
+from .namespaces import BASE, GRAPH, ID, ONTOLOGY, PREFIXES
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 VOID = Namespace("http://rdfs.org/ns/void#")
@@ -166,6 +167,89 @@ def _describe_stored_queries(g: Graph, service: URIRef) -> None:
     for _name, title, url in list_for_links("en", external=True):
         g.add((service, DCTERMS.hasPart, URIRef(url)))
         g.add((URIRef(url), RDFS.label, Literal(title, lang="en")))
+
+
+# What the data is written in (void:vocabulary): the namespaces its terms come from.
+VOCABULARIES = ("org", "cv", "skos", "dct", "prov", "vcard", "locn")
+EXAMPLE_RESOURCES = ("ssi-be", "dcis", "reseau-ssi")
+FOAF = Namespace("http://xmlns.com/foaf/0.1/")
+
+
+def void_description(site: str, store) -> Graph:
+    """The VoID description of the dataset served at ``site`` (the server's root URL, ending
+    with ``/``): its IRIs, endpoint, dump, vocabularies, example resources that exist in the
+    store, counts per store version, and one subset per named graph."""
+    g = Graph()
+    for prefix, ns in (("void", VOID), ("dcterms", DCTERMS), ("foaf", FOAF), ("sd", SD)):
+        g.bind(prefix, ns)
+    document = URIRef(site + ".well-known/void")
+    dataset = URIRef(site + ".well-known/void#ssikg")
+    g.add((document, RDF.type, VOID.DatasetDescription))
+    g.add((document, FOAF.primaryTopic, dataset))
+    g.add((dataset, RDF.type, VOID.Dataset))
+    g.add((dataset, DCTERMS.title, Literal("Réseau international de sécurité intérieure (ssikg)", lang="fr")))
+    g.add((dataset, DCTERMS.title, Literal("France's international internal-security network (ssikg)", lang="en")))
+    g.add((dataset, DCTERMS.description, Literal(
+        "The DCIS and its internal-security services (SSI) in embassies, modelled from one page, "
+        "every stated triple traced to its quote.", lang="en")))
+    g.add((dataset, DCTERMS.source, URIRef(ID + "page")))
+    g.add((dataset, FOAF.homepage, URIRef(site)))
+    g.add((dataset, VOID.sparqlEndpoint, URIRef(site + "sparql")))
+    g.add((dataset, VOID.dataDump, URIRef(site + "store")))
+    g.add((dataset, VOID.uriSpace, Literal(BASE)))
+    g.add((dataset, VOID.vocabulary, URIRef(ONTOLOGY)))
+    for prefix in VOCABULARIES:
+        g.add((dataset, VOID.vocabulary, URIRef(PREFIXES[prefix])))
+    for slug in EXAMPLE_RESOURCES:
+        if linked_data.exists(store, ID + slug):
+            g.add((dataset, VOID.exampleResource, URIRef(ID + slug)))
+    for fmt in protocol.GRAPH_FORMATS:
+        g.add((dataset, VOID.feature, format_iri(fmt.format)))
+    stats = statistics(store)
+    for predicate, value in ((VOID.triples, stats.triples), (VOID.entities, stats.entities),
+                             (VOID.classes, stats.classes), (VOID.properties, stats.properties),
+                             (VOID.distinctSubjects, stats.distinct_subjects),
+                             (VOID.distinctObjects, stats.distinct_objects)):
+        g.add((dataset, predicate, _int(value)))
+    for name, count in stats.graphs:
+        if not name:
+            continue
+        subset = URIRef(site + ".well-known/void#graph-" + name.rsplit("/", 1)[-1]) \
+            if name.startswith(GRAPH) else BNode()
+        g.add((dataset, VOID.subset, subset))
+        g.add((subset, RDF.type, VOID.Dataset))
+        g.add((subset, SD.name, URIRef(name)))
+        g.add((subset, VOID.triples, _int(count)))
+        if name.startswith(GRAPH):
+            g.add((subset, FOAF.page, URIRef(site + "graph/" + name[len(GRAPH):])))
+    return g
+
+
+def void_response() -> Response:
+    """``/.well-known/void``: the VoID description in the syntax Accept or ``format=`` asks for."""
+    from .app import get_store
+
+    chosen = protocol.choose_representation(
+        request.headers.get("Accept"), request.args.get("format"), [(f, f.media_type) for f in SD_FORMATS],
+        {name: next(f for f in SD_FORMATS if f.media_type == media) for name, media in SD_FORMAT_NAMES.items()},
+        exact_only=[(next(f for f in SD_FORMATS if f.short == short), alias) for alias, short in SD_ALIASES.items()],
+        what=" of the VoID description")
+    store = get_store()
+    site = request.url_root  # under a script root, the description is served below it too
+    etag = http.version_etag(store.version, "void", chosen.short, site)
+    held = http.answer_if_held(etag, vary="Accept")
+    if held is not None:
+        return held
+
+    def serialised() -> bytes:
+        return void_description(site, store).serialize(format=chosen.short, encoding="utf-8")
+
+    data = store_memo("void-description", (store.version, chosen.short, site), serialised, maxsize=SERIALISED_KEPT)
+    response = Response(data, content_type=chosen.content_type)
+    response.headers["Vary"] = "Accept"
+    response.headers["Cache-Control"] = http.READ_CACHE_CONTROL
+    response.set_etag(etag, weak=True)
+    return response
 
 
 SERIALISED_KEPT = 16  # (format, writable, federated, URL as requested) per store version

@@ -167,3 +167,68 @@ def test_federation_is_claimed_only_when_an_allowlist_enables_it(make_app):
 
     assert SD.BasicFederatedQuery not in features(make_app())
     assert SD.BasicFederatedQuery in features(make_app(service_allowlist="https://query.example.org/"))
+
+
+# ---------------------------------------------------------------------------
+# /.well-known/void (VoID §7)
+
+FOAF = Namespace("http://xmlns.com/foaf/0.1/")
+
+
+@pytest.fixture(scope="module")
+def void(live_server) -> Graph:
+    return fetch(f"{live_server.url}/.well-known/void")
+
+
+def void_dataset(graph: Graph, live_server) -> URIRef:
+    document = URIRef(f"{live_server.url}/.well-known/void")
+    assert (document, RDF.type, VOID.DatasetDescription) in graph
+    dataset = graph.value(document, FOAF.primaryTopic)
+    assert (dataset, RDF.type, VOID.Dataset) in graph
+    return dataset
+
+
+def test_the_void_description_points_at_the_endpoint_the_dump_and_the_iri_space(live_server, void):
+    dataset = void_dataset(void, live_server)
+    endpoint = void.value(dataset, VOID.sparqlEndpoint)
+    assert endpoint == URIRef(f"{live_server.url}/sparql")
+    assert (URIRef(endpoint), SD.endpoint, endpoint) in fetch(str(endpoint))  # it is the endpoint
+    assert str(void.value(dataset, VOID.uriSpace)) == "https://w3id.org/ssikg/"
+    dump = requests.get(str(void.value(dataset, VOID.dataDump)), headers={"Accept": "application/n-quads"},
+                        timeout=60)
+    assert dump.status_code == 200 and dump.headers["Content-Type"].startswith("application/n-quads")
+    assert len(dump.content.splitlines()) >= int(void.value(dataset, VOID.triples))
+    for example in void.objects(dataset, VOID.exampleResource):
+        assert str(example).startswith("https://w3id.org/ssikg/id/")
+        slug = str(example).removeprefix("https://w3id.org/ssikg/id/")
+        assert requests.get(f"{live_server.url}/id/{slug}", headers={"Accept": "text/turtle"},
+                            allow_redirects=False, timeout=60).status_code == 303
+    assert len(list(void.objects(dataset, VOID.exampleResource))) == 3
+    assert URIRef("http://www.w3.org/ns/org#") in set(void.objects(dataset, VOID.vocabulary))
+
+
+def test_each_named_graph_is_a_subset_with_the_stores_count(live_server, void):
+    dataset = void_dataset(void, live_server)
+    subsets = {void.value(s, SD.name): s for s in void.objects(dataset, VOID.subset)}
+    assert URIRef("https://w3id.org/ssikg/graph/stated") in subsets
+    for name, subset in subsets.items():
+        answer = requests.get(f"{live_server.url}/sparql", params={
+            "query": f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{name}> {{ ?s ?p ?o }} }}"},
+            headers={"Accept": "application/sparql-results+json"}, timeout=60).json()
+        assert int(void.value(subset, VOID.triples)) == int(answer["results"]["bindings"][0]["n"]["value"])
+        page = void.value(subset, FOAF.page)
+        assert requests.get(str(page), headers={"Accept": "text/turtle"}, timeout=60).status_code == 200
+
+
+def test_the_void_description_negotiates_and_revalidates(live_server):
+    url = f"{live_server.url}/.well-known/void"
+    as_jsonld = fetch(url, accept="application/ld+json", fmt="json-ld")
+    assert isomorphic(as_jsonld, fetch(url))
+    first = requests.get(url, params={"format": "nt"}, timeout=60)
+    assert first.headers["Content-Type"].startswith("application/n-triples")
+    again = requests.get(url, params={"format": "nt"}, headers={"If-None-Match": first.headers["ETag"]}, timeout=60)
+    assert again.status_code == 304
+    refused = requests.get(url, headers={"Accept": "image/png"}, timeout=60)
+    assert refused.status_code == 406 and "text/turtle" in refused.json()["offered"]
+    unknown = requests.get(url, params={"format": "png"}, timeout=60)
+    assert unknown.status_code == 400 and "format" in unknown.json()["message"]

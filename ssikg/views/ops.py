@@ -1,7 +1,8 @@
 """Operations routes (blueprint ``ops``): ``/health`` for liveness probes, ``/metrics``
 in the Prometheus text exposition format (one view of the whole server, whatever
 process answers), ``/limits`` for clients to discover the limits they will meet, and
-``/robots.txt`` to keep crawlers off the costly routes."""
+``/robots.txt`` to keep crawlers off the costly routes, ``/.well-known/void`` for
+catalogues and crawlers to find the dataset (VoID §7)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from .. import http
 from ..app import get_settings, get_store
+from ..service_description import void_response
 
 bp = Blueprint("ops", __name__)
 
@@ -33,6 +35,11 @@ def health():
     response.status_code = code
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/.well-known/void")
+def void():
+    return void_response()
 
 
 @bp.route("/metrics")
