@@ -229,11 +229,7 @@ def void_response() -> Response:
     """``/.well-known/void``: the VoID description in the syntax Accept or ``format=`` asks for."""
     from .app import get_store
 
-    chosen = protocol.choose_representation(
-        request.headers.get("Accept"), request.args.get("format"), [(f, f.media_type) for f in SD_FORMATS],
-        {name: next(f for f in SD_FORMATS if f.media_type == media) for name, media in SD_FORMAT_NAMES.items()},
-        exact_only=[(next(f for f in SD_FORMATS if f.short == short), alias) for alias, short in SD_ALIASES.items()],
-        what=" of the VoID description")
+    chosen = _negotiated(request.args.get("format"), " of the VoID description")
     store = get_store()
     site = request.url_root  # under a script root, the description is served below it too
     etag = http.version_etag(store.version, "void", chosen.short, site)
@@ -259,26 +255,23 @@ SD_FORMAT_NAMES = {"ttl": "text/turtle", "turtle": "text/turtle", "jsonld": "app
                    "rdf": "application/rdf+xml", "xml": "application/rdf+xml", "nt": "application/n-triples"}
 
 
+def _negotiated(format_param: str | None, what: str) -> protocol.MediaFormat:
+    """The description's syntax: ``format=`` (a short name or a media type) or Accept."""
+    by_type = {f.media_type: f for f in SD_FORMATS}
+    names = {**{name: by_type[media] for name, media in SD_FORMAT_NAMES.items()}, **by_type,
+             **{alias: next(f for f in SD_FORMATS if f.short == short) for alias, short in SD_ALIASES.items()}}
+    return protocol.choose_representation(
+        request.headers.get("Accept"), format_param, [(f, f.media_type) for f in SD_FORMATS], names,
+        exact_only=[(names[alias], alias) for alias in SD_ALIASES], what=what)
+
+
 def service_description_response(format_param: str | None = None) -> Response:
     """The description, negotiated by Accept, or in the syntax ``format=`` names (a short
     name or a media type; 400 when it names none of them)."""
     from .app import get_settings, get_store
-    from .errors import SsikgError
     from .execution import federated_query_enabled, writes_enabled
 
-    if format_param:
-        asked = format_param.strip().lower()
-        chosen = protocol.negotiate(SD_FORMAT_NAMES.get(asked, asked), SD_FORMATS, SD_ALIASES)
-        if chosen is None:
-            raise SsikgError(400, f"unknown format {format_param!r} for the service description; use one of "
-                             + ", ".join(sorted(SD_FORMAT_NAMES)) + ", or html for the query page",
-                             extra={"parameter": "format"})
-    else:
-        chosen = protocol.negotiate(request.headers.get("Accept"), SD_FORMATS, SD_ALIASES)
-    if chosen is None:
-        raise SsikgError(406, "the service description is offered as "
-                         + ", ".join(protocol.offered(SD_FORMATS)),
-                         extra={"offered": protocol.offered(SD_FORMATS)})
+    chosen = _negotiated(format_param, " of the service description")
     store = get_store()
     settings = get_settings()
     # from the settings, not the token file (read only by a write): a description says what
