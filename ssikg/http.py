@@ -10,6 +10,7 @@ Other modules count events with :func:`count` (e.g. ``count("timeouts")``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import fcntl
 import hashlib
 import itertools
@@ -262,7 +263,7 @@ def prometheus_text(store=None, gauges: dict[str, int] | None = None) -> str:
     for (route, method, status), value in sorted(tally.requests.items()):
         lines.append(f'ssikg_http_requests_total{{route="{_escape(route)}",method="{_escape(method)}",'
                      f'status="{status}"}} {value}')
-    lines += ["# HELP ssikg_http_request_duration_seconds Time to produce the response headers.",
+    lines += ["# HELP ssikg_http_request_duration_seconds Time to answer: to the last byte of a streamed body.",
               "# TYPE ssikg_http_request_duration_seconds histogram"]
     for route in sorted(tally.buckets):
         label = f'route="{_escape(route)}"'
@@ -525,13 +526,17 @@ def install(app: Flask) -> None:
         request_id = getattr(g, "ssikg_request_id", None)
         if request_id:
             response.headers.setdefault("X-Request-Id", request_id)
-        started = getattr(g, "ssikg_started", None)
-        elapsed = time.perf_counter() - started if started else 0.0
-        record_request(request_id, request.method, request.path, _route_label(), response.status_code,
-                       elapsed, response.mimetype,
-                       # Never measure a streamed body: that would read the whole result into memory.
-                       None if response.is_streamed else response.calculate_content_length(),
-                       request.remote_addr, request.user_agent.string or None)
+        started = getattr(g, "ssikg_started", None) or time.perf_counter()
+        record = functools.partial(
+            record_request, request_id, request.method, request.path, _route_label(), response.status_code,
+            mimetype=response.mimetype, remote=request.remote_addr, agent=request.user_agent.string or None)
+        if response.is_streamed:
+            # A streamed body's time is the answer's time: recorded when the server closes it
+            # (sent, failed or abandoned by the client); its size is not measured, which would
+            # mean reading the whole result into memory.
+            response.call_on_close(lambda: record(elapsed=time.perf_counter() - started, size=None))
+        else:
+            record(elapsed=time.perf_counter() - started, size=response.calculate_content_length())
         return response
 
 

@@ -499,3 +499,23 @@ def test_production_server_announces_its_processes(store_copy, wait_until_up):
     plural = "es" if cores > 1 else ""
     assert f"ssikg: {cores} server process{plural} (" in output
     assert output.count("Booting worker with pid") == cores
+
+
+def test_a_streamed_answer_is_timed_to_its_last_byte(make_app):
+    """The latency histogram and the access log see a streamed body when the server closes it,
+    not when its headers leave (a dump's headers leave at once)."""
+    app = make_app()
+    client = app.test_client()
+
+    def dumps_counted() -> int:
+        return http.METRICS.snapshot().counts.get("/store", 0)
+
+    before = dumps_counted()
+    response = client.get("/store", headers={"Accept": "application/n-quads"}, buffered=False)
+    assert response.is_streamed
+    first = next(iter(response.response))
+    assert first and dumps_counted() == before  # headers sent, body under way: not yet recorded
+    for _chunk in response.response:
+        pass
+    response.close()
+    assert dumps_counted() == before + 1
