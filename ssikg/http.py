@@ -10,8 +10,8 @@ Other modules count events with :func:`count` (e.g. ``count("timeouts")``,
 from __future__ import annotations
 
 import contextlib
-import functools
 import fcntl
+import functools
 import hashlib
 import itertools
 import json

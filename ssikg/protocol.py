@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import pyoxigraph as ox
 
@@ -112,13 +112,32 @@ def parse_request(method: str, content_type: str | None, args: Sequence[tuple[st
 
 
 def parse_query_string(raw: bytes) -> list[tuple[str, str]]:
-    """URL parameters as (name, value) pairs, refusing percent-encoded bytes that are not UTF-8
-    (Werkzeug would silently replace them)."""
+    """URL-encoded parameters (a query string, or a form body) as (name, value) pairs, in
+    order, blank values kept.  Bytes that are not UTF-8 once percent-decoded are refused with
+    a 400 naming the parameter (Werkzeug would silently replace them and match the wrong
+    text); raw UTF-8, which some clients send rather than %-escapes, is read as well."""
+    pairs = []
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        raw_name, _equals, raw_value = part.partition(b"=")
+        name = _url_decoded(raw_name)
+        if name is None:
+            raise bad_request("a parameter name is not valid UTF-8 once percent-decoded")
+        value = _url_decoded(raw_value)
+        if value is None:
+            raise bad_request(f"parameter '{name}' is not valid UTF-8 once percent-decoded",
+                              parameter=name)
+        pairs.append((name, value))
+    return pairs
+
+
+def _url_decoded(raw: bytes) -> str | None:
+    """One percent-decoded component ('+' is a space), or None when it is not UTF-8."""
     try:
-        text = raw.decode("utf-8")  # some clients send raw UTF-8 rather than %-escapes
-        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+        return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
     except UnicodeDecodeError:
-        raise bad_request("the URL's parameters are not valid UTF-8 once percent-decoded") from None
+        return None
 
 
 def _from_params(url_args: list[tuple[str, str]], form: list[tuple[str, str]], *, via: str,

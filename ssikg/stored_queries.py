@@ -14,6 +14,21 @@ A stored query is a SPARQL file whose leading ``#+`` lines hold a YAML header
     #+     example: https://w3id.org/ssikg/id/ssi-be
     #+     required: true
 
+grlc's own decorators and conventions are read too, so that a grlc query file
+(https://github.com/CLARIAH/grlc) works as it is: ``summary`` (the title when
+there is no ``title``), ``description``, ``tags``, ``pagination: N`` (paginated,
+page size N; grlc's ``page`` parameter is taken as well), ``method: GET|POST``
+(POST answers form parameters as well as GET), ``defaults`` (a list of
+``- name: value``) and ``enumerate`` (parameters whose allowed values are
+listed in the file, or computed from the data: :func:`enumeration_query`).
+Without a ``params`` list, the query's variables named as grlc names them
+declare the parameters: ``?_name`` (required), ``?__name`` (optional, unbound
+when absent), with a type suffix ``_iri``, ``_integer``, ``_xsd_date``, ``_en``
+(language) and so on (:func:`grlc_param`); those variables are bound by a
+VALUES block, as grlc never projects them.  ``endpoint``, ``endpoint_in_url``
+and ``transform`` are refused: ssikg answers from its own store, and a
+query-chosen endpoint would make the server fetch any URL (SSRF).
+
 This module owns reading and checking those files (every problem is reported
 with its file and line), converting request values to typed RDF terms
 (:meth:`Param.convert`), and the two safe ways to bind them: pyoxigraph
@@ -29,7 +44,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +53,7 @@ import pyoxigraph as ox
 import yaml
 
 from .namespaces import expand_prefixed
+from .sparql_lexer import Token, closing_brace, iter_tokens, tokenize
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 XSD_DATE = ox.NamedNode(XSD + "date")
@@ -45,11 +61,35 @@ XSD_INTEGER = ox.NamedNode(XSD + "integer")
 
 PARAM_TYPES = ("iri", "string", "integer", "date", "enum")
 HEADER_KEYS = {"title", "title_fr", "description", "description_fr", "tags", "competency", "params",
-               "paginated", "page_size"}
+               "paginated", "page_size",
+               # grlc's decorators that ssikg honours
+               "summary", "pagination", "method", "defaults", "enumerate"}
+# grlc decorators ssikg refuses, and why (reported by 'ssikg queries check' as errors).
+REFUSED_KEYS = {
+    "endpoint": "ssikg answers every stored query from its own store; a query-chosen SPARQL "
+                "endpoint would make the server send requests to any URL (SSRF). Remove the line",
+    "endpoint_in_url": "ssikg takes no 'endpoint' request parameter: it answers from its own "
+                       "store, and a caller-chosen endpoint would make the server send requests "
+                       "to any URL (SSRF). Remove the line",
+    "transform": "grlc's SPARQL-Transformer JSON reshaping is not supported; ssikg answers in "
+                 "its own JSON, CSV and SPARQL result formats. Remove the line",
+}
+METHODS = ("GET", "POST")
+# grlc enumerations computed from the data stop at this many values: a longer list
+# is no use as a drop-down, and the query that computes it stays cheap.
+ENUMERATION_LIMIT = 200
+# grlc parameter variables: ?_name (required) or ?__name (optional), then an optional
+# type suffix (_iri, _integer, _en, _xsd_date ...).  grlc names have no '_' in them.
+GRLC_VARIABLE_RE = re.compile(r"^(_{1,2})([A-Za-z0-9]+)(?:_([A-Za-z0-9]+)(?:_([A-Za-z0-9]+))?)?$")
+# grlc type suffix -> our parameter type (xsd_<type> is read as <type>)
+GRLC_TYPES = {"iri": "iri", "string": "string", "literal": "string", "integer": "integer",
+              "date": "date"}
 PARAM_KEYS = {"name", "type", "description", "description_fr", "default", "example", "required",
               "values", "lang"}
 # Request parameters the API itself uses; a stored query cannot declare them.
 RESERVED_PARAMS = {"limit", "offset", "format", "timeout", "lang"}
+# grlc's page number, an API parameter of the queries paginated by its 'pagination'
+GRLC_PAGE = "page"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_STRING_LENGTH = 2000
@@ -129,10 +169,17 @@ class Param:
     value_iris: dict[str, str] = field(default_factory=dict)
     lang: str | None = None
     line: int = 0
+    # The SPARQL variable, when it is not the name (grlc's ?_name_iri binds 'name').
+    variable_name: str = ""
+    # Bound by a VALUES block rather than substitutions: grlc variables are not projected,
+    # and pyoxigraph substitutes projected variables only.
+    by_values: bool = False
+    # grlc 'enumerate' without a list: the allowed values are computed from the data.
+    from_data: bool = False
 
     @property
     def variable(self) -> str:
-        return self.name
+        return self.variable_name or self.name
 
     def convert(self, raw: str):
         """The RDF term for a request value; raises :class:`ParamError` naming the parameter."""
@@ -199,6 +246,10 @@ class Param:
                 out[key] = getattr(self, key)
         if self.values:
             out["values"] = list(self.values)
+        if self.variable_name:
+            out["variable"] = "?" + self.variable_name
+        if self.from_data:
+            out["enumerated"] = True  # values computed from the data (see the OpenAPI enum)
         return out
 
 
@@ -227,6 +278,8 @@ class StoredQuery:
     page_size: int = DEFAULT_PAGE_SIZE
     kind: str = "select"  # select | ask | construct (CONSTRUCT and DESCRIBE)
     variables: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ("GET",)  # grlc 'method: POST' adds POST
+    grlc_pages: bool = False  # grlc 'pagination': takes 'page' (1, 2, ...) as well
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -238,7 +291,8 @@ class StoredQuery:
             return french or english
         return english or french
 
-    def bind(self, values: dict[str, str], *, empty_is_absent: bool = False
+    def bind(self, values: dict[str, str], *, empty_is_absent: bool = False,
+             allowed: dict[str, tuple[str, ...]] | None = None
              ) -> tuple[dict[str, Any], dict[str, str]]:
         """Convert request values to terms: (substitutions by variable, values used).
 
@@ -246,7 +300,9 @@ class StoredQuery:
         type raise :class:`ParamError`.  An absent optional parameter takes
         its default, or leaves its variable free.  With ``empty_is_absent``
         (HTML forms submit every field) an empty value counts as absent;
-        otherwise it is refused.
+        otherwise it is refused.  ``allowed`` holds the values computed from
+        the data for the enumerated parameters (:func:`enumeration_query`): a
+        value outside them is refused.
         """
         for name in values:
             if self.param(name) is None:
@@ -264,9 +320,28 @@ class StoredQuery:
                     raise ParamError(param.name, f"missing required parameter '{param.name}' "
                                      f"({param.type})")
                 continue
-            substitutions[param.variable] = param.convert(raw)
+            term = param.convert(raw)
+            choices = (allowed or {}).get(param.name)
+            if param.from_data and choices is not None and term.value not in choices:
+                shown = ", ".join(choices[:10]) + (", …" if len(choices) > 10 else "")
+                raise ParamError(param.name, f"parameter '{param.name}' must be one of the values "
+                                 f"the data holds ({shown}); got {_show(raw)}")
+            substitutions[param.variable] = term
             used[param.name] = raw
         return substitutions, used
+
+    def executable(self, substitutions: dict[str, Any], page: tuple[int, int] | None = None
+                   ) -> tuple[str, dict[str, Any]]:
+        """(query text, substitutions) to run: the bindings of VALUES-bound (grlc) parameters
+        written into a VALUES block, the others left as substitutions; and a page's
+        LIMIT/OFFSET (integers we computed, not user text)."""
+        by_values = {p.variable for p in self.params if p.by_values}
+        inline = {k: v for k, v in substitutions.items() if str(k) in by_values}
+        rest = {k: v for k, v in substitutions.items() if str(k) not in by_values}
+        text = with_values(self.text, inline) if inline else self.text
+        if page is not None:
+            text = f"{text.rstrip()}\nLIMIT {int(page[0])} OFFSET {int(page[1])}\n"
+        return text, rest
 
     def sample_values(self) -> dict[str, str]:
         return {p.name: p.sample for p in self.params if p.sample is not None}
@@ -280,7 +355,7 @@ class StoredQuery:
                                "description": self.description,
                                "description_fr": self.description_fr, "tags": list(self.tags),
                                "kind": self.kind, "paginated": self.paginated,
-                               "columns": list(self.variables),
+                               "columns": list(self.variables), "methods": list(self.methods),
                                "parameters": [p.describe() for p in self.params]}
         if self.competency:
             out["competency"] = self.competency
@@ -360,13 +435,24 @@ class _FileChecker:
             return None
         kind, variables = self._check_sparql(text)
         fields = self._header_fields(meta, header)
-        params = self._params(meta.get("params"), header, text)
+        if "params" in meta:
+            params = self._params(meta.get("params"), header, text)
+        else:
+            params = self._grlc_params(text)
+        params = self._enumerate(meta.get("enumerate"), header,
+                                 self._defaults(meta.get("defaults"), header, params))
+        for param in params:
+            self._check_values(param)
+        if fields.get("grlc_pages") and any(p.name == GRLC_PAGE for p in params):
+            self.problem(self._key_line(header, "pagination"), f"a parameter named "
+                         f"'{GRLC_PAGE}' clashes with grlc's page number of a paginated query")
         query = StoredQuery(name=name, path=self.path, text=text, kind=kind or "select",
                             variables=tuple(variables), params=tuple(params), **fields)
         if kind is not None:
             self._check_binding(query, header)
             if query.paginated:
                 self._check_pagination(query, header)
+            self._check_enumerations(query)
         return query
 
     def _line(self, header: _Header, yaml_line: int | None) -> int:
@@ -398,12 +484,17 @@ class _FileChecker:
 
     def _header_fields(self, meta: dict, header: _Header) -> dict:
         for key in meta:
-            if key not in HEADER_KEYS:
+            if key in REFUSED_KEYS:
+                self.problem(self._key_line(header, key), f"grlc's '{key}' is not honoured: "
+                             f"{REFUSED_KEYS[key]}")
+            elif key not in HEADER_KEYS:
                 self.problem(self._key_line(header, key), f"unknown header key '{key}' "
                              f"(known: {', '.join(sorted(HEADER_KEYS))})", "warning")
         fields: dict[str, Any] = {}
         for key in ("title", "title_fr", "description", "description_fr"):
             value = meta.get(key)
+            if key == "title" and value is None and "summary" in meta:
+                key, value = "summary", meta["summary"]  # grlc's title
             if value is None:
                 if key == "title":
                     self.problem(header.line_of[0], "header has no 'title'")
@@ -415,7 +506,7 @@ class _FileChecker:
             if not isinstance(value, str) or not value.strip():
                 self.problem(self._key_line(header, key), f"'{key}' must be non-empty text")
                 continue
-            fields[key] = value.strip()
+            fields["title" if key == "summary" else key] = value.strip()
         tags = meta.get("tags", [])
         if isinstance(tags, str):
             tags = [tags]
@@ -438,7 +529,149 @@ class _FileChecker:
                          f"'page_size' must be an integer from 1 to {MAX_PAGE_SIZE}")
             page_size = DEFAULT_PAGE_SIZE
         fields["page_size"] = page_size
+        if "pagination" in meta:
+            self._grlc_pagination(meta, header, fields)
+        method = meta.get("method", "GET")
+        if not isinstance(method, str) or method.upper() not in METHODS:
+            self.problem(self._key_line(header, "method"), "'method' must be GET or POST "
+                         f"(POST answers form parameters as well as GET), got {method!r}")
+        elif method.upper() == "POST":
+            fields["methods"] = ("GET", "POST")
         return fields
+
+    def _grlc_pagination(self, meta: dict, header: _Header, fields: dict) -> None:
+        """grlc's ``pagination: N``: paginated, N rows a page, and grlc's ``page`` parameter."""
+        line = self._key_line(header, "pagination")
+        size = meta["pagination"]
+        if "paginated" in meta or "page_size" in meta:
+            self.problem(line, "use either grlc's 'pagination: N' or 'paginated'/'page_size', "
+                         "not both")
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_PAGE_SIZE:
+            self.problem(line, f"'pagination' must be the page size, an integer from 1 to "
+                         f"{MAX_PAGE_SIZE}")
+            return
+        fields.update(paginated=True, page_size=size, grlc_pages=True)
+
+    # grlc: parameters named by the query's variables, 'defaults' and 'enumerate'
+
+    def _grlc_params(self, text: str) -> list[Param]:
+        """The parameters grlc reads from variable names (?_name, ?__name_iri ...)."""
+        params: list[Param] = []
+        seen: set[str] = set()
+        for token in iter_tokens(text):
+            if token.kind != "var" or not token.value.startswith("_") or token.value in seen:
+                continue
+            seen.add(token.value)
+            line = text.count("\n", 0, token.start) + 1
+            try:
+                param = grlc_param(token.value, line)
+            except ValueError as exc:
+                self.problem(line, str(exc))
+                continue
+            twin = next((p for p in params if p.name == param.name), None)
+            if twin is not None:
+                self.problem(line, f"parameter '{param.name}' is named by both ?{twin.variable} "
+                             f"and ?{param.variable}")
+            elif param.name in RESERVED_PARAMS:
+                self.problem(line, f"?{param.variable}: parameter name '{param.name}' is reserved "
+                             f"by the API ({', '.join(sorted(RESERVED_PARAMS))})")
+            else:
+                params.append(param)
+        return params
+
+    def _entries(self, raw, key: str, header: _Header) -> list[tuple[str, Any]]:
+        """grlc's lists of ``- name`` / ``- name: value`` items as (name, value) pairs."""
+        line = self._key_line(header, key)
+        items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else None
+        if items is None:
+            self.problem(line, f"'{key}' must be a list of '- name: value' items")
+            return []
+        pairs = []
+        for item in items:
+            if isinstance(item, str) and key == "enumerate":
+                pairs.append((item, None))
+            elif isinstance(item, dict) and item:
+                pairs.extend((str(k), v) for k, v in item.items())
+            else:
+                self.problem(line, f"'{key}': {item!r} is not a '- name: value' item")
+        return pairs
+
+    def _defaults(self, raw, header: _Header, params: list[Param]) -> list[Param]:
+        """grlc's ``defaults``: each named parameter takes the value when absent (so is optional)."""
+        if raw is None:
+            return params
+        line = self._key_line(header, "defaults")
+        by_name = {p.name: p for p in params}
+        for name, value in self._entries(raw, "defaults", header):
+            param = by_name.get(name)
+            if isinstance(value, _dt.date):
+                value = value.isoformat()
+            if param is None:
+                self.problem(line, f"defaults: no parameter named '{name}' (parameters: "
+                             f"{', '.join(by_name) or 'none'})")
+            elif param.default is not None:
+                self.problem(line, f"defaults: parameter '{name}' already has a default")
+            elif isinstance(value, bool) or not isinstance(value, (str, int)):
+                self.problem(line, f"defaults: the default of '{name}' must be text or a number")
+            else:
+                param = replace(param, default=str(value), required=False)
+                by_name[name] = _grlc_described(param) if param.by_values else param
+        return [by_name[p.name] for p in params]
+
+    def _enumerate(self, raw, header: _Header, params: list[Param]) -> list[Param]:
+        """grlc's ``enumerate``: ``- name`` (values from the data) or ``- name: [values]``."""
+        if raw is None:
+            return params
+        line = self._key_line(header, "enumerate")
+        by_name = {p.name: p for p in params}
+        for name, listed in self._entries(raw, "enumerate", header):
+            param = by_name.get(name)
+            if param is None:
+                self.problem(line, f"enumerate: no parameter named '{name}' (parameters: "
+                             f"{', '.join(by_name) or 'none'}; grlc names them without ?_ and "
+                             "type suffix)")
+            elif param.type == "enum":
+                self.problem(line, f"enumerate: parameter '{name}' is already an enum")
+            elif listed is None:
+                by_name[name] = replace(param, from_data=True)
+            elif param.type not in ("iri", "string") or not isinstance(listed, list) or not listed \
+                    or not all(isinstance(v, (str, int)) for v in listed):
+                self.problem(line, f"enumerate: '{name}' must list its values, and only IRI and "
+                             "string parameters can list them")
+            else:
+                values = tuple(str(v) for v in listed)
+                iris = {v: expand_prefixed(v) for v in values} if param.type == "iri" else {}
+                for value, iri in iris.items():
+                    if not IRI_RE.match(iri):
+                        self.problem(line, f"enumerate: value '{value}' of '{name}' is not an IRI")
+                by_name[name] = replace(param, type="enum", values=values, value_iris=iris)
+        return [by_name[p.name] for p in params]
+
+    def _check_values(self, param: Param) -> None:
+        """Each parameter's example and default are valid; a declared one needs a sample."""
+        if param.sample is None and not param.by_values:
+            self.problem(param.line, f"parameter '{param.name}' needs an 'example' (docs and tests "
+                         "run it)")
+        elif param.sample is None and not param.from_data:
+            self.problem(param.line, f"parameter '{param.name}' (?{param.variable}) has no "
+                         "default; add '#+ defaults:' so the docs can show an example", "warning")
+        for key in ("default", "example"):
+            value = getattr(param, key)
+            if value is not None:
+                try:
+                    param.convert(value)
+                except ParamError as exc:
+                    self.problem(param.line, f"{key}: {exc.message}")
+
+    def _check_enumerations(self, query: StoredQuery) -> None:
+        for param in query.params:
+            if not param.from_data:
+                continue
+            try:
+                self.empty.query(enumeration_query(query, param))
+            except (SyntaxError, ValueError, RuntimeError) as exc:
+                self.problem(param.line, f"enumerate: the values of '{param.name}' cannot be "
+                             f"computed from the query's WHERE group: {exc}")
 
     def _params(self, raw, header: _Header, text: str) -> list[Param]:
         if raw is None:
@@ -511,15 +744,6 @@ class _FileChecker:
                       description_fr=texts["description_fr"] or "", default=texts["default"],
                       example=texts["example"], required=required, values=values,
                       value_iris=value_iris, lang=lang, line=line)
-        if param.sample is None:
-            self.problem(line, f"parameter '{name}' needs an 'example' (docs and tests run it)")
-        for key in ("default", "example"):
-            value = getattr(param, key)
-            if value is not None:
-                try:
-                    param.convert(value)
-                except ParamError as exc:
-                    self.problem(line, f"{key}: {exc.message}")
         return param
 
     def _enum_values(self, raw, name: str, kind: str, line: int) -> tuple[tuple[str, ...], dict]:
@@ -564,6 +788,14 @@ class _FileChecker:
         for param in query.params:
             if param.sample is None:
                 continue
+            if param.by_values:
+                try:
+                    term = param.convert(param.sample)
+                    self.empty.query(with_values(query.text, {param.variable: term}))
+                except (ParamError, RuntimeError, ValueError, SyntaxError) as exc:
+                    self.problem(param.line, f"parameter '{param.name}' (?{param.variable}) "
+                                 f"cannot be bound: {exc}")
+                continue
             if query.kind == "select" and param.name not in query.variables:
                 self.problem(param.line, f"parameter '{param.name}': ?{param.name} must be in the "
                              "SELECT clause to be bound (or use SELECT *)")
@@ -575,7 +807,7 @@ class _FileChecker:
                 self.problem(param.line, f"parameter '{param.name}' cannot be bound: {exc}")
 
     def _check_pagination(self, query: StoredQuery, header: _Header) -> None:
-        line = self._key_line(header, "paginated")
+        line = self._key_line(header, "pagination" if query.grlc_pages else "paginated")
         if query.kind != "select":
             self.problem(line, "only SELECT queries can be paginated")
             return
@@ -596,6 +828,106 @@ def _strip_comments(text: str) -> str:
                      lambda m: m.group(1) or "", line)
         out.append(cut)
     return "\n".join(out)
+
+
+def grlc_param(variable: str, line: int = 0) -> Param:
+    """The parameter grlc reads from a variable name (without '?'); ValueError says what is wrong.
+
+    ``_name`` is required, ``__name`` optional (its variable stays unbound when
+    absent); a suffix types it: ``_iri``, ``_string``/``_literal``, ``_integer``,
+    ``_date`` (also as ``_xsd_integer``, ``_xsd_date``, ``_xsd_string``), or a
+    two-letter language (``_en``: a literal with that tag)."""
+    match = GRLC_VARIABLE_RE.match(variable)
+    if not match:
+        raise ValueError(f"?{variable} starts with '_', grlc's mark of a parameter, but is not "
+                         "?_name or ?__name with an optional type suffix (_iri, _integer, _en, "
+                         "_xsd_date …; the name itself has no '_')")
+    marks, name, suffix, extra = match.groups()
+    kind, lang = _grlc_type(variable, suffix, extra)
+    param = Param(name=name, type=kind, lang=lang, required=marks == "_", variable_name=variable,
+                  by_values=True, line=line)
+    return _grlc_described(param)
+
+
+def _grlc_described(param: Param) -> Param:
+    """A grlc parameter with the descriptions its variable and default give (grlc has none)."""
+    typed = "IRI" if param.type == "iri" else param.type + (f" @{param.lang}" if param.lang else "")
+    if param.required:
+        en, fr = "Required.", "Obligatoire."
+    elif param.default is not None:
+        en, fr = "Optional: takes its default when absent.", \
+            "Facultatif : prend sa valeur par défaut en son absence."
+    else:
+        en, fr = "Optional: left unbound when absent.", "Facultatif : laissé libre en son absence."
+    return replace(param, description=f"Binds ?{param.variable} ({typed}). {en}",
+                   description_fr=f"Lie ?{param.variable} ({typed}). {fr}")
+
+
+def _grlc_type(variable: str, suffix: str | None, extra: str | None) -> tuple[str, str | None]:
+    if suffix is None:
+        return "string", None
+    if extra is None and suffix in GRLC_TYPES:
+        return GRLC_TYPES[suffix], None
+    if suffix == "xsd" and extra in ("integer", "date", "string"):
+        return GRLC_TYPES[extra], None
+    if extra is None and re.fullmatch(r"[a-z]{2}", suffix):
+        return "string", suffix
+    written = suffix + (f"_{extra}" if extra else "")
+    raise ValueError(f"?{variable}: type suffix '_{written}' is not supported; ssikg reads _iri, "
+                     "_string, _literal, _integer, _xsd_integer, _date, _xsd_date, _xsd_string "
+                     "and two-letter languages (_en, _fr)")
+
+
+def enumeration_query(query: StoredQuery, param: Param) -> str:
+    """The values grlc's ``enumerate`` offers for ``param``: SELECT DISTINCT of its variable
+    over the query's own WHERE group (and FROM clauses), every parameter unbound, at most
+    :data:`ENUMERATION_LIMIT` + 1 rows (one more tells that the list is too long)."""
+    tokens = tokenize(query.text)
+    form = next((i for i, t in enumerate(tokens)
+                 if t.keyword("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")), None)
+    if form is None:
+        raise ValueError("not a SPARQL query")
+    rest = tokens[form + 1:]
+    if tokens[form].keyword("CONSTRUCT") and rest and rest[0].keyword("WHERE"):
+        opening = rest[1] if len(rest) > 1 and rest[1].text == "{" else None
+    else:
+        template = tokens[form].keyword("CONSTRUCT") and bool(rest) and rest[0].text == "{"
+        opening = _top_level_brace(rest, skip=1 if template else 0)
+    closing = closing_brace(tokens, opening) if opening is not None else None
+    if closing is None:
+        raise ValueError("the query has no WHERE group")
+    text = query.text
+    dataset = " ".join(text[t.start:end] for t, end in _from_clauses(rest, opening))
+    variable = "?" + param.variable
+    return (f"{text[:tokens[form].start]}SELECT DISTINCT {variable} {dataset}\n"
+            f"WHERE {text[opening.start:closing.end]}\nORDER BY {variable}\n"
+            f"LIMIT {ENUMERATION_LIMIT + 1}\n")
+
+
+def _top_level_brace(tokens: list[Token], skip: int) -> Token | None:
+    """The '{' opening the WHERE group: at depth 0, outside parentheses (a projection's
+    ``EXISTS { }``), after ``skip`` of them (a CONSTRUCT template)."""
+    parens = 0
+    for token in tokens:
+        parens += (token.text == "(") - (token.text == ")")
+        if token.text == "{" and token.depth == 0 and parens == 0:
+            if not skip:
+                return token
+            skip -= 1
+    return None
+
+
+def _from_clauses(tokens: list[Token], opening: Token) -> list[tuple[Token, int]]:
+    """``FROM [NAMED] <iri>`` clauses before the WHERE group: (FROM token, end of the clause)."""
+    clauses = []
+    before = [t for t in tokens if t.start < opening.start]
+    for index, token in enumerate(before):
+        if token.keyword("FROM"):
+            following = before[index + 1:index + 3]
+            target = next((t for t in following if t.kind in ("iri", "pname")), None)
+            if target is not None:
+                clauses.append((token, target.end))
+    return clauses
 
 
 _CHECKED: dict[tuple, tuple[dict[str, StoredQuery], list[Problem]]] = {}
@@ -773,7 +1105,8 @@ def run_command(directory, store, params, fmt, name):
         raise click.BadParameter(exc.message, param_hint="--param") from None
     graph_store = _open_for_reading(store, read_only=True)
     try:
-        _print_result(graph_store.query(query.text, substitutions=substitutions), fmt)
+        text, substitutions = query.executable(substitutions)
+        _print_result(graph_store.query(text, substitutions=substitutions), fmt)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     finally:

@@ -10,8 +10,14 @@
   RFC 8288 ``Link`` headers (first / prev / next).
 * ``GET /queries`` and ``/queries/<name>``: an HTML page per query with a form.
 * ``GET /api/openapi.json``: an OpenAPI 3.0.3 document generated from the
-  queries, one GET operation per query on its own path; ``/api/docs`` renders
-  it as a plain HTML page (no JavaScript).
+  queries, one GET operation per query on its own path (and a POST one for a
+  query declaring grlc's ``method: POST``); ``/api/docs`` renders it as a plain
+  HTML page (no JavaScript), ``/api/swagger`` in the vendored Swagger UI (what
+  grlc users know; its start-up script is a static file, as the page's
+  Content-Security-Policy admits no inline script).
+* grlc's ``pagination`` queries also take ``page`` (1, 2, …); ``enumerate``d
+  parameters take one of the values the data holds, computed by
+  :func:`ssikg.stored_queries.enumeration_query` once per store version.
 
 Request values become typed RDF terms (:meth:`StoredQuery.bind`) passed to
 :func:`ssikg.execution.run_query` as ``substitutions``; the timeout, row cap
@@ -26,25 +32,30 @@ import io
 import json
 import re
 import time
-from urllib.parse import unquote_to_bytes, urlencode
+from urllib.parse import urlencode
 
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, request, url_for
 
-from .. import __version__, http
+from .. import __version__, http, protocol
 from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..execution import TRUNCATED_HEADER, run_query
+from ..memo import store_memo
 from ..namespaces import PREFIXES
 from ..stored_queries import (
     DATE_PATTERN,
+    ENUMERATION_LIMIT,
+    GRLC_PAGE,
     IRI_PATTERN,
     MAX_INTEGER_DIGITS,
     MAX_PAGE_SIZE,
     MAX_STRING_LENGTH,
+    Param,
     ParamError,
     StoredQuery,
     app_queries,
+    enumeration_query,
 )
 from ..workers import write_solutions
 from ..xml_text import xml_safe
@@ -94,11 +105,14 @@ WORDS = {'en': {'api': 'API',
                  'parameters are bound as typed RDF terms, never pasted into the text.',
         'ms': 'ms',
         'name': 'Name',
+        'needs_js': 'Swagger UI needs JavaScript; the API documentation page does not.',
         'next': 'Next page',
+        'no_js_docs': 'API documentation without JavaScript',
         'no_params': 'This query takes no parameters.',
         'none': 'No results.',
         'openapi': 'OpenAPI document',
         'operations': 'Operations',
+        'swagger': 'The same in Swagger UI',
         'parameters': 'Parameters',
         'prev': 'Previous page',
         'queries': 'Stored queries',
@@ -127,11 +141,14 @@ WORDS = {'en': {'api': 'API',
                  'texte.',
         'ms': 'ms',
         'name': 'Nom',
+        'needs_js': 'Swagger UI demande JavaScript ; la page de documentation de l’API non.',
         'next': 'Page suivante',
+        'no_js_docs': 'Documentation de l’API sans JavaScript',
         'no_params': 'Cette requête n’a pas de paramètre.',
         'none': 'Aucun résultat.',
         'openapi': 'Document OpenAPI',
         'operations': 'Opérations',
+        'swagger': 'La même dans Swagger UI',
         'parameters': 'Paramètres',
         'prev': 'Page précédente',
         'queries': 'Requêtes enregistrées',
@@ -171,24 +188,18 @@ def _split_suffix(name: str) -> tuple[str, str | None]:
     return name, None
 
 
+FORM = protocol.FORM
+
+
 def _raw_args() -> list[tuple[str, str]]:
-    """The query string as (name, value) pairs, decoded strictly: a value that is
-    not UTF-8 is refused (werkzeug would replace the bytes and match the wrong text)."""
-    pairs = []
-    for part in request.query_string.split(b"&"):
-        if not part:
-            continue
-        raw_name, _eq, raw_value = part.partition(b"=")
-        try:
-            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            raise SsikgError(400, "a parameter name is not valid UTF-8 once percent-decoded") from None
-        try:
-            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            raise SsikgError(400, f"parameter '{name}' is not valid UTF-8 once percent-decoded",
-                             extra={"parameter": name}) from None
-        pairs.append((name, value))
+    """The request's parameters as (name, value) pairs: the query string, and for a POST the
+    form body too."""
+    pairs = protocol.parse_query_string(request.query_string)
+    if request.method == "POST":
+        if request.content_length and request.mimetype != FORM:
+            raise SsikgError(415, f"a stored query takes its POST parameters as {FORM}",
+                             extra={"accepted": [FORM]})
+        pairs += protocol.parse_query_string(request.get_data(cache=True))
     return pairs
 
 
@@ -209,6 +220,8 @@ def _api_params(query: StoredQuery, html: bool) -> set[str]:
     allowed = {"format", "timeout"}
     if query.paginated:
         allowed |= {"limit", "offset"}
+    if query.grlc_pages:
+        allowed.add(GRLC_PAGE)
     if html:
         allowed.add("lang")
     return allowed
@@ -216,9 +229,45 @@ def _api_params(query: StoredQuery, html: bool) -> set[str]:
 
 def _bind(query: StoredQuery, values: dict[str, str], *, empty_is_absent: bool = False):
     try:
-        return query.bind(values, empty_is_absent=empty_is_absent)
+        return query.bind(values, empty_is_absent=empty_is_absent, allowed=_enumerations(query))
     except ParamError as exc:
         raise SsikgError(400, exc.message, extra={"parameter": exc.parameter}) from None
+
+
+ENUMERATIONS_KEPT = 256  # (query, parameter, store version) lists
+
+
+def _enumerations(query: StoredQuery) -> dict[str, tuple[str, ...]]:
+    """The values the data holds for each of the query's grlc ``enumerate`` parameters,
+    remembered per store version (a remote engine's data can change: asked each time).
+    A parameter with more values than the limit has no list (any value of its type goes)."""
+    store = get_store()
+    embedded = getattr(store, "kind", None) == "embedded"
+    found: dict[str, tuple[str, ...]] = {}
+    for param in query.params:
+        if not param.from_data:
+            continue
+        if embedded:
+            values = store_memo("enumerations", (query.name, param.name, store.version),
+                                lambda param=param: _values_in_data(query, param), maxsize=ENUMERATIONS_KEPT)
+        else:
+            values = _values_in_data(query, param)
+        if values:
+            found[param.name] = values
+    return found
+
+
+def _values_in_data(query: StoredQuery, param: Param) -> tuple[str, ...]:
+    """Run :func:`enumeration_query` (execution limits apply); () when there are too many."""
+    response = run_query(get_store(), enumeration_query(query, param),
+                         solutions_format=ox.QueryResultsFormat.JSON, graph_format=None)
+    try:
+        document = json.loads(b"".join(response.chunks))
+    finally:
+        response.close()
+    bindings = document.get("results", {}).get("bindings", [])
+    values = tuple(b[param.variable]["value"] for b in bindings if param.variable in b)
+    return values if len(values) <= ENUMERATION_LIMIT else ()
 
 
 def _int_arg(api: dict, name: str, default: int, low: int, high: int) -> int:
@@ -240,7 +289,9 @@ def _page(query: StoredQuery, api: dict) -> tuple[int, int] | None:
         return None
     limit = _int_arg(api, "limit", query.page_size, 1, MAX_PAGE_SIZE)
     offset = _int_arg(api, "offset", 0, 0, MAX_OFFSET)
-    return limit, offset
+    # grlc's page number (1, 2, ...) counts pages of 'limit' rows, after 'offset' if given
+    number = _int_arg(api, GRLC_PAGE, 1, 1, MAX_OFFSET)
+    return limit, offset + (number - 1) * limit
 
 
 def _negotiate(query: StoredQuery, suffix: str | None, api: dict) -> str:
@@ -311,10 +362,8 @@ def _execute(query: StoredQuery, substitutions: dict, used: dict,
              page: tuple[int, int] | None, max_rows: int | None = None) -> Outcome:
     """Run through the execution module (timeouts, row cap, isolation) and collect the result;
     ``max_rows`` lowers the server's row cap (the HTML page's)."""
-    text = query.text
-    if page is not None:
-        limit, offset = page
-        text = query.paged_text(limit + 1, offset)  # one more row tells whether a next page exists
+    # one more row than the page tells whether a next page exists
+    text, substitutions = query.executable(substitutions, (page[0] + 1, page[1]) if page else None)
     graph = query.kind == "construct"
     started = time.perf_counter()
     try:
@@ -403,7 +452,7 @@ def _page_links(query: StoredQuery, page, outcome: Outcome, suffix: str | None) 
         return {}
     limit, offset = page
     endpoint_name = query.name + (f".{suffix}" if suffix else "")
-    base = {k: v for k, v in request.args.items(multi=False) if k not in ("limit", "offset")}
+    base = {k: v for k, v in _raw_args() if k not in ("limit", "offset", GRLC_PAGE)}
 
     def href(new_offset: int) -> str:
         args = {**base, "limit": str(limit), "offset": str(new_offset)}
@@ -526,8 +575,16 @@ def _prefers_html() -> bool:
     return bool(request.headers.get("Accept")) and accept["text/html"] > accept["application/json"]
 
 
-@bp.get("/api/queries/<name>")
+@bp.route("/api/queries/<name>", methods=["GET", "POST", "OPTIONS"],
+          provide_automatic_options=False)
 def run(name: str):
+    if request.method in ("POST", "OPTIONS"):
+        allow = _allowed_methods(name)
+        if request.method == "OPTIONS":
+            return Response(status=200, headers={"Allow": allow})
+        if "POST" not in allow:
+            raise SsikgError(405, f"stored query '{name}' answers GET only (a query file takes "
+                             "POST with '#+ method: POST')", headers={"Allow": allow})
     if name.endswith(".rq"):
         if "format" in request.args:
             raise SsikgError(400, "parameter 'format': the '.rq' of the URL names the query's text",
@@ -535,9 +592,9 @@ def run(name: str):
         return _query_text(_lookup(name[:-len(".rq")]))
     stem, suffix = _split_suffix(name)
     query = _lookup(stem)
+    formats = [v for k, v in _raw_args() if k == "format"]
     try:
-        fmt = _negotiate(query, suffix, {"format": request.args["format"]}
-                         if "format" in request.args else {})
+        fmt = _negotiate(query, suffix, {"format": formats[0]} if formats else {})
     except SsikgError as refusal:
         if refusal.status == 406:  # a wrong parameter tells the client more than its Accept does
             values, api = _request_values(query, _api_params(query, html=False))
@@ -549,7 +606,8 @@ def run(name: str):
     values, api = _request_values(query, _api_params(query, html=False))
     page = _page(query, api)
     substitutions, used = _bind(query, values)
-    etag = _result_etag(query, fmt, used, page)
+    # a POST (grlc's method: POST) is not cached: its parameters are not in the URL
+    etag = _result_etag(query, fmt, used, page) if request.method != "POST" else None
     held = http.held_etag(etag) if etag else None
     if held is not None:  # answered before the query runs
         return http.not_modified(held, weak=True)
@@ -561,6 +619,14 @@ def run(name: str):
     else:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _allowed_methods(name: str) -> str:
+    """The ``Allow`` of a query's URL: POST only for a header saying grlc's ``method: POST``
+    (and never for its ``.rq`` text)."""
+    stem = name[:-len(".rq")] if name.endswith(".rq") else _split_suffix(name)[0]
+    post = not name.endswith(".rq") and "POST" in _lookup(stem).methods
+    return "GET, HEAD, OPTIONS" + (", POST" if post else "")
 
 
 def _query_text(query: StoredQuery) -> Response:
@@ -612,8 +678,10 @@ def _html_page(query: StoredQuery) -> Response:
     values, api = _request_values(query, _api_params(query, html=True))
     submitted = {k: v for k, v in values.items() if v != ""}
     lang = _ui_lang()
+    choices = {p.name: p.values for p in query.params if p.values}
+    choices.update(_enumerations(query))
     context = {"query": query, "values": values, "lang_of": lang, "w": WORDS[lang],
-               "error": None, "outcome": None,
+               "error": None, "outcome": None, "choices": choices,
                "links": {}, "formats": [], "page_info": None}
     needs_input = any(p.required and p.default is None for p in query.params)
     status = 200
@@ -701,15 +769,25 @@ def _example(param):
     return param.sample
 
 
-def _operation(query: StoredQuery) -> dict:
+def _operation(query: StoredQuery, method: str = "get") -> dict:
+    """The OpenAPI operation of a query: its parameters in the URL for GET, in a form body
+    for POST (grlc's ``method: POST``)."""
     parameters = []
+    enumerations = _enumerations(query)
     for param in query.params:
         description = param.description
         if param.description_fr:
             description += f"\n\n(fr) {param.description_fr}"
         if param.type == "iri":
             description += "\n\nAn absolute IRI, or a prefixed name with a project prefix (id:ssi-be)."
+        if param.from_data:
+            description += ("\n\nOne of the values the data holds." if param.name in enumerations
+                            else f"\n\nThe data holds more than {ENUMERATION_LIMIT} values: "
+                                 "any value of the type.")
         schema = param_schema(param)
+        if param.name in enumerations:
+            schema["enum"] = [int(v) if param.type == "integer" else v
+                              for v in enumerations[param.name]]
         if param.default is not None:
             schema["default"] = int(param.default) if param.type == "integer" else param.default
         entry = {"name": param.name, "in": "query", "required": param.required,
@@ -726,6 +804,11 @@ def _operation(query: StoredQuery) -> dict:
              "description": "Rows to skip.",
              "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}},
         ]
+    if query.grlc_pages:
+        parameters.append({"name": GRLC_PAGE, "in": "query", "required": False,
+                           "description": "grlc's page number: 1 is the first page of `limit` "
+                                          "rows (counted after `offset`, if given).",
+                           "schema": {"type": "integer", "minimum": 1, "maximum": MAX_OFFSET}})
     offered = [f for f in OFFERED[query.kind]]
     parameters.append({"name": "format", "in": "query", "required": False,
                        "description": "Response format; overrides Accept.",
@@ -742,8 +825,13 @@ def _operation(query: StoredQuery) -> dict:
     ok: dict = {"description": "The query's result.", "content": content}
     if headers:
         ok["headers"] = headers
+    operation: dict = {}
+    if method == "post":
+        operation["requestBody"] = _form_body(parameters[:len(query.params)])
+        parameters = parameters[len(query.params):]
     return {
-        "operationId": "query_" + query.name.replace("-", "_"),
+        **operation,
+        "operationId": "query_" + query.name.replace("-", "_") + ("_post" if method == "post" else ""),
         "summary": query.title,
         "description": description.strip() or query.title,
         "tags": list(query.tags) or ["queries"],
@@ -754,6 +842,16 @@ def _operation(query: StoredQuery) -> dict:
             **{code: _error_response(text, html="html" in offered) for code, text in ERROR_ANSWERS},
         },
     }
+
+
+def _form_body(parameters: list[dict]) -> dict:
+    """The query's parameters as an ``application/x-www-form-urlencoded`` request body."""
+    properties = {p["name"]: {**p["schema"], "description": p["description"]} for p in parameters}
+    schema: dict = {"type": "object", "properties": properties}
+    required = [p["name"] for p in parameters if p["required"]]
+    if required:
+        schema["required"] = required
+    return {"required": bool(required), "content": {FORM: {"schema": schema}}}
 
 
 def _timeout_parameter() -> dict:
@@ -832,7 +930,8 @@ def openapi_document() -> dict:
         }},
     }
     for query in queries.values():
-        paths[f"/api/queries/{query.name}"] = {"get": _operation(query)}
+        paths[f"/api/queries/{query.name}"] = {m.lower(): _operation(query, m.lower())
+                                               for m in query.methods}
     settings = get_settings()
     return {
         "openapi": "3.0.3",
@@ -883,7 +982,7 @@ def api_docs():
     document = openapi_document()
     operations = []
     for path, item in document["paths"].items():
-        operation = item["get"]
+        operation = item["get"]  # a POST operation (grlc's method: POST) takes the same parameters
         name = path.rsplit("/", 1)[-1]
         query = _queries().get(name)
         example_args = {p["name"]: p["example"] for p in operation.get("parameters", [])
@@ -896,3 +995,13 @@ def api_docs():
     lang = _ui_lang()
     return _conditional(render_page("api_docs.html", document=document, operations=operations, lang_of=lang,
                                     w=WORDS[lang]))
+
+
+@bp.get("/api/swagger")
+def swagger_ui():
+    """The OpenAPI document in the vendored Swagger UI (``static/vendor/swagger-ui``), started by
+    ``static/swagger-init.js``; everything it loads comes from this server."""
+    from .resources import page as render_page
+
+    lang = _ui_lang()
+    return _conditional(render_page("swagger_ui.html", lang_of=lang, w=WORDS[lang]))

@@ -1,0 +1,396 @@
+"""grlc compatibility of the stored queries (https://github.com/CLARIAH/grlc).
+
+A query file written for grlc works when dropped into ``queries/``:
+
+* its decorators are read and honoured: ``summary``, ``description``, ``tags``,
+  ``pagination`` (with grlc's ``page``), ``method: POST`` (form parameters),
+  ``defaults`` and ``enumerate`` (values computed from the data, published in
+  the OpenAPI enum, checked on requests, recomputed when the store changes);
+* ``endpoint``, ``endpoint_in_url`` and ``transform`` are refused by
+  ``ssikg queries check`` with file, line and the reason (no SSRF);
+* grlc's parameter variables (``?_name``, ``?__name``, ``_iri``, ``_integer``,
+  ``_xsd_date``, ``_fr`` …) become typed parameters bound as RDF terms by a
+  VALUES block; an absent optional one leaves its variable unbound; an unknown
+  type suffix is a problem;
+* the project's own grlc-style query (``organisations-by-kind``) runs with them;
+* ``/api/swagger`` serves the vendored Swagger UI, which in headless Chromium
+  lists the operations and runs one ("Try it out" → "Execute") with no request
+  leaving the server and no console error.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import LiveServer, close_app, require_tool, run_cli
+
+from ssikg.app import create_app
+from ssikg.settings import PROJECT_ROOT
+from ssikg.stored_queries import QueryFileError, check_dir, load_all
+
+ID = "https://w3id.org/ssikg/id/"
+CONCEPT = ID + "concept/"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+STATED = "https://w3id.org/ssikg/graph/stated"
+# The units the stated graph places posts in (org:postIn), and the posts of ssi-be.
+UNITS_WITH_POSTS = sorted(ID + u for u in ("ssi-be", "ministere-interieur", "ambassade-fr-be",
+                                           "police-nationale", "gendarmerie-nationale"))
+SSI_BE_POSTS = 3
+ALL_POSTS = 7
+
+# Files as a grlc user writes them: no title_fr, no params list, grlc's decorators.
+GRLC_FILES = {
+    "posts-in.rq": """\
+        #+ summary: Posts of a unit
+        #+ description: The posts placed in a unit (org:postIn).
+        #+ tags:
+        #+   - posts
+        #+ method: POST
+        #+ pagination: 2
+        #+ enumerate:
+        #+   - unit
+
+        PREFIX org: <http://www.w3.org/ns/org#>
+        SELECT ?post WHERE {
+          GRAPH <https://w3id.org/ssikg/graph/stated> { ?post org:postIn ?_unit_iri }
+        }
+        ORDER BY ?post
+        """,
+    "posts-maybe-in.rq": """\
+        #+ summary: Posts, in a unit if one is given
+        PREFIX org: <http://www.w3.org/ns/org#>
+        SELECT ?post WHERE {
+          GRAPH <https://w3id.org/ssikg/graph/stated> { ?post org:postIn ?__unit_iri }
+        }
+        """,
+    "typed.rq": """\
+        #+ summary: Typed grlc parameters
+        #+ defaults:
+        #+   - count: 7
+        SELECT ?text ?label ?count ?day ?thing WHERE {
+          BIND(?_text AS ?text)
+          BIND(?__label_fr AS ?label)
+          BIND(?__count_xsd_integer AS ?count)
+          BIND(?__day_xsd_date AS ?day)
+          BIND(?__thing_iri AS ?thing)
+        }
+        """,
+}
+
+
+def write_queries(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def grlc_source(tmp_path_factory) -> Path:
+    """A project folder whose queries/ holds only the grlc files."""
+    source = tmp_path_factory.mktemp("grlc-source")
+    write_queries(source / "queries", GRLC_FILES)
+    return source
+
+
+@pytest.fixture(scope="module")
+def grlc_server(built_store, grlc_source, tmp_path_factory):
+    target = tmp_path_factory.mktemp("grlc-store") / "store"
+    shutil.copytree(built_store.resolve(), target)
+    app = create_app({"store": target, "auto_build": False, "source_dir": grlc_source})
+    app.config["TESTING"] = True
+    with LiveServer(app) as server:
+        yield server
+    close_app(app)
+
+
+def get(server, name: str, params=None, suffix: str = "", **kwargs) -> requests.Response:
+    return requests.get(f"{server.url}/api/queries/{name}{suffix}", params=params, timeout=60,
+                        **kwargs)
+
+
+def column(response: requests.Response, name: str) -> list:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    index = body["columns"].index(name)
+    return [row[index] for row in body["rows"]]
+
+
+def assert_bad(response: requests.Response, parameter: str, says: str = "") -> None:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["parameter"] == parameter and says in body["message"], body
+
+
+# ---------------------------------------------------------------------------
+# Decorators and conventions, as read from the files
+
+
+def test_a_grlc_file_is_read_with_its_decorators(grlc_source):
+    queries, problems = check_dir(grlc_source / "queries")
+    assert not [p for p in problems if p.severity == "error"], problems
+    assert sorted(queries) == ["posts-in", "posts-maybe-in", "typed"]
+    posts = queries["posts-in"]
+    assert (posts.title, posts.description, posts.tags) == (
+        "Posts of a unit", "The posts placed in a unit (org:postIn).", ("posts",))
+    assert (posts.paginated, posts.page_size, posts.grlc_pages, posts.methods) == (
+        True, 2, True, ("GET", "POST"))
+    (unit,) = posts.params
+    assert (unit.name, unit.variable, unit.type, unit.required, unit.from_data) == (
+        "unit", "_unit_iri", "iri", True, True)
+    typed = {p.name: p for p in queries["typed"].params}
+    assert {n: (p.type, p.lang, p.required, p.default) for n, p in typed.items()} == {
+        "text": ("string", None, True, None), "label": ("string", "fr", False, None),
+        "count": ("integer", None, False, "7"),  # grlc's defaults: optional, with its default
+        "day": ("date", None, False, None), "thing": ("iri", None, False, None)}
+    assert queries["posts-maybe-in"].params[0].required is False
+    assert queries["typed"].methods == ("GET",)
+
+
+def test_grlc_variables_bind_as_typed_rdf_terms(grlc_server):
+    hostile = '"} UNION { ?s ?p ?o } #'
+    response = get(grlc_server, "typed", {"text": hostile, "label": "voiture", "day": "2024-02-08",
+                                          "thing": "id:ssi-be"}, suffix=".srj")
+    assert response.status_code == 200, response.text
+    (row,) = response.json()["results"]["bindings"]
+    assert row["text"] == {"type": "literal", "value": hostile}  # one literal, never query text
+    assert row["label"] == {"type": "literal", "value": "voiture", "xml:lang": "fr"}
+    assert row["count"] == {"type": "literal", "value": "7", "datatype": XSD + "integer"}  # default
+    assert row["day"] == {"type": "literal", "value": "2024-02-08", "datatype": XSD + "date"}
+    assert row["thing"] == {"type": "uri", "value": ID + "ssi-be"}
+    bare = get(grlc_server, "typed", {"text": "x", "count": "12"}).json()
+    assert bare["rows"] == [["x", None, 12, None, None]]  # absent optional ones stay unbound
+    assert_bad(get(grlc_server, "typed"), "text", "missing required parameter")
+    assert_bad(get(grlc_server, "typed", {"text": "x", "day": "2024-13-45"}), "day", "date")
+    assert_bad(get(grlc_server, "typed", {"text": "x", "count": "seven"}), "count", "integer")
+    assert_bad(get(grlc_server, "typed", {"text": "x", "thing": "not an iri"}), "thing", "IRI")
+    assert_bad(get(grlc_server, "typed", {"text": "x", "_text": "y"}), "_text", "unknown")
+
+
+def test_an_absent_optional_parameter_leaves_its_variable_unbound(grlc_server):
+    assert len(column(get(grlc_server, "posts-maybe-in"), "post")) == ALL_POSTS
+    assert len(column(get(grlc_server, "posts-maybe-in", {"unit": "id:ssi-be"}), "post")) == SSI_BE_POSTS
+
+
+def test_pagination_pages_by_its_size_and_grlc_page_numbers(grlc_server):
+    whole = column(get(grlc_server, "posts-in", {"unit": "id:ssi-be", "limit": "1000"}), "post")
+    assert len(whole) == SSI_BE_POSTS
+    first = get(grlc_server, "posts-in", {"unit": "id:ssi-be"})
+    assert column(first, "post") == whole[:2]  # pagination: 2
+    assert 'rel="next"' in first.headers["Link"]
+    second = get(grlc_server, "posts-in", {"unit": "id:ssi-be", "page": "2"})
+    assert column(second, "post") == whole[2:] and 'rel="next"' not in second.headers["Link"]
+    following = requests.get(grlc_server.url + first.json()["next_url"], timeout=60)
+    assert column(following, "post") == whole[2:]
+    assert_bad(get(grlc_server, "posts-in", {"unit": "id:ssi-be", "page": "0"}), "page")
+    assert_bad(get(grlc_server, "posts-maybe-in", {"page": "2"}), "page", "unknown")
+
+
+def test_method_post_answers_form_parameters(grlc_server):
+    url = f"{grlc_server.url}/api/queries/posts-in"
+    by_get = column(get(grlc_server, "posts-in", {"unit": ID + "ssi-be"}), "post")
+    posted = requests.post(url, data={"unit": ID + "ssi-be"}, timeout=60)
+    assert column(posted, "post") == by_get and posted.headers["Cache-Control"] == "no-store"
+    assert column(requests.post(url + ".json?page=2", data={"unit": ID + "ssi-be"}, timeout=60),
+                  "post") == column(get(grlc_server, "posts-in", {"unit": ID + "ssi-be", "page": "2"}), "post")
+    assert "POST" in requests.options(url, timeout=60).headers["Allow"]
+    assert_bad(requests.post(url, data={"unit": ID + "dcis"}, timeout=60), "unit")
+    assert_bad(requests.post(url, data=b"unit=%ff", timeout=60,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"}), "unit", "UTF-8")
+    assert requests.post(url, json={"unit": ID + "ssi-be"}, timeout=60).status_code == 415
+    refused = requests.post(f"{grlc_server.url}/api/queries/typed", data={"text": "x"}, timeout=60)
+    assert refused.status_code == 405 and "POST" not in refused.headers["Allow"]
+    assert "POST" not in requests.options(f"{grlc_server.url}/api/queries/typed", timeout=60).headers["Allow"]
+
+
+def test_enumerate_offers_the_values_the_data_holds(grlc_server):
+    document = requests.get(grlc_server.url + "/api/openapi.json", timeout=60).json()
+    item = document["paths"]["/api/queries/posts-in"]
+    assert set(item) == {"get", "post"}
+    (unit,) = [p for p in item["get"]["parameters"] if p["name"] == "unit"]
+    assert unit["schema"]["enum"] == UNITS_WITH_POSTS
+    form = item["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert form["properties"]["unit"]["enum"] == UNITS_WITH_POSTS and form["required"] == ["unit"]
+    assert_bad(get(grlc_server, "posts-in", {"unit": "id:dcis"}), "unit", "values the data holds")
+    assert column(get(grlc_server, "posts-in", {"unit": "id:police-nationale"}), "post") == [
+        ID + "post-dg-pn"]
+    page = requests.get(f"{grlc_server.url}/queries/posts-in", timeout=60)
+    assert all(f'<option value="{u}"' in page.text for u in UNITS_WITH_POSTS)
+
+
+def test_enumerations_follow_the_store_version(make_app, serve_app, grlc_source):
+    import pyoxigraph as ox
+
+    app = make_app(source_dir=grlc_source)
+    server = serve_app(app)
+    assert_bad(get(server, "posts-in", {"unit": "id:dcis"}), "unit")  # computed, remembered
+    post, org = ox.NamedNode(ID + "post-added"), "http://www.w3.org/ns/org#"
+    app.extensions["ssikg.store"].add_triples(STATED, [
+        ox.Triple(post, ox.NamedNode(org + "postIn"), ox.NamedNode(ID + "dcis"))])
+    assert column(get(server, "posts-in", {"unit": "id:dcis"}), "post") == [ID + "post-added"]
+    document = requests.get(server.url + "/api/openapi.json", timeout=60).json()
+    (unit,) = [p for p in document["paths"]["/api/queries/posts-in"]["get"]["parameters"]
+               if p["name"] == "unit"]
+    assert unit["schema"]["enum"] == sorted([*UNITS_WITH_POSTS, ID + "dcis"])
+
+
+# ---------------------------------------------------------------------------
+# What is refused
+
+
+REFUSED = {
+    "endpoint.rq": """\
+        #+ summary: Elsewhere
+        #+ endpoint: http://169.254.169.254/sparql
+        SELECT * WHERE { ?s ?p ?o } LIMIT 1
+        """,
+    "endpoint-in-url.rq": """\
+        #+ summary: Caller's endpoint
+        #+ tags:
+        #+   - x
+        #+ endpoint_in_url: true
+        SELECT * WHERE { ?s ?p ?o } LIMIT 1
+        """,
+    "transform.rq": """\
+        #+ summary: Reshaped
+        #+ transform: {"id": "?s"}
+        SELECT * WHERE { ?s ?p ?o } LIMIT 1
+        """,
+    "suffix.rq": """\
+        #+ summary: Decimal
+        SELECT ?s WHERE {
+          ?s ?p ?_amount_decimal
+        }
+        """,
+    "malformed.rq": """\
+        #+ summary: Underscores
+        SELECT ?s WHERE { ?s ?p ?_a_b_c_d }
+        """,
+    "method.rq": """\
+        #+ summary: Put
+        #+ method: PUT
+        SELECT * WHERE { ?s ?p ?o } LIMIT 1
+        """,
+    "enumerate.rq": """\
+        #+ summary: Nothing to enumerate
+        #+ enumerate:
+        #+   - nobody
+        SELECT ?s WHERE { ?s ?p ?_who_iri }
+        """,
+}
+REFUSED_MESSAGES = [
+    r"queries/endpoint\.rq:2: grlc's 'endpoint' is not honoured: .*own store.*SSRF",
+    r"queries/endpoint-in-url\.rq:4: grlc's 'endpoint_in_url' is not honoured: .*SSRF",
+    r"queries/transform\.rq:2: grlc's 'transform' is not honoured: .*SPARQL-Transformer",
+    r"queries/suffix\.rq:3: \?_amount_decimal: type suffix '_decimal' is not supported",
+    r"queries/malformed\.rq:2: \?_a_b_c_d starts with '_', grlc's mark of a parameter",
+    r"queries/method\.rq:2: 'method' must be GET or POST",
+    r"queries/enumerate\.rq:2: enumerate: no parameter named 'nobody' \(parameters: who",
+]
+
+
+def test_refused_decorators_and_unknown_suffixes_are_reported_with_file_and_line(tmp_path):
+    folder = write_queries(tmp_path / "queries", REFUSED)
+    result = run_cli("queries", "check", "--dir", str(folder), cwd=tmp_path,
+                     env={"PYTHONPATH": str(PROJECT_ROOT)})
+    assert result.returncode == 1
+    for expected in REFUSED_MESSAGES:
+        assert re.search(expected, result.stderr), (expected, result.stderr)
+    assert f"{len(REFUSED)} error(s)" in result.stderr
+    with pytest.raises(QueryFileError):
+        load_all(folder)
+
+
+# ---------------------------------------------------------------------------
+# The project's own grlc-style query
+
+
+def test_the_projects_grlc_style_query_runs_with_its_conventions(live_server):
+    def organisations(**params):
+        return column(get(live_server, "organisations-by-kind", params), "organisation")
+
+    document = requests.get(live_server.url + "/api/openapi.json", timeout=60).json()
+    (kind,) = [p for p in document["paths"]["/api/queries/organisations-by-kind"]["get"]["parameters"]
+               if p["name"] == "kind"]
+    assert {CONCEPT + "type-direction", CONCEPT + "type-direction-generale",
+            CONCEPT + "type-ssi"} <= set(kind["schema"]["enum"])
+    assert kind["schema"]["default"] == CONCEPT + "type-direction-generale" and not kind["required"]
+    assert len(organisations()) == 3  # the default kind: three directorates-general
+    directions = organisations(kind="concept:type-direction")  # and the narrower kinds
+    assert ID + "dcis" in directions and len(directions) == 4
+    assert organisations(kind="concept:type-direction", page="2", limit="3") == directions[3:]
+    assert_bad(get(live_server, "organisations-by-kind", {"kind": "id:ssi-be"}), "kind")
+
+
+# ---------------------------------------------------------------------------
+# Swagger UI
+
+
+SWAGGER = PROJECT_ROOT / "ssikg" / "static" / "vendor" / "swagger-ui"
+
+
+def test_swagger_ui_is_vendored_and_served_without_inline_script(live_server):
+    assert (SWAGGER / "VERSION").read_text().startswith("swagger-ui-dist 5.35.0\n")
+    assert {p.name for p in SWAGGER.iterdir()} == {
+        "swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE", "VERSION",
+        "swagger-ui-bundle.js.LICENSE.txt"}
+    page = requests.get(live_server.url + "/api/swagger", timeout=60)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    scripts = re.findall(r"<script([^>]*)>", page.text)
+    assert scripts and all("src=" in attributes for attributes in scripts)  # nothing inline
+    for src in re.findall(r'<(?:script|link)[^>]+(?:src|href)="(/static/[^"]+)"', page.text):
+        assert requests.get(live_server.url + src, timeout=60).status_code == 200, src
+    assert "validatorUrl: null" in (PROJECT_ROOT / "ssikg" / "static" / "swagger-init.js").read_text()
+    docs = requests.get(live_server.url + "/api/docs", timeout=60)
+    assert docs.status_code == 200 and 'href="/api/swagger"' in docs.text
+
+
+@pytest.mark.browser
+def test_swagger_ui_lists_the_operations_and_executes_one(live_server):
+    require_tool(Path("/usr/bin/chromium").exists(), "Chromium")
+    from playwright.sync_api import sync_playwright
+
+    requested: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20_000)
+            page.on("request", lambda request: requested.append(request.url))
+            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(live_server.url + "/api/swagger")
+            page.wait_for_selector(".opblock")
+            # Swagger UI renders the operations in view only: the first ones, on arrival
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            assert paths[:2] == ["/api/queries", "/api/queries/cq01-hosted-service-name"], paths
+            # scrolled down to (the analyst tag's copy of) the grlc-style query, it opens
+            block = page.locator("#operations-analyst-query_organisations_by_kind")
+            for _ in range(200):
+                if block.count():
+                    break
+                page.mouse.wheel(0, 400)
+                page.wait_for_timeout(50)
+            block.scroll_into_view_if_needed()
+            block.locator(".opblock-summary").click()
+            block.locator("button.try-out__btn").click()
+            block.locator("button.execute").click()
+            status = block.locator(".live-responses-table tbody .response-col_status").first
+            status.wait_for()
+            assert status.inner_text().strip() == "200"
+            body = block.locator(".live-responses-table tbody .response-col_description").first.inner_text()
+            assert "direction générale de la sécurité civile" in body
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert all(re.match(r"http://127\.0\.0\.1:\d+/", url) for url in requested), requested
