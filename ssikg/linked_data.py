@@ -610,7 +610,9 @@ def _quantities(store, iris) -> dict[str, dict[str, list]]:
 
 
 def page_query(iri: str) -> str:
-    """A SPARQL query that reproduces an entity page: each triple, its graph and its facts."""
+    """A SPARQL query that reproduces an entity page: each triple, its graph and its facts
+    (the quote is read within the provenance OPTIONAL, so a triple without provenance keeps
+    ``?fact`` unbound rather than joining every fact of the store)."""
     ref = iri_ref(iri)
     return f"""PREFIX rdf: <{PREFIXES['rdf']}>
 PREFIX prov: <{PREFIXES['prov']}>
@@ -619,13 +621,14 @@ PREFIX dct: <{PREFIXES['dct']}>
 SELECT ?direction ?predicate ?value ?graph ?fact ?quote ?issued WHERE {{
   {{ GRAPH ?graph {{ {ref} ?predicate ?value }} BIND("out" AS ?direction)
      OPTIONAL {{ GRAPH <{PROVENANCE_GRAPH}> {{ ?st rdf:subject {ref} ; rdf:predicate ?predicate ;
-                  rdf:object ?value ; prov:wasDerivedFrom ?fact }} }} }}
+                  rdf:object ?value ; prov:wasDerivedFrom ?fact }}
+                OPTIONAL {{ ?fact prov:value ?quote . OPTIONAL {{ ?fact prov:wasQuotedFrom/dct:issued ?issued }} }} }} }}
   UNION
   {{ GRAPH ?graph {{ ?value ?predicate {ref} }} BIND("in" AS ?direction)
      FILTER(?predicate NOT IN (rdf:subject, rdf:object))
      OPTIONAL {{ GRAPH <{PROVENANCE_GRAPH}> {{ ?st rdf:subject ?value ; rdf:predicate ?predicate ;
-                  rdf:object {ref} ; prov:wasDerivedFrom ?fact }} }} }}
-  OPTIONAL {{ ?fact prov:value ?quote . OPTIONAL {{ ?fact prov:wasQuotedFrom/dct:issued ?issued }} }}
+                  rdf:object {ref} ; prov:wasDerivedFrom ?fact }}
+                OPTIONAL {{ ?fact prov:value ?quote . OPTIONAL {{ ?fact prov:wasQuotedFrom/dct:issued ?issued }} }} }} }}
 }}
 ORDER BY ?direction ?predicate ?value ?fact"""
 
