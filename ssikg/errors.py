@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlencode
 
-from flask import Flask, Response, json, render_template_string, request
+from flask import Flask, Response, json, render_template_string, request, url_for
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("ssikg")
@@ -92,7 +93,7 @@ def _html_error(error: SsikgError) -> Response:
     try:
         from .views.resources import page
 
-        return page("error.html", status=error.status, error=error.body())
+        return page("error.html", status=error.status, error=error.body(), edit_url=_edit_url(error))
     except Exception:  # noqa: BLE001 - an error page must not fail; the bare one still says why
         log.debug("error page frame unavailable", exc_info=True)
     lang = "fr" if request.accept_languages.best_match(["fr", "en"], default="fr") == "fr" else "en"
@@ -103,6 +104,21 @@ def _html_error(error: SsikgError) -> Response:
     response.headers["Content-Language"] = lang
     response.vary.add("Accept-Language")
     return response
+
+
+def _edit_url(error: SsikgError) -> str | None:
+    """For a query the endpoint refused (a 4xx of /sparql or /query): the query page opening
+    it, the query in the fragment (read by the page's script, never sent back to the server,
+    and never written into the page but as this escaped link), keeping an explicit ?lang=."""
+    if not 400 <= error.status < 500 or request.endpoint not in ("sparql.endpoint", "sparql.query_page"):
+        return None
+    query = request.args.get("query") or (request.form.get("query") if request.mimetype ==
+                                          "application/x-www-form-urlencoded" else None)
+    if not query:
+        return None
+    from .views.resources import with_lang  # the views import this module
+
+    return with_lang(url_for("sparql.query_page")) + "#" + urlencode({"query": query})
 
 
 def register_error_handlers(app: Flask) -> None:

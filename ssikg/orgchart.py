@@ -82,9 +82,17 @@ LEGEND_WORDS = {"fr": "Légende", "en": "Legend"}
 
 NODE_BUDGET = 300  # units and posts: a whole chart bigger than this is drawn as a summary
 NEIGHBOURS_SHOWN = 30  # per kind of neighbour of a focused unit; the rest are counted
-MORE_WORDS = {"fr": "+{n} autres", "en": "+{n} more"}
-POSTS_WORDS = {"fr": "postes", "en": "posts"}
-UNITS_WORDS = {"fr": "unités", "en": "units"}
+# (singular, plural): French puts 0 and 1 in the singular, English only 1
+MORE_WORDS = {"fr": ("+{n} autre", "+{n} autres"), "en": ("+{n} more", "+{n} more")}
+POSTS_WORDS = {"fr": ("poste", "postes"), "en": ("post", "posts")}
+UNITS_WORDS = {"fr": ("unité", "unités"), "en": ("unit", "units")}
+# the text version's names for the joint authority's two kinds of line
+JOINT_LINE_WORDS = {"sub": {"fr": "sous l’autorité conjointe", "en": "under the joint authority"},
+                    "holder": {"fr": "exercée par", "en": "held by"}}
+NOT_INSTALLED_WORDS = {"fr": "Graphviz (dot) n’est pas installé sur ce serveur : l’organigramme ne peut pas être dessiné.",
+                       "en": "Graphviz (dot) is not installed on this server: the chart cannot be drawn."}
+SVG_LABEL_WORDS = {"fr": "Organigramme (dessin) ; sa version texte est donnée sur la page.",
+                   "en": "Organisation chart (drawing); its text version is given on the page."}
 SUMMARY_WORDS = {
     "fr": "Vue d’ensemble : {units} unités et {posts} postes, plus que les {budget} éléments dessinés "
           "d’un coup ; chaque unité mène à sa partie de l’organigramme.",
@@ -365,9 +373,7 @@ def _branch_sizes(store, summary: Summary) -> None:
         children.setdefault(row["parent"].value, set()).add(row["child"].value)
     own_posts = {row["u"].value: int(row["n"].value) for row in select(
         store, "SELECT ?u (COUNT(DISTINCT ?post) AS ?n) WHERE { ?post org:postIn ?u } GROUP BY ?u")}
-    drawn: dict[str, int] = {}
-    for parent in summary.parent.values():
-        drawn[parent] = drawn.get(parent, 0) + 1
+    shown = set(summary.shown)
     for unit in summary.shown:
         below, stack = set(), [unit]
         while stack:
@@ -376,7 +382,8 @@ def _branch_sizes(store, summary: Summary) -> None:
                     below.add(child)
                     stack.append(child)
         summary.branch[unit] = (len(below), own_posts.get(unit, 0) + sum(own_posts.get(u, 0) for u in below))
-        hidden = len(children.get(unit, ())) - drawn.get(unit, 0)
+        # a child drawn under another of its parents is drawn: counted once, where it is drawn
+        hidden = len(children.get(unit, set()) - shown)
         if hidden > 0:
             summary.hidden_children[unit] = hidden
 
@@ -396,7 +403,7 @@ def build_graph(data: ChartData, lang: str, link_base: str, link_query: str = ""
 
     def href(iri: str) -> str:
         # an IRI that may not be a link (javascript:…) gets an inert one: Graphviz wants a URL
-        return (href_for(iri, link_base) or "#") + (link_query if local_path(iri) is not None else "")
+        return _url((href_for(iri, link_base) or "#") + (link_query if local_path(iri) is not None else ""))
 
     def label(iri: str) -> str:
         picked = data.labels.pick(iri, lang)
@@ -425,8 +432,10 @@ def build_graph(data: ChartData, lang: str, link_base: str, link_query: str = ""
                 cluster.edge(ids[post], ids[unit], style="invis", weight="2")
             for number, (what, count) in enumerate(data.more.get(unit, [])):
                 more_id = f"{ids[unit]}_more{number}"
+                # to the unit page's table listing them (on that page, not a link to itself)
                 cluster.node(more_id, label=_wrap(more_text(what, count, words_lang)), shape="note",
-                             fillcolor="#fff7d6", URL=href(unit), tooltip=more_text(what, count, words_lang),
+                             fillcolor="#fff7d6", URL=href(unit) + more_anchor(what),
+                             tooltip=more_text(what, count, words_lang),
                              id=more_id, **{"class": "more"})
                 cluster.edge(more_id, ids[unit], style="invis", weight="2")
     for post in sorted(p for p, u in data.unit_of.items() if not u):
@@ -462,14 +471,29 @@ def build_graph(data: ChartData, lang: str, link_base: str, link_query: str = ""
     return chart
 
 
+def counted(count: int, words: dict, lang: str) -> str:
+    """``words[lang]`` (singular, plural) as ``count`` asks: French "0 poste", English "0 posts"."""
+    singular, plural = words[lang]
+    return singular if (count < 2 if lang == "fr" else count == 1) else plural
+
+
 def more_text(what, count: int, lang: str) -> str:
-    """"+12 more posts", "+370 more (sub-organisation of)": what a focused chart leaves out."""
+    """"+12 more posts", "+1 more unit", "+370 more (sub-organisation of)": what a chart leaves out."""
     lang = lang if lang in MORE_WORDS else "en"
+    more = counted(count, MORE_WORDS, lang).format(n=count)
     if what == "posts":
-        return f"{MORE_WORDS[lang].format(n=count)} {POSTS_WORDS[lang]}"
+        return f"{more} {counted(count, POSTS_WORDS, lang)}"
+    if what == "units":
+        return f"{more} {counted(count, UNITS_WORDS, lang)}"
     _direction, kind_name = what
     kind = next(k for k in EDGE_KINDS if k.name == kind_name)
-    return f"{MORE_WORDS[lang].format(n=count)} ({kind.words[lang]})"
+    return f"{more} ({kind.words[lang]})"
+
+
+def more_anchor(what) -> str:
+    """Where a unit's page lists what its "+N more" box counts: posts and incoming lines in
+    the incoming relations table, outgoing lines in the relations table."""
+    return "#out-h" if what != "posts" and what[0] == "out" else "#in-h"
 
 
 def summary_text(summary: Summary, lang: str) -> str:
@@ -481,7 +505,7 @@ def branch_text(summary: Summary, unit: str, lang: str) -> str:
     """"12 units · 40 posts" below a unit of a summary."""
     lang = lang if lang in UNITS_WORDS else "en"
     units, posts = summary.branch.get(unit, (0, 0))
-    return f"{units} {UNITS_WORDS[lang]} · {posts} {POSTS_WORDS[lang]}"
+    return f"{units} {counted(units, UNITS_WORDS, lang)} · {posts} {counted(posts, POSTS_WORDS, lang)}"
 
 
 def build_summary(summary: Summary, lang: str, link_base: str, chart_link) -> graphviz.Digraph:
@@ -500,17 +524,17 @@ def build_summary(summary: Summary, lang: str, link_base: str, chart_link) -> gr
         picked = summary.labels.pick(iri, lang)
         name = f"{picked.text} ({picked.lang})" if picked.fallback else picked.text
         text = f"{_wrap(name)}\n{branch_text(summary, iri, words_lang)}"
-        chart.node(ids[iri], label=text, URL=chart_link(iri), tooltip=name, id=ids[iri],
+        chart.node(ids[iri], label=text, URL=_url(chart_link(iri)), tooltip=name, id=ids[iri],
                    **{"class": "summary-unit"})
         if summary.parent.get(iri) in ids:
             chart.edge(ids[iri], ids[summary.parent[iri]], **{"class": "edge-suborg"})
         if summary.hidden_children.get(iri):
-            more = f"{MORE_WORDS[words_lang].format(n=summary.hidden_children[iri])} {UNITS_WORDS[words_lang]}"
+            more = more_text("units", summary.hidden_children[iri], words_lang)
             chart.node(ids[iri] + "_more", label=more, shape="note", fillcolor="#fff7d6",
-                       URL=chart_link(iri), tooltip=more, id=ids[iri] + "_more", **{"class": "more"})
+                       URL=_url(chart_link(iri)), tooltip=more, id=ids[iri] + "_more", **{"class": "more"})
             chart.edge(ids[iri] + "_more", ids[iri], style="dashed", **{"class": "edge-more"})
     if summary.hidden_roots:
-        more = f"{MORE_WORDS[words_lang].format(n=summary.hidden_roots)} {UNITS_WORDS[words_lang]}"
+        more = more_text("units", summary.hidden_roots, words_lang)
         chart.node("roots_more", label=more, shape="note", fillcolor="#fff7d6", id="roots_more",
                    **{"class": "more"})
     return chart
@@ -548,6 +572,12 @@ def _legend(chart: graphviz.Digraph, lang: str, data: ChartData) -> None:
                         **{"class": f"legend-edge legend-{name}"})
 
 
+def _url(href: str) -> str:
+    """``href`` as Graphviz must be given it: it copies "&name" into the SVG as an entity
+    when it knows the name (``&lang=en`` would be the entity ``&lang``, not XML)."""
+    return href.replace("&", "&amp;")
+
+
 def _lighter(color: str) -> str:
     return color + "99" if re.fullmatch(r"#[0-9a-fA-F]{6}", color) else color
 
@@ -565,11 +595,92 @@ def _wrap(text: str, width: int = 28) -> str:
     return "\n".join(lines)
 
 
-def inline_svg(svg: bytes) -> str:
-    """The SVG element alone, for embedding in an HTML page."""
+def inline_svg(svg: bytes, lang: str = "en") -> str:
+    """The SVG element alone, for embedding in an HTML page: one image with a short name
+    (Chromium would otherwise name it with all its text), the page's text version saying
+    the rest."""
     text = svg.decode("utf-8")
     start = text.find("<svg")
-    return text[start:] if start >= 0 else text
+    if start < 0:
+        return text
+    name = SVG_LABEL_WORDS[lang if lang in SVG_LABEL_WORDS else "en"]
+    return f'<svg role="img" aria-label="{name}"' + text[start + len("<svg"):]
+
+
+def standalone_svg(svg: bytes, lang: str) -> bytes:
+    """The SVG served alone: its language (``xml:lang``) and a root ``<title>``, the name
+    a browser or screen reader gives the document."""
+    text = svg.decode("utf-8")
+    start = text.find("<svg")
+    end = text.find(">", start)
+    if start < 0 or end < 0:
+        return svg
+    words = lang if lang in TITLE_WORDS else "en"
+    title_lang = "" if words == lang else f' xml:lang="{words}"'  # (no Dutch words: English ones)
+    opened = text[start:end].rstrip("/")
+    return (text[:start] + f'{opened} xml:lang="{lang}"><title{title_lang}>{TITLE_WORDS[words]}</title>'
+            + text[end + 1:]).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------
+# The text version: what the SVG draws, said in lists
+
+
+def outline(data: ChartData, lang: str) -> dict:
+    """The chart as text, node for node and line for line as :func:`build_graph` draws it:
+    ``units`` (label order) with their posts and "+N more" counts, ``unplaced`` posts,
+    ``joint`` authorities and ``lines`` (kind, words in ``lang``, from, to, derived)."""
+    words_lang = lang if lang in ("fr", "en") else "en"
+    ids = _node_ids(data)
+
+    def node(iri: str) -> dict:
+        return {"iri": iri, "label": data.labels.pick(iri, lang)}
+
+    def by_label(iris):
+        return sorted(iris, key=lambda iri: (data.labels.pick(iri, lang).text.lower(), iri))
+
+    units = [{**node(unit), "posts": [node(p) for p in by_label(p for p, u in data.unit_of.items() if u == unit)],
+              "more": [{"text": more_text(what, count, words_lang), "anchor": more_anchor(what)}
+                       for what, count in data.more.get(unit, [])]}
+             for unit in by_label(data.units)]
+    lines = []
+    for kind_name, source, target, derived in sorted(data.edges):
+        if source in ids and target in ids:
+            kind = next(k for k in EDGE_KINDS if k.name == kind_name)
+            lines.append({"kind": kind.name, "words": kind.words[words_lang], "from": node(source),
+                          "to": node(target), "derived": derived})
+    for authority, (subs, holders) in sorted(data.joint.items()):
+        lines += [{"kind": "joint", "words": JOINT_LINE_WORDS["sub"][words_lang], "from": node(sub),
+                   "to": node(authority), "derived": False} for sub in sorted(subs) if sub in ids]
+        lines += [{"kind": "joint", "words": JOINT_LINE_WORDS["holder"][words_lang], "from": node(authority),
+                   "to": node(holder), "derived": False} for holder in sorted(holders) if holder in ids]
+    return {"units": units, "unplaced": [node(p) for p in by_label(p for p, u in data.unit_of.items() if not u)],
+            "joint": [node(a) for a in by_label(data.joint)], "lines": lines,
+            "derived_word": DERIVED_WORDS[words_lang]}
+
+
+def summary_outline(summary: Summary, lang: str, chart_link) -> dict:
+    """A summary as text: its unit tree nested as drawn (each unit under the parent it is
+    drawn under), each unit with its branch's size, "+N more units" and its focused chart
+    (``chart_link(iri)``), as :func:`build_summary` draws them."""
+    words_lang = lang if lang in ("fr", "en") else "en"
+    shown = set(summary.shown)
+    children: dict[str | None, list[str]] = {}
+    for unit in summary.shown:
+        parent = summary.parent.get(unit)
+        children.setdefault(parent if parent in shown else None, []).append(unit)
+
+    def tree(parent: str | None, depth: int = 0) -> list[dict]:
+        # the tree's depth is bounded by the budget; a cycle cannot occur (a unit has one drawn parent)
+        return [{"iri": unit, "label": summary.labels.pick(unit, lang),
+                 "branch": branch_text(summary, unit, words_lang), "chart_url": chart_link(unit),
+                 "more": (more_text("units", summary.hidden_children[unit], words_lang)
+                          if summary.hidden_children.get(unit) else ""),
+                 "children": tree(unit, depth + 1) if depth < summary.budget else []}
+                for unit in children.get(parent, [])]
+
+    return {"tree": tree(None),
+            "more_roots": more_text("units", summary.hidden_roots, words_lang) if summary.hidden_roots else ""}
 
 
 @click.command("chart")

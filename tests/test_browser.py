@@ -288,3 +288,59 @@ def test_a_long_querys_results_page_opens_it_in_the_editor(watched, live_server)
         page.locator(".lang-switch button[lang='fr']").click()
     assert page.locator("h1").inner_text() == "Résultats" and page.locator("table.results tr").count() == 3
     watched.check_clean()
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(x) / 255 for x in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(foreground: str, background: str) -> float:
+    light, dark = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_query_ui_passes_what_axe_found_in_yasgui(watched, live_server):
+    """(axe-core is not installed here: the attributes and styles its rules check.) The results'
+    page size select has a name, the tablist holds only tabs, the YASGUI host has a role for
+    its name, syntax colours reach 4.5:1, the editor shows focus, example links have unique names."""
+    page = watched.page
+    query = "PREFIX id: <https://w3id.org/ssikg/id/>\nSELECT * WHERE { ?s ?p id:dcis } LIMIT 20"
+    page.goto(f"{live_server.url}/query?lang=en#query={quote(query)}")  # a shared link runs its query
+    page.locator(".tabPanel.active .yasr table tbody tr").first.wait_for()
+    assert page.get_by_role("combobox", name="Page size").count() == 1
+    roles = page.locator(".tabsList a, .tabsList button").evaluate_all("els => els.map(e => e.getAttribute('role'))")
+    assert roles and all(role == "tab" for role in roles), roles
+    assert page.locator("#yasgui").get_attribute("role") == "region"
+    token = page.locator(".CodeMirror .cm-string-2").first  # id:dcis
+    assert contrast(token.evaluate("e => getComputedStyle(e).color"), "rgb(255, 255, 255)") >= 4.5
+    number = page.locator(".CodeMirror-linenumber").first.evaluate("e => getComputedStyle(e).color")
+    gutter = page.locator(".CodeMirror-gutters").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert contrast(number, gutter) >= 4.5, (number, gutter)
+    page.locator("#yasgui .CodeMirror textarea").first.focus()
+    outline = page.locator("#yasgui .CodeMirror").first.evaluate(
+        "e => [getComputedStyle(e).outlineStyle, parseFloat(getComputedStyle(e).outlineWidth)]")
+    assert outline[0] != "none" and outline[1] >= 2, outline
+    names = page.locator("a.example-link").evaluate_all(
+        "els => els.map(a => a.getAttribute('aria-label') || a.textContent.trim())")
+    assert len(names) >= 10 and len(set(names)) == len(names) and all(n.startswith("API") for n in names)
+    watched.check_clean()
+
+
+def test_pages_do_not_scroll_sideways_at_320_px(browser, live_server):
+    watched = Watched(browser)
+    try:
+        watched.page.set_viewport_size({"width": 320, "height": 800})
+        for path in ("/id/dcis.html", "/id/post-asi-be.html", "/ontology.html", "/queries",
+                     "/queries/cq05-who-assists-the-asi", "/id/fact/F31.html"):
+            watched.page.goto(live_server.url + path)
+            widths = watched.page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert widths[0] <= widths[1], (path, widths)
+        # the chart drawn alone: titled, and the browser's icon request is answered
+        watched.page.goto(live_server.url + "/org-chart.svg?lang=en")
+        assert watched.page.title() == "Organisation chart"
+        watched.page.wait_for_timeout(300)  # (the icon is requested after the load)
+        watched.check_clean()
+    finally:
+        watched.close()

@@ -10,7 +10,10 @@ import re
 import signal
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
+from urllib.parse import parse_qs, quote, urlsplit
 
+import html_tree
 import pyoxigraph as ox
 import pytest
 import rdflib
@@ -566,3 +569,67 @@ def test_graph_pages_link_their_rdf_documents_and_navigation_keeps_the_language(
     nav = page.split('<nav aria-label="ssikg">', 1)[1].split("</nav>", 1)[0]
     for href in ("/?lang=en", "/query?lang=en", "/org-chart?lang=en", "/validate?lang=en"):
         assert f'href="{href}"' in nav, href
+
+
+# documents, downloads and the like: not pages in the page language
+NOT_PAGES = re.compile(r"(\.(ttl|jsonld|nt|rdf|nq|trig|csv|tsv|json|srj|srx|svg|css|js)$)|^/store$|^/static/")
+
+
+def test_links_keep_a_chosen_language(live_server):
+    """A page opened with ?lang=en under Accept-Language: fr: every link to a page of the
+    site keeps lang=en (else the next page would be French)."""
+    select = quote("SELECT * WHERE { ?s ?p ?o } LIMIT 2")
+    pages = ["/", "/id/dcis.html", "/id/post-asi-be.html", "/org-chart", "/org-chart?focus=" + quote(ID + "dcis", safe=""),
+             "/query", "/ontology.html", "/validate", "/graph/stated.html", "/id/nope.html",
+             f"/sparql?query={select}", "/sparql?query=nonsense"]
+    for path in pages:
+        url = live_server.url + path + ("&" if "?" in path else "?") + "lang=en"
+        response = requests.get(url, headers={"Accept-Language": "fr", "Accept": "text/html"}, timeout=TIMEOUT)
+        assert response.headers["Content-Language"] == "en", path
+        checked = 0
+        for anchor in html_tree.find_all(html_tree.parse(response.text), "a"):
+            href = anchor.get("href") or ""
+            target = urlsplit(href)
+            if (not href or href.startswith("#") or target.scheme or target.netloc or anchor.get("hreflang")
+                    or NOT_PAGES.search(target.path) or "format" in parse_qs(target.query)):
+                continue
+            checked += 1
+            assert parse_qs(target.query).get("lang") == ["en"], (path, href[:160])
+        assert checked >= 3, path
+
+
+def test_a_refused_query_links_back_to_the_editor_with_the_query(live_server):
+    """A malformed query's HTML error page offers the query page opening it (the query in
+    the link's fragment only, never echoed into the page)."""
+    query = 'SELECT <script>alert("x")</script> WHERE {'
+    for response in (
+            requests.get(f"{live_server.url}/sparql", params={"query": query, "lang": "en"},
+                         headers={"Accept": "text/html"}, timeout=TIMEOUT),
+            requests.post(f"{live_server.url}/sparql?lang=fr", data={"query": query},
+                          headers={"Accept": "text/html"}, timeout=TIMEOUT)):
+        assert response.status_code == 400
+        assert "<script>alert" not in response.text
+        links = html_tree.find_all(html_tree.parse(response.text), "a", "edit-query")
+        assert len(links) == 1
+        target = urlsplit(links[0].get("href"))
+        assert target.path == "/query" and parse_qs(target.fragment) == {"query": [query]}
+        assert parse_qs(target.query)["lang"] in (["en"], ["fr"])
+    other = requests.get(f"{live_server.url}/id/nope.html", timeout=TIMEOUT)
+    assert other.status_code == 404 and "edit-query" not in other.text
+
+
+def test_the_site_has_an_icon_and_no_favicon_404(live_server):
+    page = requests.get(f"{live_server.url}/?lang=en", timeout=TIMEOUT).text
+    icon = [e for e in html_tree.find_all(html_tree.parse(page), "link") if e.get("rel") == "icon"][0]
+    for href in (icon.get("href"), "/favicon.ico"):
+        response = requests.get(live_server.url + href, timeout=TIMEOUT)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith("image/svg+xml"), href
+        assert ET.fromstring(response.content).tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_the_chart_page_says_graphviz_is_missing_in_the_page_language(make_app, serve_app, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")  # no dot to run
+    server = serve_app(make_app())
+    for lang, words in (("fr", "n’est pas installé"), ("en", "is not installed")):
+        page = requests.get(f"{server.url}/org-chart?lang={lang}", timeout=TIMEOUT)
+        assert page.status_code == 200 and words in page.text, lang

@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 
 import requests
 from conftest import require_tool, run_cli
+from html_tree import inline_chart, svg_drawn, text_version
 
+from ssikg import orgchart
 from ssikg.namespaces import ID
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -173,3 +175,48 @@ def test_the_chart_sits_in_a_labelled_keyboard_scrollable_region(live_server):
         page = requests.get(live_server.url + path, timeout=TIMEOUT).text
         region = page.split('<figure class="org-chart"', 1)[1].split("<svg", 1)[0]
         assert 'class="chart-scroll" tabindex="0" role="region" aria-label="' in region, path
+
+
+def test_the_text_version_says_every_node_and_line_the_svg_draws(live_server):
+    """On the whole chart and on a unit's part: the same nodes (by their links), the same
+    lines (from, relation, to) and the same "+N more" counts as the drawing."""
+    needs_dot()
+    dcis = requests.utils.quote(ID + "dcis", safe="")
+    for query in ("lang=en", f"focus={dcis}&lang=en", "lang=fr"):
+        page = requests.get(f"{live_server.url}/org-chart?{query}", timeout=TIMEOUT).text
+        drawn, said = svg_drawn(inline_chart(page)), text_version(page)
+        assert said == drawn, query
+        nodes, lines, _more = said
+        assert len(lines) >= 5 and {kind for _f, kind, _t in lines} >= {"reports", "suborg", "joint"}, query
+        if "focus" in query:  # DCIS, the gendarmerie, the police, the two directors general, the authority
+            assert len(nodes) >= 6 and "/id/post-dg-pn?lang=en" in nodes and "/id/auth-dcis?lang=en" in nodes
+    english = requests.get(f"{live_server.url}/org-chart?lang=en", timeout=TIMEOUT).text
+    assert "— <em>reports to</em> —" in english and "Lines drawn" in english
+    french = requests.get(f"{live_server.url}/org-chart?lang=fr", timeout=TIMEOUT).text
+    assert "— <em>rend compte à</em> —" in french
+
+
+def test_the_drawing_has_a_short_name_and_the_standalone_svg_a_title(live_server):
+    needs_dot()
+    page = requests.get(f"{live_server.url}/org-chart?lang=en", timeout=TIMEOUT).text
+    svg = inline_chart(page)
+    assert svg.get("role") == "img" and svg.get("aria-label").startswith("Organisation chart")
+    assert 'role="group"' not in page  # (axe: aria-allowed-role on <figure>)
+    # an organisation's page draws its part and links to that part's text version
+    entity = requests.get(f"{live_server.url}/id/dcis.html?lang=en", timeout=TIMEOUT).text
+    assert inline_chart(entity).get("role") == "img" and 'role="group"' not in entity
+    text_link = "/org-chart?focus=" + requests.utils.quote(ID + "dcis", safe="") + "&amp;lang=en#chart-text"
+    assert f'href="{text_link}"' in entity
+    alone = ET.fromstring(requests.get(f"{live_server.url}/org-chart.svg?lang=fr", timeout=TIMEOUT).content)
+    assert alone.get("{http://www.w3.org/XML/1998/namespace}lang") == "fr"
+    assert alone[0].tag == SVG + "title" and alone[0].text == "Organigramme"
+
+
+def test_more_words_agree_with_their_count():
+    assert orgchart.more_text("units", 1, "en") == "+1 more unit"
+    assert orgchart.more_text("units", 1, "fr") == "+1 autre unité"
+    assert orgchart.more_text("posts", 2, "fr") == "+2 autres postes"
+    assert orgchart.more_text("posts", 1, "en") == "+1 more post"
+    summary = orgchart.Summary(units=2, posts=0, budget=300, branch={"u": (1, 0)})
+    assert orgchart.branch_text(summary, "u", "en") == "1 unit · 0 posts"
+    assert orgchart.branch_text(summary, "u", "fr") == "1 unité · 0 poste"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import shutil
 import xml.etree.ElementTree as ET
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
 from conftest import LiveServer, close_app, require_tool, run_cli
+from html_tree import find_all, parse, svg_drawn, text_version
+from html_tree import inline_chart as chart_element
 
 from ssikg import orgchart
 from ssikg.app import create_app
@@ -39,6 +41,10 @@ def nquads() -> str:
         lines += [f"{unit} <{rdf}> <{org}OrganizationalUnit> {graph} .",
                   f'{unit} <{skos}prefLabel> "Unité {i:03d}"@fr {graph} .',
                   f"{unit} <{org}subOrganizationOf> <{ROOT}> {graph} ."]
+    # a unit with two labels: one row of the home page's full list, as it is one organisation
+    lines.append(f'<{ID}bench-unit-002> <{skos}prefLabel> "Unit 002"@en {graph} .')
+    # a unit with two parents: drawn once in the summary, and counted nowhere else
+    lines.append(f"<{ID}bench-unit-001> <{org}subOrganizationOf> <{ID}bench-unit-000> {graph} .")
     for i in range(POSTS):
         post = f"<{ID}bench-post-{i:02d}>"
         lines += [f"{post} <{rdf}> <{org}Post> {graph} .",
@@ -142,6 +148,17 @@ def test_home_page_lists_are_capped_and_carry_their_totals(big_server):
         assert f"<strong>{total}</strong> {name}" in page
         assert f'<p class="more" data-total="{total}">{HOME_LIST_SIZE} of {total}' in page
     assert "Poste 00" in page and "Poste 59" not in page  # the first ones by label
+    # the full list: one row per resource, as many as the total, each with the page's label
+    for name, total in (("organisations", UNITS + 1), ("posts", POSTS)):
+        more = page.split(f'<ul class="{name}">', 1)[1].split('<p class="more"', 1)[1].split("</p>", 1)[0]
+        href = more.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        assert "lang=en" in href
+        query = parse_qs(urlsplit(href).query)["query"][0]
+        rows = requests.get(f"{big_server.url}/sparql", params={"query": query}, timeout=TIMEOUT,
+                            headers={"Accept": "application/sparql-results+json"}).json()["results"]["bindings"]
+        assert len(rows) == len({row["x"]["value"] for row in rows}) == total, name
+        if name == "organisations":
+            assert {row["label"]["value"] for row in rows if row["x"]["value"].endswith("-002")} == {"Unit 002"}
 
 
 def test_a_chart_graphviz_cannot_draw_in_time_is_a_clean_503(big_store, tmp_path):
@@ -170,3 +187,51 @@ def test_cli_chart_of_a_big_store_is_a_summary(big_store, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"summary of {UNITS + 1} units, {POSTS} posts" in result.stderr
     assert (tmp_path / "chart.dot").read_text().count("summary-unit") <= orgchart.NODE_BUDGET
+
+
+def test_the_summary_text_version_is_the_drawn_tree_nested(big_server):
+    """The summary's text version: each drawn unit under the parent it is drawn under, its
+    focused chart (keeping ?lang=), the same "+N more" counts; a unit with two parents is
+    drawn and counted once."""
+    needs_dot()
+    page = requests.get(f"{big_server.url}/org-chart?lang=en", timeout=TIMEOUT).text
+    svg = chart_element(page)
+    drawn_nodes, drawn_lines, drawn_more = svg_drawn(svg)
+    section = find_all(parse(page), "section", id="chart-text")[0]
+    said_lines, said_nodes = set(), set()
+
+    def chart_link(li):
+        return [a.get("href") for a in find_all(li, "a") if "/org-chart?" in a.get("href")][0]
+
+    def walk(li, parent):
+        said_nodes.add(chart_link(li))
+        if parent is not None:
+            said_lines.add((chart_link(li), "suborg", chart_link(parent)))
+        for ul in li.findall("ul"):
+            for child in ul.findall("li"):
+                walk(child, li)
+
+    for top in find_all(section, "ul", "chart-tree")[0].findall("li"):
+        walk(top, None)
+    assert said_nodes == drawn_nodes and len(said_nodes) == orgchart.NODE_BUDGET
+    assert said_lines == drawn_lines and len(said_lines) == orgchart.NODE_BUDGET - 1
+    assert all("lang=en" in href for href in said_nodes)
+    assert text_version(page)[2] == drawn_more == [f"+{UNITS - (orgchart.NODE_BUDGET - 1)} more units"]
+    assert "+1 more unit" not in page
+    # the standalone SVG with links keeping ?lang= is well-formed XML ("&lang" is an entity name)
+    standalone = requests.get(f"{big_server.url}/org-chart.svg?lang=en", timeout=TIMEOUT)
+    assert ET.fromstring(standalone.content).get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+
+
+def test_a_focused_chart_text_version_counts_what_is_not_drawn(big_server):
+    needs_dot()
+    page = requests.get(f"{big_server.url}/org-chart?lang=en&focus=" + quote(ROOT, safe=""), timeout=TIMEOUT).text
+    drawn, said = svg_drawn(chart_element(page)), text_version(page)
+    assert said == drawn
+    assert f"+{POSTS - orgchart.NEIGHBOURS_SHOWN} more posts" in said[2]
+    # on the unit's own page, its "+N more" boxes lead to the relation tables, not to itself
+    entity = requests.get(f"{big_server.url}/id/bench-root.html", timeout=TIMEOUT).text
+    hrefs = [a.get("{http://www.w3.org/1999/xlink}href") for g in svg_nodes(inline_chart(entity), "more")
+             for a in g.iter(SVG + "a")]
+    assert hrefs and all(h in ("/id/bench-root#in-h", "/id/bench-root#out-h") for h in hrefs), hrefs
+    assert 'id="in-h"' in entity

@@ -506,3 +506,38 @@ def test_a_store_above_validate_max_triples_is_refused_before_validating(make_ap
                             timeout=TIMEOUT, headers={"Content-Type": "application/n-triples"})
     assert too_big.status_code == 413 and too_big.json()["triples"] == limit + 1
     assert "the upload holds" in too_big.json()["message"]
+
+
+def test_an_uploads_html_report_links_only_nodes_the_store_has(live_server):
+    """A focus node only in the upload is text (its page would be a 404); one the store has is
+    a link; the language switch cannot re-send the file: it says so and leads to the form."""
+    body = BROKEN_POST_TTL + "<https://w3id.org/ssikg/id/dcis> <http://www.w3.org/ns/org#reportsTo> \"x\" .\n"
+    page = requests.post(f"{live_server.url}/validate?lang=en", timeout=TIMEOUT, headers={"Accept": "text/html"},
+                         files={"file": ("post.ttl", body.encode(), "text/turtle")})
+    assert page.status_code == 200
+    headings = [h for h in page.text.split("<h2 ")[1:] if h.startswith('id="focus-')]
+    assert headings
+    for heading in headings:
+        heading = heading.split("</h2>", 1)[0]
+        if "/post-test</code>" in heading:
+            assert "<a " not in heading  # only in the upload
+        for href in (h.split('"', 1)[0] for h in heading.split('href="')[1:]):
+            assert requests.get(live_server.url + href.replace("&amp;", "&"), timeout=TIMEOUT).status_code == 200
+    assert any("/post-test</code>" in h for h in headings)
+    assert any('<a href="/id/dcis?lang=en">' in h.split("</h2>", 1)[0] for h in headings)  # in the store
+    switch = page.text.split('class="lang-switch"', 1)[1].split("</nav>", 1)[0]
+    assert 'class="lang-note"' in switch and "send it again" in switch
+    assert 'href="/validate?lang=fr#upload-h"' in switch and 'href="/validate?lang=fr"' not in switch
+
+
+def test_an_unreadable_form_upload_shows_the_form_with_the_reason(live_server):
+    page = requests.post(f"{live_server.url}/validate?lang=en", timeout=TIMEOUT, headers={"Accept": "text/html"},
+                         files={"file": ("broken.ttl", b"<a> <b> .", "text/turtle")})
+    assert page.status_code == 400 and page.headers["Content-Type"].startswith("text/html")
+    assert 'role="alert"' in page.text and "broken.ttl" in page.text and "line 1" in page.text
+    form = page.text.split('<form method="post"', 1)[1].split("</form>", 1)[0]
+    assert 'action="/validate?lang=en"' in form and 'name="file"' in form
+    # a script asking for JSON still gets the JSON error
+    plain = requests.post(f"{live_server.url}/validate", timeout=TIMEOUT, headers={"Accept": "application/json"},
+                          files={"file": ("broken.ttl", b"<a> <b> .", "text/turtle")})
+    assert plain.status_code == 400 and "line 1" in plain.json()["message"]

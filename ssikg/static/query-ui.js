@@ -168,7 +168,23 @@
     host.querySelectorAll("input.autocomplete:not([aria-label])").forEach(function (input) {
       input.setAttribute("aria-label", words.endpoint || "SPARQL endpoint");
     });
+    fixRoles();
     relinkResults();
+  }
+
+  // What YASGUI draws without an accessible name or with a role its children break.
+  function fixRoles() {
+    // the "+" (new tab) button sits in the tablist, in its arrow-key order: a tab that opens one
+    host.querySelectorAll(".tabsList button.addTab:not([role])").forEach(function (button) {
+      button.setAttribute("role", "tab");
+      button.setAttribute("aria-selected", "false");
+    });
+    // the results' page size: named by the words YASR writes before it ("Page size:")
+    host.querySelectorAll("select.tableSizer:not([aria-label])").forEach(function (select) {
+      var label = select.parentElement && select.parentElement.querySelector(".pageSizerLabel");
+      var text = label ? label.textContent.replace(/[:\s]+$/, "").trim() : "";
+      select.setAttribute("aria-label", text || "Page size");
+    });
   }
   decorate();
   new MutationObserver(decorate).observe(host, { childList: true, subtree: true });
@@ -197,6 +213,8 @@
       // the stored query's own page stays one click away, after the button
       fallback.textContent = "API";
       fallback.classList.add("api-link");
+      // 49 links all named "API" say nothing apart: each is named by its query too
+      fallback.setAttribute("aria-label", "API: " + example.title);
     }
     button.addEventListener("click", function () {
       var opened = yasgui.addTab(true, {

@@ -2,7 +2,7 @@
 in the Prometheus text exposition format (one view of the whole server, whatever
 process answers), ``/limits`` for clients to discover the limits they will meet, and
 ``/robots.txt`` to keep crawlers off the costly routes, ``/.well-known/void`` for
-catalogues and crawlers to find the dataset (VoID §7)."""
+catalogues and crawlers to find the dataset (VoID §7), ``/favicon.ico`` (the site's icon)."""
 
 from __future__ import annotations
 
@@ -127,6 +127,15 @@ Disallow: /store
 Disallow: /query
 Allow: /
 """
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """The site's icon where browsers look for it unasked (an SVG document, which has no
+    ``<link rel="icon">``): the pages' SVG icon, not a 404 logged on the console."""
+    response = current_app.send_static_file("favicon.svg")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @bp.route("/robots.txt")

@@ -86,7 +86,7 @@ TEXT = {
         "editor_help": "Dans l’éditeur, Tab et Maj+Tab passent à l’élément suivant ou précédent de la page ; "
                        "pour indenter, Ctrl+] (Cmd+] sur Mac), et Ctrl+[ pour désindenter. "
                        "Ctrl+Espace complète un préfixe, Ctrl+Entrée exécute la requête, Échap quitte l’éditeur.",
-        "error": "Erreur",
+        "error": "Erreur", "chart_nodes": "Unités et postes", "chart_lines": "Liens dessinés",
     },
     "en": {
         "skip": "Skip to content", "home": "Home", "query": "SPARQL queries",
@@ -127,7 +127,7 @@ TEXT = {
         "editor_help": "In the editor, Tab and Shift+Tab move to the next or previous part of the page; "
                        "to indent, press Ctrl+] (Cmd+] on a Mac), and Ctrl+[ to outdent. "
                        "Ctrl+Space completes a prefix, Ctrl+Enter runs the query, Esc leaves the editor.",
-        "error": "Error",
+        "error": "Error", "chart_nodes": "Units and posts", "chart_lines": "Lines drawn",
     },
 }
 
@@ -188,8 +188,12 @@ def negotiate_format() -> str:
 
 
 def with_lang(href: str) -> str:
-    """``href`` (a page of this site without a query) keeping an explicit ``?lang=``."""
-    return href + ("?" + urlencode({"lang": explicit_lang()}) if explicit_lang() else "")
+    """``href`` (a page of this site, with or without a query and a fragment) keeping an
+    explicit ``?lang=``."""
+    if not explicit_lang():
+        return href
+    path, hash_sign, fragment = href.partition("#")
+    return path + ("&" if "?" in path else "?") + urlencode({"lang": explicit_lang()}) + hash_sign + fragment
 
 
 def page(template: str, status: int = 200, **context) -> Response:
@@ -314,7 +318,8 @@ def entity_document(slug: str, suffix: str) -> Response:
             chart = _chart_fragment(store, lang, focus=iri)
         response = page("entity.html", lang=lang, entity=described, chart=chart,
                         page_query=ld.page_query(iri), sparql_url=_sparql_link(ld.page_query(iri)),
-                        query_url=_query_ui_link(ld.page_query(iri)), doc_base=href_base)
+                        query_url=_query_ui_link(ld.page_query(iri)), doc_base=href_base,
+                        chart_text_url=_focused_chart_url(iri) + "#chart-text")
         response.headers.update(headers)
         return _conditional(response, *parts)
     graph = ld.to_rdflib(ld.description_triples(store, iri))
@@ -326,11 +331,11 @@ def entity_document(slug: str, suffix: str) -> Response:
 
 
 def _sparql_link(query: str) -> str:
-    return request.script_root + "/sparql?" + urlencode({"query": query})
+    return with_lang(request.script_root + "/sparql?" + urlencode({"query": query}))
 
 
 def _query_ui_link(query: str) -> str:
-    return request.script_root + "/query?" + urlencode({"query": query})
+    return with_lang(request.script_root + "/query?" + urlencode({"query": query}))
 
 
 CHART_CACHE_SIZE = 64  # drawn charts: (unit or whole chart) x language x link variant
@@ -359,20 +364,22 @@ def _chart(store, lang: str, focus: str | None):
         return None, None
     link_query = "?" + urlencode({"lang": explicit_lang()}) if explicit_lang() else ""
     base = link_base()
-    chart_page = request.script_root + "/org-chart?"
     timeout = get_settings()["query_timeout"]
-
-    def focused(iri: str) -> str:
-        return chart_page + urlencode({"focus": iri} | ({"lang": explicit_lang()} if explicit_lang() else {}))
 
     def draw() -> bytes:
         if isinstance(data, orgchart.Summary):
-            return orgchart.render_svg(orgchart.build_summary(data, lang, base, focused), timeout)
+            return orgchart.render_svg(orgchart.build_summary(data, lang, base, _focused_chart_url), timeout)
         return orgchart.render_svg(orgchart.build_graph(data, lang, base, link_query), timeout)
 
     svg = store_memo("chart-svg", (store.version, lang, focus, base, link_query, request.script_root), draw,
                      maxsize=CHART_CACHE_SIZE)
     return data, svg
+
+
+def _focused_chart_url(iri: str) -> str:
+    """The chart page drawing ``iri``'s part, keeping an explicit ``?lang=``."""
+    return (request.script_root + "/org-chart?"
+            + urlencode({"focus": iri} | ({"lang": explicit_lang()} if explicit_lang() else {})))
 
 
 def _chart_fragment(store, lang: str, focus: str | None = None) -> dict | None:
@@ -386,29 +393,9 @@ def _chart_fragment(store, lang: str, focus: str | None = None) -> dict | None:
         return None
     words = ui_lang(lang)
     if isinstance(data, orgchart.Summary):
-        return {"svg": orgchart.inline_svg(svg), "units": _summary_outline(data, lang),
-                "summary": orgchart.summary_text(data, words)}
-    more = [orgchart.more_text(what, count, words) for what, count in data.more.get(focus, [])]
-    return {"svg": orgchart.inline_svg(svg), "units": _chart_outline(data, lang, focus), "more": more}
-
-
-def _chart_outline(data: orgchart.ChartData, lang: str, focus: str | None) -> list[dict]:
-    units = sorted(data.units, key=lambda u: data.labels.pick(u, lang).text.lower())
-    if focus:
-        units = [u for u in units if u == focus]
-    return [{"iri": unit, "label": data.labels.pick(unit, lang),
-             "posts": [{"iri": p, "label": data.labels.pick(p, lang)}
-                       for p in sorted(p for p, u in data.unit_of.items() if u == unit)]}
-            for unit in units]
-
-
-def _summary_outline(summary: orgchart.Summary, lang: str) -> list[dict]:
-    """The summary as text: each drawn unit, the size of its branch, its focused chart."""
-    words = ui_lang(lang)
-    return [{"iri": unit, "label": summary.labels.pick(unit, lang), "posts": [],
-             "branch": orgchart.branch_text(summary, unit, words),
-             "chart_url": request.script_root + "/org-chart?" + urlencode({"focus": unit})}
-            for unit in summary.shown]
+        return {"svg": orgchart.inline_svg(svg, words), "summary": orgchart.summary_text(data, words),
+                "outline": orgchart.summary_outline(data, lang, _focused_chart_url)}
+    return {"svg": orgchart.inline_svg(svg, words), "outline": orgchart.outline(data, lang)}
 
 
 # ---------------------------------------------------------------------------
@@ -711,8 +698,10 @@ def _home_list(store, pattern: str, lang: str) -> dict:
     items = sorted(({"iri": i, "label": labels.pick(i, lang)} for i in iris),
                    key=lambda item: item["label"].text.lower())
     declared = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in ("org", "cv", "skos", "scheme"))
-    listing = (declared + f"SELECT DISTINCT ?x ?label WHERE {{ {pattern}\n"
-               "  OPTIONAL { ?x skos:prefLabel ?label } }\nORDER BY ?label")
+    # one row per resource (as the total counts them): its label in the page's language, else another
+    listing = (declared + f"SELECT ?x (COALESCE(SAMPLE(?wanted), SAMPLE(?other)) AS ?label) WHERE {{ {pattern}\n"
+               f"  OPTIONAL {{ ?x skos:prefLabel ?wanted FILTER(LANG(?wanted) = \"{wanted}\") }}\n"
+               "  OPTIONAL { ?x skos:prefLabel ?other } }\nGROUP BY ?x ORDER BY LCASE(STR(?label)) ?x")
     return {"items": items, "total": int(total[0]["n"].value) if total else len(items), "query": listing}
 
 
@@ -809,7 +798,8 @@ def org_chart_svg():
         raise _chart_failed(error) from None
     if svg is None:
         raise _unknown_focus(focus)
-    response = Response(svg, content_type="image/svg+xml; charset=utf-8")
+    response = Response(orgchart.standalone_svg(svg, lang),
+                        content_type="image/svg+xml; charset=utf-8")
     response.vary.add("Accept-Language")
     return _conditional(response, *parts)
 
@@ -838,6 +828,7 @@ def org_chart_page():
     legend.append(("joint", orgchart.JOINT_WORDS[words], orgchart.JOINT_STYLE))
     svg_args = {"lang": lang} | ({"focus": focus} if focus else {})
     return _conditional(page("org_chart.html", lang=lang, chart=chart, legend=legend,
+                             not_installed=orgchart.NOT_INSTALLED_WORDS[words], joint_word=orgchart.JOINT_WORDS[words],
                              svg_url=request.script_root + "/org-chart.svg?" + urlencode(svg_args)),
                         *parts)
 

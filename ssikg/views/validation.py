@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, json, request
 
+from .. import linked_data as ld
 from .. import protocol
 from ..app import get_settings, get_store
 from ..errors import SsikgError
@@ -90,7 +91,18 @@ def validate_store_route() -> Response:
 @bp.post("/validate")
 def validate_body_route() -> Response:
     """Validate the RDF in the body, alone or merged with the store (``merge=store``): a
-    document sent as the body, or a file uploaded by the page's form (multipart/form-data)."""
+    document sent as the body, or a file uploaded by the page's form (multipart/form-data).
+    A file the form sent that cannot be validated (unreadable, too large, of an unknown
+    type) is answered, to a browser, by the validation page with its form and the reason."""
+    try:
+        return _validate_body()
+    except SsikgError as error:
+        if error.status in (400, 413, 415) and _form_page_wanted():
+            return _form_error_page(error)
+        raise
+
+
+def _validate_body() -> Response:
     settings = get_settings()
     limit = settings.max_body_bytes
     form_upload = (request.mimetype or "").lower() == "multipart/form-data"
@@ -327,10 +339,70 @@ _HTML_TEXT = {
 }
 
 
+_LANG_NOTE = {
+    "fr": "(rapport d’un fichier envoyé, qu’un lien ne peut pas renvoyer ; pour une autre langue, "
+          "envoyez-le à nouveau depuis le formulaire dans cette langue)",
+    "en": "(the report of a file sent, which a link cannot send again; for another language, "
+          "send it again from the form in that language)",
+}
+FOCUS_CHECKED = 200  # focus nodes of an upload's report looked up in the store (one ASK each)
+
+
 def _html(report: ValidationReport, lang: str) -> Response:
     groups = [{"focus": r[0].as_dict(lang), "results": [x.as_dict(lang) for x in r]}
               for _focus, r in ((f, rs) for f, rs in report.grouped())]
+    posted = request.method == "POST"
+    for group in groups:
+        focus = group["focus"].get("focus") or ""
+        group["linked"] = focus.startswith(("http://", "https://")) and not posted
+    if posted:  # an upload's nodes may not be in the store: a link to them would be a 404
+        _link_known_focus(groups)
     return page("validation.html", lang=lang, report=report.as_dict(lang), groups=groups,
                 v=_HTML_TEXT[lang], self_url=request.path,
                 # the links fetch the store's report: a posted body's report is not behind them
-                downloads=request.method == "GET")
+                downloads=not posted, lang_note=_lang_note(lang) if posted else None)
+
+
+def _lang_note(lang: str) -> dict:
+    """The language switch of an upload's report: a note, and the form in each language."""
+    return {"text": _LANG_NOTE[lang],
+            "targets": {code: f"{request.script_root}/validate?lang={code}#upload-h" for code in ld.LANGS}}
+
+
+def _link_known_focus(groups: list[dict]) -> None:
+    """Mark the groups whose focus node the store has: one ASK per distinct focus IRI, for the
+    first :data:`FOCUS_CHECKED` of them (the others are shown as text)."""
+    store = get_store()
+    known: dict[str, bool] = {}
+    for group in groups:
+        focus = group["focus"].get("focus") or ""
+        if not focus.startswith(("http://", "https://")):
+            continue
+        if focus not in known and len(known) < FOCUS_CHECKED:
+            try:
+                known[focus] = ld.exists(store, focus)
+            except ValueError:  # not an IRI the store could hold
+                known[focus] = False
+        group["linked"] = known.get(focus, False)
+
+
+def _form_page_wanted() -> bool:
+    """Whether the request is the page's form asking for an HTML answer."""
+    if (request.mimetype or "").lower() != "multipart/form-data":
+        return False
+    try:
+        return _negotiate().kind == "html"
+    except SsikgError:
+        return False
+
+
+def _form_error_page(error: SsikgError) -> Response:
+    """The validation page with its form and why the file could not be validated (the
+    error's status kept)."""
+    lang = ui_lang(current_lang())
+    response = page("validation.html", status=error.status, lang=lang, report=None, error=error.body(),
+                    groups=[], v=_HTML_TEXT[lang], self_url=request.path, downloads=False)
+    response.headers.update(error.headers)
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("Accept")
+    return response
