@@ -291,6 +291,11 @@ class StoredQuery:
             return french or english
         return english or french
 
+    def language_of(self, key: str, lang: str | None) -> str:
+        """The language of what :meth:`localized` gives (pages mark the text with it)."""
+        english, french = getattr(self, key), getattr(self, key + "_fr")
+        return "fr" if (french and lang == "fr") or not english else "en"
+
     def bind(self, values: dict[str, str], *, empty_is_absent: bool = False,
              allowed: dict[str, tuple[str, ...]] | None = None
              ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -596,56 +601,62 @@ class _FileChecker:
                 self.problem(line, f"'{key}': {item!r} is not a '- name: value' item")
         return pairs
 
-    def _defaults(self, raw, header: _Header, params: list[Param]) -> list[Param]:
-        """grlc's ``defaults``: each named parameter takes the value when absent (so is optional)."""
+    def _named_items(self, raw, key: str, header: _Header, params: list[Param], rule) -> list[Param]:
+        """Apply grlc's ``defaults`` or ``enumerate`` (``- name: value`` items) to the parameters
+        they name: ``rule(param, value, line)`` gives the changed parameter, or None when it
+        refuses the item (having said why).  A name no parameter has is reported here."""
         if raw is None:
             return params
-        line = self._key_line(header, "defaults")
+        line = self._key_line(header, key)
         by_name = {p.name: p for p in params}
-        for name, value in self._entries(raw, "defaults", header):
+        for name, value in self._entries(raw, key, header):
             param = by_name.get(name)
-            if isinstance(value, _dt.date):
-                value = value.isoformat()
             if param is None:
-                self.problem(line, f"defaults: no parameter named '{name}' (parameters: "
-                             f"{', '.join(by_name) or 'none'})")
-            elif param.default is not None:
-                self.problem(line, f"defaults: parameter '{name}' already has a default")
-            elif isinstance(value, bool) or not isinstance(value, (str, int)):
-                self.problem(line, f"defaults: the default of '{name}' must be text or a number")
-            else:
-                param = replace(param, default=str(value), required=False)
-                by_name[name] = _grlc_described(param) if param.by_values else param
+                self.problem(line, f"{key}: no parameter named '{name}' (parameters: "
+                             f"{', '.join(by_name) or 'none'}; grlc names them without ?_ and "
+                             "type suffix)")
+                continue
+            by_name[name] = rule(param, value, line) or param
         return [by_name[p.name] for p in params]
+
+    def _defaults(self, raw, header: _Header, params: list[Param]) -> list[Param]:
+        """grlc's ``defaults``: each named parameter takes the value when absent (so is optional)."""
+        return self._named_items(raw, "defaults", header, params, self._default)
+
+    def _default(self, param: Param, value, line: int) -> Param | None:
+        if isinstance(value, _dt.date):
+            value = value.isoformat()
+        if param.default is not None:
+            self.problem(line, f"defaults: parameter '{param.name}' already has a default")
+        elif isinstance(value, bool) or not isinstance(value, (str, int)):
+            self.problem(line, f"defaults: the default of '{param.name}' must be text or a number")
+        else:
+            param = replace(param, default=str(value), required=False)
+            return _grlc_described(param) if param.by_values else param
+        return None
 
     def _enumerate(self, raw, header: _Header, params: list[Param]) -> list[Param]:
         """grlc's ``enumerate``: ``- name`` (values from the data) or ``- name: [values]``."""
-        if raw is None:
-            return params
-        line = self._key_line(header, "enumerate")
-        by_name = {p.name: p for p in params}
-        for name, listed in self._entries(raw, "enumerate", header):
-            param = by_name.get(name)
-            if param is None:
-                self.problem(line, f"enumerate: no parameter named '{name}' (parameters: "
-                             f"{', '.join(by_name) or 'none'}; grlc names them without ?_ and "
-                             "type suffix)")
-            elif param.type == "enum":
-                self.problem(line, f"enumerate: parameter '{name}' is already an enum")
-            elif listed is None:
-                by_name[name] = replace(param, from_data=True)
-            elif param.type not in ("iri", "string") or not isinstance(listed, list) or not listed \
-                    or not all(isinstance(v, (str, int)) for v in listed):
-                self.problem(line, f"enumerate: '{name}' must list its values, and only IRI and "
-                             "string parameters can list them")
-            else:
-                values = tuple(str(v) for v in listed)
-                iris = {v: expand_prefixed(v) for v in values} if param.type == "iri" else {}
-                for value, iri in iris.items():
-                    if not IRI_RE.match(iri):
-                        self.problem(line, f"enumerate: value '{value}' of '{name}' is not an IRI")
-                by_name[name] = replace(param, type="enum", values=values, value_iris=iris)
-        return [by_name[p.name] for p in params]
+        return self._named_items(raw, "enumerate", header, params, self._enumeration)
+
+    def _enumeration(self, param: Param, listed, line: int) -> Param | None:
+        name = param.name
+        if param.type == "enum":
+            self.problem(line, f"enumerate: parameter '{name}' is already an enum")
+        elif listed is None:
+            return replace(param, from_data=True)
+        elif param.type not in ("iri", "string") or not isinstance(listed, list) or not listed \
+                or not all(isinstance(v, (str, int)) for v in listed):
+            self.problem(line, f"enumerate: '{name}' must list its values, and only IRI and "
+                         "string parameters can list them")
+        else:
+            values = tuple(str(v) for v in listed)
+            iris = {v: expand_prefixed(v) for v in values} if param.type == "iri" else {}
+            for value, iri in iris.items():
+                if not IRI_RE.match(iri):
+                    self.problem(line, f"enumerate: value '{value}' of '{name}' is not an IRI")
+            return replace(param, type="enum", values=values, value_iris=iris)
+        return None
 
     def _check_values(self, param: Param) -> None:
         """Each parameter's example and default are valid; a declared one needs a sample."""
@@ -1016,7 +1027,9 @@ def app_queries() -> dict[str, StoredQuery]:
 
 def list_for_links(lang: str | None = None, *, external: bool = False) -> list[tuple[str, str, str]]:
     """(name, title, url of its page) for each stored query, for home pages and service
-    descriptions.  Needs an app (and request, for external URLs) context."""
+    descriptions.  Needs an app (and request, for external URLs) context.  The URLs carry
+    no ``?lang=``: a page listing them keeps an explicit one with
+    :func:`ssikg.views.resources.with_lang`, as for all its links (home and /query do)."""
     from flask import url_for
 
     return [(q.name, q.localized("title", lang),

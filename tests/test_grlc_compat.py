@@ -306,6 +306,27 @@ def test_refused_decorators_and_unknown_suffixes_are_reported_with_file_and_line
         load_all(folder)
 
 
+def test_defaults_and_enumerate_report_their_items_alike(tmp_path):
+    """One reader of grlc's '- name: value' lists: a name no parameter has is said the same way."""
+    folder = write_queries(tmp_path / "queries", {"items.rq": """\
+        #+ summary: Items
+        #+ defaults:
+        #+   - nobody: 3
+        #+   - who: [1, 2]
+        #+ enumerate:
+        #+   - nobody
+        #+   - who: {a: b}
+        SELECT ?s WHERE { ?s ?p ?_who_iri }
+        """})
+    _queries, problems = check_dir(folder)
+    messages = [f"{p.line}: {p.message}" for p in problems if p.severity == "error"]
+    hint = "(parameters: who; grlc names them without ?_ and type suffix)"
+    assert messages == [f"2: defaults: no parameter named 'nobody' {hint}",
+                        "2: defaults: the default of 'who' must be text or a number",
+                        f"5: enumerate: no parameter named 'nobody' {hint}",
+                        "5: enumerate: 'who' must list its values, and only IRI and string parameters can list them"]
+
+
 # ---------------------------------------------------------------------------
 # The project's own grlc-style query
 

@@ -55,6 +55,8 @@ def test_one_get_operation_per_stored_query(document, shared_app):
         assert timeout["schema"] == {"type": "number", "minimum": 0, "exclusiveMinimum": True}
         assert f"{settings.get('query_timeout'):g} s" in timeout["description"]
         assert {"200", "400"} <= set(operation["responses"])
+        assert declared["_shape"]["schema"] == {"type": "string", "enum": ["arrays", "objects", "array", "object"]}
+        assert not declared["_shape"]["required"] and "Datasette" in declared["_shape"]["description"]
         assert "application/json" in operation["responses"]["200"]["content"]
 
 
@@ -94,7 +96,20 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(case):
     # headers, response bodies that match their schema, valid data accepted and
     # invalid data rejected.
     _without_short_timeouts(case)
-    case.call_and_validate(timeout=30)
+    if not _shape_may_be_refused(case):
+        case.call_and_validate(timeout=30)
+        return
+    response = case.call_and_validate(timeout=30, excluded_checks=[schemathesis.checks.positive_data_acceptance])
+    if response.status_code != 200 and case.meta is not None and case.meta.generation.mode.is_positive:
+        assert response.status_code == 400 and response.json()["parameter"] == "_shape", response.text
+
+
+def _shape_may_be_refused(case) -> bool:
+    """What OpenAPI 3.0 cannot say of ``_shape`` (its description says it): it shapes JSON only
+    (with ``format=csv`` … it is a 400), and ``object`` keys rows by the first column, which the
+    data may leave unbound or repeat (a 400 too).  Such a case must answer 200 or that 400."""
+    query = case.query or {}
+    return "_shape" in query and (query["_shape"] == "object" or query.get("format", "json") != "json")
 
 
 SHORTEST_TIMEOUT = 10  # seconds: longer than any stored query takes on the test data

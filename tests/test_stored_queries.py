@@ -984,3 +984,120 @@ def test_a_lower_max_rows_cuts_the_page_with_the_servers_notice(make_app, serve_
     assert page.status_code == 200
     assert page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr>") == 2
     assert "Result cut by the server&#39;s row limit." in page.text and "Only the first" not in page.text
+
+
+# ---------------------------------------------------------------------------
+# One negotiation rule with the rest of the site (protocol.best_offer / ranks_above)
+
+SPARQL_KIND = {"application/sparql-results+json": "json", "application/json": "json",
+               "application/sparql-results+xml": "xml", "text/csv": "csv",
+               "text/tab-separated-values": "tsv", "text/html": "html"}
+
+
+@pytest.mark.parametrize("accept,kind", [
+    # equal weights: the range the client wrote first wins, as on /sparql
+    ("application/sparql-results+json, text/csv", "json"),
+    ("text/csv, application/sparql-results+json", "csv"),
+    ("text/tab-separated-values;q=0.9, application/sparql-results+xml;q=0.9, text/csv;q=0.5", "tsv"),
+    ("*/*", "json"),
+    # a page only when text/html ranks strictly above every data format
+    ("text/html, application/json", "json"),
+    ("text/html, */*;q=0.8", "html"),
+])
+def test_one_accept_header_gets_the_same_kind_of_answer_as_from_sparql(live_server, accept, kind):
+    stored = api(live_server, "label-search", {"text": "DCIS"}, headers={"Accept": accept})
+    sparql = requests.get(f"{live_server.url}/sparql", params={"query": "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1"},
+                          headers={"Accept": accept}, timeout=60)
+    assert stored.status_code == sparql.status_code == 200
+    kinds = [SPARQL_KIND[r.headers["Content-Type"].split(";")[0]] for r in (stored, sparql)]
+    assert kinds == [kind, kind]
+
+
+def test_the_listing_is_a_page_only_when_html_ranks_above_json(live_server):
+    for accept, page in (("text/html", True), ("*/*", False), ("text/html, application/json", False),
+                         ("application/json;q=0.5, text/html", True), (None, False)):
+        response = requests.get(live_server.url + "/api/queries", headers={"Accept": accept} if accept else {},
+                                timeout=30)
+        assert response.headers["Content-Type"].startswith("text/html" if page else "application/json"), accept
+
+
+# ---------------------------------------------------------------------------
+# Datasette's _shape
+
+
+def test_json_shapes_are_datasettes(live_server):
+    params = {"text": "e", "limit": "3"}
+    arrays = api(live_server, "label-search", params, suffix=".json")
+    default = arrays.json()
+    assert api(live_server, "label-search", {**params, "_shape": "arrays"}, suffix=".json").json()["rows"] \
+        == default["rows"]
+    objects = json_dicts(default)
+    shaped = api(live_server, "label-search", {**params, "_shape": "objects"}, suffix=".json").json()
+    assert shaped["rows"] == objects and shaped["columns"] == default["columns"]
+    assert {k: v for k, v in shaped.items() if k not in ("rows", "query_ms", "next_url")} == \
+        {k: v for k, v in default.items() if k not in ("rows", "query_ms", "next_url")}
+    assert "_shape=objects" in shaped["next_url"]  # the next page in the same shape
+    bare = api(live_server, "label-search", {**params, "_shape": "array"})  # format from Accept: JSON
+    assert bare.json() == objects and 'rel="next"' in bare.headers["Link"]  # paging stays in the header
+    # object: keyed by the first column, a string
+    named = api(live_server, "cq53-organisations-named").json()
+    first = [row[0] for row in named["rows"]]
+    assert len(first) > 3 and len(set(first)) == len(first)
+    keyed = api(live_server, "cq53-organisations-named", {"_shape": "object"}).json()
+    assert keyed == {row[named["columns"][0]]: row for row in json_dicts(named)}
+    ask = api(live_server, "cq27-ssi-or-asi-linked-to-dcis-not-stated", {"_shape": "object"}).json()
+    assert ask == {"false": {"boolean": False}}
+
+
+def test_a_shape_that_cannot_be_given_is_a_400_naming_it(live_server):
+    repeated = api(live_server, "label-search", {"text": "DCIS", "_shape": "object"})
+    assert_bad_parameter(repeated, "_shape")
+    assert "'text'" in repeated.json()["message"]  # the first column, whose value repeats
+    for params, suffix, headers in (({"_shape": "array"}, ".csv", None),
+                                    ({"_shape": "array", "format": "srj"}, "", None),
+                                    ({"_shape": "array"}, "", {"Accept": "text/csv"}),
+                                    ({"_shape": "rows"}, ".json", None)):
+        assert_bad_parameter(api(live_server, "label-search", {"text": "DCIS", **params}, headers=headers,
+                                 suffix=suffix), "_shape")
+    assert_bad_parameter(api(live_server, "label-search", [("text", "DCIS"), ("_shape", "array"),
+                                                           ("_shape", "array")]), "_shape")
+    page = requests.get(f"{live_server.url}/queries/label-search", params={"text": "DCIS", "_shape": "array"},
+                        timeout=30)
+    assert page.status_code == 400
+
+
+def test_object_shape_needs_a_bound_first_column():
+    from ssikg.errors import SsikgError
+    from ssikg.views.stored_queries import _keyed_by_first_column
+
+    assert _keyed_by_first_column(["a", "b"], [{"a": 1, "b": None}, {"a": "x", "b": 2}]) == \
+        {"1": {"a": 1, "b": None}, "x": {"a": "x", "b": 2}}
+    for columns, rows in ((["a"], [{"a": None}]), ([], [{}])):
+        with pytest.raises(SsikgError) as refused:
+            _keyed_by_first_column(columns, rows)
+        assert refused.value.status == 400 and "_shape" in refused.value.message
+
+
+def test_each_shape_has_its_own_etag(live_server):
+    if REMOTE:
+        return
+    plain = api(live_server, "cq53-organisations-named")
+    etag = plain.headers["ETag"]
+    other = api(live_server, "cq53-organisations-named", {"_shape": "array"}, headers={"If-None-Match": etag})
+    assert other.status_code == 200 and isinstance(other.json(), list) and other.headers["ETag"] != etag
+
+
+# ---------------------------------------------------------------------------
+# ASK in CSV: as /sparql answers it
+
+
+def test_an_ask_query_answers_csv_and_tsv_as_sparql_does(live_server):
+    name = "cq27-ssi-or-asi-linked-to-dcis-not-stated"
+    text = api(live_server, name, suffix=".rq").text
+    for suffix, media_type in ((".csv", "text/csv"), (".tsv", "text/tab-separated-values")):
+        stored = api(live_server, name, suffix=suffix)
+        sparql = requests.get(f"{live_server.url}/sparql", params={"query": text}, headers={"Accept": media_type},
+                              timeout=60)
+        assert stored.status_code == sparql.status_code == 200
+        assert stored.headers["Content-Type"] == sparql.headers["Content-Type"]
+        assert stored.content == sparql.content == b"false"

@@ -3,9 +3,10 @@
 * ``GET /api/queries`` lists the stored queries (JSON; an HTML index for browsers).
 * ``GET /api/queries/<name>?param=…`` runs one.  Formats by suffix
   (``.json``, ``.csv``, ``.srj``, ``.srx``, ``.tsv``; ``.ttl``/``.nt`` for
-  CONSTRUCT queries; ``.html``), by ``format=``, or by ``Accept``.  JSON is
-  Datasette-like: ``{"query", "columns", "rows", "truncated", "query_ms", …}``
-  with readable cell values (IRIs as strings, numbers as numbers).
+  CONSTRUCT queries; ``.html``), by ``format=``, or by ``Accept`` (the site's one rule,
+  :func:`ssikg.protocol.best_offer`).  JSON is Datasette-like: ``{"query", "columns",
+  "rows", "truncated", "query_ms", …}`` with readable cell values (IRIs as strings,
+  numbers as numbers), and Datasette's ``_shape`` gives its other shapes.
   Queries declared ``paginated`` take ``limit``/``offset`` and answer with
   RFC 8288 ``Link`` headers (first / prev / next).
 * ``GET /queries`` and ``/queries/<name>``: an HTML page per query with a form.
@@ -36,6 +37,7 @@ from urllib.parse import urlencode
 
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, request, url_for
+from markupsafe import Markup, escape
 
 from .. import __version__, http, protocol
 from ..app import get_settings, get_store
@@ -90,6 +92,11 @@ _INTEGER_TYPES = {XSD + t for t in ("integer", "int", "long", "short", "byte", "
                                     "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte")}
 _FLOAT_TYPES = {XSD + t for t in ("decimal", "double", "float")}
 MAX_OFFSET = 10**9
+# Datasette's JSON shapes (https://docs.datasette.io/en/stable/json_api.html): ``arrays`` is our
+# default envelope (rows as lists), ``objects`` the envelope with rows as objects, ``array`` a
+# bare list of row objects, ``object`` row objects keyed by the first column's value.
+SHAPE = "_shape"
+SHAPES = ("arrays", "objects", "array", "object")
 
 # Interface words of the HTML pages.
 WORDS = {'en': {'api': 'API',
@@ -112,6 +119,7 @@ WORDS = {'en': {'api': 'API',
         'none': 'No results.',
         'openapi': 'OpenAPI document',
         'operations': 'Operations',
+        'pages': 'Result pages',
         'swagger': 'The same in Swagger UI',
         'parameters': 'Parameters',
         'prev': 'Previous page',
@@ -148,6 +156,7 @@ WORDS = {'en': {'api': 'API',
         'none': 'Aucun résultat.',
         'openapi': 'Document OpenAPI',
         'operations': 'Opérations',
+        'pages': 'Pages de résultats',
         'swagger': 'La même dans Swagger UI',
         'parameters': 'Paramètres',
         'prev': 'Page précédente',
@@ -216,14 +225,14 @@ def _request_values(query: StoredQuery, allowed_extra: set[str]) -> tuple[dict[s
     return values, api
 
 
-def _api_params(query: StoredQuery, html: bool) -> set[str]:
-    allowed = {"format", "timeout"}
+def _api_params(query: StoredQuery) -> set[str]:
+    """The request parameters the API itself reads.  ``lang`` (the page language, kept by the
+    pages' links) is taken by every answer and changes only pages; ``_shape`` only JSON."""
+    allowed = {"format", "timeout", "lang", SHAPE}
     if query.paginated:
         allowed |= {"limit", "offset"}
     if query.grlc_pages:
         allowed.add(GRLC_PAGE)
-    if html:
-        allowed.add("lang")
     return allowed
 
 
@@ -295,6 +304,11 @@ def _page(query: StoredQuery, api: dict) -> tuple[int, int] | None:
 
 
 def _negotiate(query: StoredQuery, suffix: str | None, api: dict) -> str:
+    """The answer's format: the URL's suffix or ``format=`` (a contradiction between them, or a
+    format this kind of query does not offer, is a 400 naming ``format``), else the Accept
+    header by the site's one rule (:func:`ssikg.protocol.best_offer`: no header is JSON, ties
+    go to the range the client wrote first).  A page only when text/html ranks strictly above
+    every data format: a browser's ``*/*`` must not turn a JSON API into a web page."""
     offered = OFFERED[query.kind]
     if suffix is not None and api.get("format", suffix) != suffix:
         raise SsikgError(400, f"parameter 'format': '{api['format']}' contradicts the '.{suffix}' of the URL",
@@ -305,18 +319,15 @@ def _negotiate(query: StoredQuery, suffix: str | None, api: dict) -> str:
             raise SsikgError(400, f"parameter 'format': '{asked}' is not offered for this {query.kind} query; "
                              f"use one of: {', '.join(offered)}", extra={"parameter": "format"})
         return asked
-    accept = request.accept_mimetypes
-    if not request.headers.get("Accept"):
-        return "json"
-    best = accept.best_match([MEDIA[f] for f in offered])
-    if best is None:
+    accept = request.headers.get("Accept")
+    data = [(f, MEDIA[f]) for f in offered if f != "html"]
+    if protocol.ranks_above(accept, MEDIA["html"], [media for _f, media in data]):
+        return "html"
+    chosen = protocol.best_offer(accept, data)
+    if chosen is None:
         media = [MEDIA[f] for f in offered]
         raise SsikgError(406, "no acceptable representation; offered: " + ", ".join(media),
                          headers={"Vary": "Accept"}, extra={"offered": media})
-    chosen = next(f for f in offered if MEDIA[f] == best)
-    # A browser's */* must not turn a JSON API into a web page: HTML only when preferred.
-    if chosen != "html" and accept["text/html"] > accept[best]:
-        return "html"
     return chosen
 
 
@@ -470,6 +481,56 @@ def _link_header(links: dict[str, str]) -> str:
     return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
 
 
+def _json_shape(api: dict, fmt: str) -> str:
+    """The ``_shape`` asked for (``arrays``, the default envelope, when none): JSON only."""
+    shape = api.get(SHAPE)
+    if shape is None:
+        return "arrays"
+    if fmt != "json":
+        raise SsikgError(400, f"parameter '{SHAPE}' shapes the JSON answer only; this answer is {fmt} "
+                         f"(use .json or format=json, or leave {SHAPE} out)", extra={"parameter": SHAPE})
+    if shape not in SHAPES:
+        raise SsikgError(400, f"parameter '{SHAPE}' must be one of {', '.join(SHAPES)}; got {shape[:40]!r}",
+                         extra={"parameter": SHAPE})
+    return shape
+
+
+def _shaped(outcome: Outcome, links: dict[str, str], page, shape: str):
+    """The JSON answer in a Datasette shape (see :data:`SHAPES`)."""
+    if shape == "arrays":
+        return _json_body(outcome, links, page)
+    objects = [dict(zip(outcome.columns, row, strict=True)) for row in outcome.rows]
+    if shape == "objects":
+        return {**_json_body(outcome, links, page), "rows": objects}
+    if shape == "array":
+        return objects
+    return _keyed_by_first_column(outcome.columns, objects)
+
+
+def _keyed_by_first_column(columns: list[str], objects: list[dict]) -> dict:
+    """Datasette's ``object`` shape keyed by the first column (a query has no primary key): the
+    keys are strings, and a result whose first column is missing, unbound or repeated has no
+    such shape (400)."""
+    if not columns:
+        raise SsikgError(400, f"parameter '{SHAPE}': 'object' keys rows by the first column, and "
+                         "this result has no column", extra={"parameter": SHAPE})
+    first = columns[0]
+    keyed: dict[str, dict] = {}
+    for row in objects:
+        value = row[first]
+        if value is None:
+            raise SsikgError(400, f"parameter '{SHAPE}': 'object' keys rows by the first column "
+                             f"'{first}', which is unbound in a row; use 'objects' or 'array'",
+                             extra={"parameter": SHAPE})
+        key = value if isinstance(value, str) else json.dumps(value)
+        if key in keyed:
+            raise SsikgError(400, f"parameter '{SHAPE}': 'object' keys rows by the first column "
+                             f"'{first}', whose value {key[:80]!r} is in more than one row; use "
+                             "'objects' or 'array'", extra={"parameter": SHAPE})
+        keyed[key] = row
+    return keyed
+
+
 def _json_body(outcome: Outcome, links: dict[str, str], page) -> dict:
     query = outcome.query
     body = {
@@ -504,8 +565,7 @@ def _sparql_results(outcome: Outcome, fmt: str) -> bytes:
     (a result cut by ``max_rows`` carries the same marks)."""
     results_format = _RESULT_FORMATS[fmt]
     if outcome.query.kind == "ask":
-        document = json.dumps({"head": {}, "boolean": outcome.boolean}).encode()
-        return ox.parse_query_results(document, ox.QueryResultsFormat.JSON).serialize(format=results_format)
+        return _boolean_result(outcome, results_format)
     document = json.dumps({"head": {"vars": outcome.columns}, "results": {"bindings": outcome.bindings}},
                           ensure_ascii=False).encode("utf-8")
     sink = io.BytesIO()
@@ -514,18 +574,27 @@ def _sparql_results(outcome: Outcome, fmt: str) -> bytes:
     return xml_safe(sink.getvalue()) if results_format == ox.QueryResultsFormat.XML else sink.getvalue()
 
 
+def _boolean_result(outcome: Outcome, results_format: ox.QueryResultsFormat) -> bytes:
+    """An ASK's answer written by pyoxigraph, as ``/sparql`` writes it."""
+    document = json.dumps({"head": {}, "boolean": outcome.boolean}).encode()
+    return ox.parse_query_results(document, ox.QueryResultsFormat.JSON).serialize(format=results_format)
+
+
 def _graph_document(outcome: Outcome, fmt: str) -> bytes:
     prefixes = dict(PREFIXES) if fmt == "ttl" else None
     return ox.serialize(outcome.triples, format=_GRAPH_FORMATS[fmt], prefixes=prefixes)
 
 
-def _answer(outcome: Outcome, fmt: str, links: dict[str, str], page) -> Response:
+def _answer(outcome: Outcome, fmt: str, links: dict[str, str], page, shape: str = "arrays") -> Response:
     if fmt == "json":
         response = current_app.response_class(
-            json.dumps(_json_body(outcome, links, page), ensure_ascii=False) + "\n",
+            json.dumps(_shaped(outcome, links, page, shape), ensure_ascii=False) + "\n",
             mimetype="application/json")
     elif fmt == "csv":
-        response = Response(_csv_text(outcome), mimetype="text/csv")
+        # an ASK as /sparql answers it in CSV: the bare boolean, no header line
+        body = _boolean_result(outcome, ox.QueryResultsFormat.CSV) if outcome.query.kind == "ask" \
+            else _csv_text(outcome)
+        response = Response(body, mimetype="text/csv")
         response.headers["Content-Disposition"] = f'inline; filename="{outcome.query.name}.csv"'
     elif fmt in _RESULT_FORMATS:
         response = Response(_sparql_results(outcome, fmt), mimetype=MEDIA[fmt])
@@ -571,8 +640,8 @@ def _conditional(response: Response) -> Response:
 
 
 def _prefers_html() -> bool:
-    accept = request.accept_mimetypes
-    return bool(request.headers.get("Accept")) and accept["text/html"] > accept["application/json"]
+    """The listing as a page: text/html strictly above JSON (the rule of :func:`_negotiate`)."""
+    return protocol.ranks_above(request.headers.get("Accept"), MEDIA["html"], [MEDIA["json"]])
 
 
 @bp.route("/api/queries/<name>", methods=["GET", "POST", "OPTIONS"],
@@ -597,22 +666,23 @@ def run(name: str):
         fmt = _negotiate(query, suffix, {"format": formats[0]} if formats else {})
     except SsikgError as refusal:
         if refusal.status == 406:  # a wrong parameter tells the client more than its Accept does
-            values, api = _request_values(query, _api_params(query, html=False))
+            values, api = _request_values(query, _api_params(query))
             _page(query, api)
             _bind(query, values)
         raise
     if fmt == "html":
         return _html_page(query)
-    values, api = _request_values(query, _api_params(query, html=False))
+    values, api = _request_values(query, _api_params(query))
+    shape = _json_shape(api, fmt)
     page = _page(query, api)
     substitutions, used = _bind(query, values)
     # a POST (grlc's method: POST) is not cached: its parameters are not in the URL
-    etag = _result_etag(query, fmt, used, page) if request.method != "POST" else None
+    etag = _result_etag(query, f"{fmt}:{shape}", used, page) if request.method != "POST" else None
     held = http.held_etag(etag) if etag else None
     if held is not None:  # answered before the query runs
         return http.not_modified(held, weak=True)
     outcome = _execute(query, substitutions, used, page)
-    response = _answer(outcome, fmt, _page_links(query, page, outcome, suffix), page)
+    response = _answer(outcome, fmt, _page_links(query, page, outcome, suffix), page, shape)
     if etag:
         response.set_etag(etag, weak=True)  # weak: the JSON carries the time the query took
         response.headers["Cache-Control"] = http.READ_CACHE_CONTROL
@@ -672,16 +742,17 @@ def _ui_lang() -> str:
 
 def _html_page(query: StoredQuery) -> Response:
     """The form, and the result when the query can run (parameters given, or none needed)."""
-    from .resources import link
+    from .resources import explicit_lang, link
     from .resources import page as render_page
 
-    values, api = _request_values(query, _api_params(query, html=True))
+    values, api = _request_values(query, _api_params(query))
+    _json_shape(api, "html")  # a page has no JSON shape: a _shape is a 400
     submitted = {k: v for k, v in values.items() if v != ""}
     lang = _ui_lang()
     choices = {p.name: p.values for p in query.params if p.values}
     choices.update(_enumerations(query))
-    context = {"query": query, "values": values, "lang_of": lang, "w": WORDS[lang],
-               "error": None, "outcome": None, "choices": choices,
+    context = {"query": query, "values": values, "lang_of": lang, "w": WORDS[lang], "md": inline_markdown,
+               "explicit_lang": explicit_lang(), "error": None, "outcome": None, "choices": choices,
                "links": {}, "formats": [], "page_info": None}
     needs_input = any(p.required and p.default is None for p in query.params)
     status = 200
@@ -813,6 +884,7 @@ def _operation(query: StoredQuery, method: str = "get") -> dict:
     parameters.append({"name": "format", "in": "query", "required": False,
                        "description": "Response format; overrides Accept.",
                        "schema": {"type": "string", "enum": offered}})
+    parameters.append(_shape_parameter())
     parameters.append(_timeout_parameter())
     description = query.description
     if query.title_fr or query.description_fr:
@@ -852,6 +924,18 @@ def _form_body(parameters: list[dict]) -> dict:
     if required:
         schema["required"] = required
     return {"required": bool(required), "content": {FORM: {"schema": schema}}}
+
+
+def _shape_parameter() -> dict:
+    """Datasette's ``_shape`` (:data:`SHAPES`): what OpenAPI 3.0 cannot say of it is said here."""
+    return {"name": SHAPE, "in": "query", "required": False,
+            "description": "The shape of the JSON answer, as Datasette's `_shape`: `arrays` (the "
+                           "default: `rows` as lists, in the order of `columns`), `objects` "
+                           "(`rows` as objects keyed by column), `array` (only the list of row "
+                           "objects), `object` (the row objects keyed by the first column's value, "
+                           "as a string). JSON only: with another format it is a 400, as is "
+                           "`object` when the first column is unbound or repeats a value.",
+            "schema": {"type": "string", "enum": list(SHAPES)}}
 
 
 def _timeout_parameter() -> dict:
@@ -897,7 +981,12 @@ def _result_schema(query: StoredQuery, fmt: str) -> dict:
         if query.paginated:
             schema["properties"].update({"limit": {"type": "integer"}, "offset": {"type": "integer"},
                                          "next_url": {"type": "string", "nullable": True}})
-        return schema
+        row_object = {"type": "object", "properties": {c: {} for c in columns}}
+        with_objects = {**schema, "properties": {**schema["properties"],
+                                                 "rows": {"type": "array", "items": row_object}}}
+        # the _shape= answers: arrays (the default), objects, array, object
+        return {"anyOf": [schema, with_objects, {"type": "array", "items": row_object},
+                          {"type": "object", "additionalProperties": row_object}]}
     if fmt == "srj":
         return {"$ref": "#/components/schemas/SparqlResults"}
     return {"type": "string"}
@@ -991,10 +1080,38 @@ def api_docs():
             "path": path, "op": operation, "query": query,
             "try": path + ("?" + urlencode(example_args) if example_args else ""),
             "formats": list(operation["responses"]["200"]["content"]),
+            "description": paragraphs(operation["description"]),
+            "parameters": [{**p, "paragraphs": paragraphs(p["description"])}
+                           for p in operation.get("parameters", [])],
         })
     lang = _ui_lang()
     return _conditional(render_page("api_docs.html", document=document, operations=operations, lang_of=lang,
-                                    w=WORDS[lang]))
+                                    w=WORDS[lang], md=inline_markdown))
+
+
+# The OpenAPI document's texts are written in English, with "(fr) …" paragraphs in French, in
+# the small Markdown subset of CommonMark its readers render (Swagger UI does): bold and code.
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+# a code span, or bold text (which may hold code spans; a code span's insides stay as written)
+_INLINE = re.compile(r"`([^`]+)`|\*\*((?:`[^`]+`|[^*`])+?)\*\*")
+
+
+def inline_markdown(text: str) -> Markup:
+    """``**bold**`` and ```code``` as HTML.  The text is escaped first, then converted: a query
+    file's header can put no markup of its own on a page."""
+    def html(match: re.Match) -> str:
+        if match.group(1) is not None:
+            return f"<code>{match.group(1)}</code>"
+        return "<strong>" + _CODE_SPAN.sub(r"<code>\1</code>", match.group(2)) + "</strong>"
+
+    return Markup(_INLINE.sub(html, str(escape(text))))
+
+
+def paragraphs(description: str) -> list[tuple[str, Markup]]:
+    """(language, HTML) of each paragraph of one of the document's descriptions, for pages to
+    mark each with its language: "(fr) …" paragraphs are French, the others English."""
+    return [("fr" if part.startswith("(fr) ") else "en", inline_markdown(part))
+            for part in (chunk.strip() for chunk in description.split("\n\n")) if part]
 
 
 @bp.get("/api/swagger")
