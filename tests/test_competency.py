@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ROOT / "queries"
 CQ_FILES = sorted(QUERIES.glob("cq*.rq"))
 ID = "https://w3id.org/ssikg/id/"
+GRAPH = "https://w3id.org/ssikg/graph/"
+ORG = "http://www.w3.org/ns/org#"
 G = "https://w3id.org/ssikg/graph/"
 
 # The competency questions of competency.md (index table).
@@ -490,12 +492,24 @@ def test_reporting_chain_above_dcis(store):
         ("directeur général de la police nationale", "post"),
         ("directeur général de la gendarmerie nationale", "post"),
     }
-    # the page states no line above the two directors general, nor above the SSI
-    assert run(store, path, start=ID + "post-dg-pn") == []
+    assert {r["graph"] for r in rows} == {GRAPH + "stated"}
+    # above a director general: only the force the post belongs to; above the SSI: nothing
+    above_dg = run(store, path, start=ID + "post-dg-pn")
+    assert {(r["above"], r["link"]) for r in above_dg} == {(ID + "police-nationale", ORG + "postIn")}
     assert run(store, path, start=ID + "ssi-be") == []
+    # the page states assistance, not a reporting line: the one read from it is marked derived,
+    # and the chain above agrees with the chain below (reporting-chain-below.rq)
+    above_ol = run(store, path, start=ID + "post-ol-benelux")
+    assert {(r["above"], r["link"], r["graph"]) for r in above_ol} == {
+        (ID + "ssi-be", ORG + "postIn", GRAPH + "stated"),
+        (ID + "post-asi-be", ORG + "reportsTo", GRAPH + "derived")}
+    below = run(store, QUERIES / "reporting-chain-below.rq", top=ID + "post-asi-be")
+    assert {(r["below"], r["graph"]) for r in below} == {
+        (ID + "post-ol-benelux", GRAPH + "derived"), (ID + "post-via-be", GRAPH + "derived")}
     # the default value of the parameter is the DCIS
     meta, _body = split_query(path)
     assert meta["params"][0]["name"] == "start" and meta["params"][0]["default"] == ID + "dcis"
-    # without a binding it lists every chain; stated assistance is not a reporting line
+    # without a binding it lists the chain of everything that has one: units and posts
     everything = run(store, path)
-    assert col(everything, "start") == {ID + "dcis"}
+    assert ID + "dcis" in col(everything, "start") and ID + "post-ambassadeur-be" in col(everything, "start")
+    assert ID + "ssi-be" not in col(everything, "start")

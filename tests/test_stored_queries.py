@@ -150,6 +150,7 @@ def _organisation_posts(rows):
 
 
 def _reporting_chain_above(rows):
+    assert {r["graph"] for r in rows} == {"https://w3id.org/ssikg/graph/stated"}
     assert {(r["aboveLabel"], r["aboveKind"]) for r in rows} == {
         ("police nationale", "organisation"), ("gendarmerie nationale", "organisation"),
         ("directeur général de la police nationale", "post"),
@@ -157,8 +158,10 @@ def _reporting_chain_above(rows):
 
 
 def _reporting_chain_below(rows):
-    assert {(r["below"], r["link"]) for r in rows} == {
-        (ID + "post-ol-benelux", ORG + "reportsTo"), (ID + "post-via-be", ORG + "reportsTo")}
+    # the page states assistance; the reporting line read from it is derived, and says so
+    assert {(r["below"], r["link"], r["graph"]) for r in rows} == {
+        (ID + "post-ol-benelux", ORG + "reportsTo", "https://w3id.org/ssikg/graph/derived"),
+        (ID + "post-via-be", ORG + "reportsTo", "https://w3id.org/ssikg/graph/derived")}
 
 
 def _units_by_theme(rows):
