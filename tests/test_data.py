@@ -591,6 +591,24 @@ def test_verbatim_labels_are_in_the_page(store):
     assert [r for r in labels if r["l"] not in page] == []
 
 
+def test_a_french_label_not_in_the_page_says_how_it_was_made(store):
+    """An entity's or concept's French prefLabel is the page's text, or its labelStatus says
+    it is normalised (case, singular) or reconstructed (from a coordination or a gloss) — with
+    an editorial note saying from what.  Scheme and collection names are the modellers' own."""
+    labels = rows(store, """SELECT ?x ?l ?status WHERE {
+        ?x skos:prefLabel ?l FILTER(lang(?l) = "fr")
+        FILTER NOT EXISTS { ?x a ?modellers VALUES ?modellers { skos:ConceptScheme skos:Collection } }
+        OPTIONAL { ?x ssikg:labelStatus ?status } }""")
+    page = page_text().lower()
+    unexplained = [r["x"] for r in labels if r["l"].lower() not in page
+                   and r.get("status") not in (SSIKG + "Normalised", SSIKG + "Reconstructed")]
+    assert unexplained == []
+    noteless = rows(store, """SELECT ?x WHERE { ?x ssikg:labelStatus ?status
+        VALUES ?status { ssikg:Normalised ssikg:Reconstructed }
+        FILTER NOT EXISTS { ?x skos:editorialNote ?note } }""")
+    assert noteless == []
+
+
 def test_concepts_used_in_stated_are_in_a_scheme_with_labels(store):
     bad = rows(store, f"""SELECT DISTINCT ?c WHERE {{
         GRAPH <{G}stated> {{ {{ ?s ?p ?c }} UNION {{ ?c ?p ?o }} }}

@@ -754,10 +754,12 @@ LABEL_STATUS = {
         "id:post-asi-be", "id:post-ol-benelux", "id:post-via-be", "id:post-ambassadeur-be",
         "id:post-ministre-io", "id:q-personnel",
     ),
-    "ssikg:Normalised": ("id:ssi-be", "id:q-pays"),
+    "ssikg:Normalised": (
+        "id:ssi-be", "id:q-pays", "concept:trafic-drogue", "concept:role-eti", "concept:role-directeur-general",
+    ),
     "ssikg:Reconstructed": (
         "id:police-nationale", "id:gendarmerie-nationale", "id:post-dg-pn", "id:post-dg-gn",
-        "concept:role-asia",
+        "concept:role-asia", "concept:trafic-armes", "concept:coop-institutionnelle", "concept:coop-operationnelle",
     ),
 }
 for status, ents in LABEL_STATUS.items():
@@ -1035,6 +1037,23 @@ VOCAB.append(("concept:role-asia", "skos:editorialNote", en(
 VOCAB.append(("concept:role-via", "skos:editorialNote", en(
     "The VIA is not one of the network categories of F58–F64; do not map it to « assistant » (B18)."
 )))
+VOCAB.append(("concept:trafic-drogue", "skos:editorialNote", en(
+    "French prefLabel in the singular; the page writes « trafics de drogue ou d’armes » (F47)."
+)))
+VOCAB.append(("concept:trafic-armes", "skos:editorialNote", en(
+    "French prefLabel reconstructed from the coordination « trafics de drogue ou d’armes » (F48)."
+)))
+VOCAB.append(("concept:role-eti", "skos:editorialNote", en(
+    "French prefLabel in the singular; the page writes « experts techniques internationaux » (F64)."
+)))
+VOCAB.append(("concept:role-directeur-general", "skos:editorialNote", en(
+    "French prefLabel in the singular; the page writes « des deux directeurs généraux » (F34)."
+)))
+for _kind in ("institutionnelle", "operationnelle"):
+    VOCAB.append((f"concept:coop-{_kind}", "skos:editorialNote", en(
+        "French prefLabel reconstructed from the coordination « la coopération technique, institutionnelle "
+        "et opérationnelle » (F68, F69)."
+    )))
 VOCAB.append(("concept:benelux", "skos:editorialNote", en(
     "Not expanded to its member countries on the page (B15, C17)."
 )))
