@@ -23,6 +23,7 @@ from .xml_text import xml_safe
 
 LANGS = ("fr", "en", "nl")
 DEFAULT_LANG = "fr"
+SOURCE_LANG = "fr"  # the source page's language: names in it are the page's own
 
 RDF_TYPE = PREFIXES["rdf"] + "type"
 SKOS = PREFIXES["skos"]
@@ -324,6 +325,8 @@ class Entity:
     grounds: list[Grounded] = field(default_factory=list)  # the triples a source statement grounds
     # (direction "out"/"in", predicate) -> how many values there are, where fewer are shown
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    # the French name, when the title is in another language (a modellers' translation)
+    source_name: Label | None = None
 
     def more(self, direction: str, predicate: str) -> dict | None:
         """For a property with more values than the page shows: how many are shown, how many
@@ -449,12 +452,15 @@ def describe(store, iri: str, lang: str = DEFAULT_LANG, shown: int = LINKS_SHOWN
             if value.iri in quantities:
                 value.quantity = describe_quantity(quantities[value.iri], lang)
     types = _unique_values(r.value for r in outgoing if r.predicate == RDF_TYPE)
-    label_props = {SKOS + "prefLabel", RDFS + "label"}
-    visible_out = [r for r in outgoing if r.predicate != RDF_TYPE and not (
-        r.predicate in label_props and r.value.literal is not None)]
+    # the names stay in the table: each with its graph and the facts behind it, so an English
+    # page shows the page's French name with its quote, and its own title as editorial
+    visible_out = [r for r in outgoing if r.predicate != RDF_TYPE]
     entity = Entity(iri=iri, lang=lang, label=labels.pick(iri, lang), types=types,
                     alt_labels=labels.all_of(iri, SKOS + "altLabel"), outgoing=visible_out,
                     incoming=incoming, labels=labels)
+    if entity.label.lang not in (None, SOURCE_LANG):
+        source_name = labels.pick(iri, SOURCE_LANG)
+        entity.source_name = source_name if source_name.lang == SOURCE_LANG else None
     entity.quote = _own_quote(store, iri)
     entity.grounds = grounds
     entity.totals = {("out", p): n for p, n in out_cut.items()} | {("in", p): n for p, n in in_cut.items()}

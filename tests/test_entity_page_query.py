@@ -38,3 +38,15 @@ def test_each_credited_fact_is_the_one_its_reification_names(live_server):
     credited = {(r["predicate"], r["value"], r["fact"]) for r in rows if r["direction"] == "out" and "fact" in r}
     assert credited and credited <= named
     assert all("quote" in r for r in rows if "fact" in r)
+
+
+def test_an_english_page_says_its_title_is_a_translation_and_shows_the_pages_name(live_server):
+    english = requests.get(f"{live_server.url}/id/dcis.html", params={"lang": "en"}, timeout=60).text
+    note = english.split('class="label-note"', 1)[1].split("</p>", 1)[0]
+    assert "translated" in note and '<span lang="fr">« direction de la coopération internationale de sécurité »' in note
+    # both names are in the table, each with its graph; the French one with the fact quoting it
+    names = english.split("skos:prefLabel</span>", 1)[1].split("</tr>", 2)
+    assert "Directorate for International Security Cooperation" in names[0] and "badge-editorial" in names[0]
+    assert "direction de la coopération internationale de sécurité" in names[1] and "#fact-F32" in names[1]
+    french = requests.get(f"{live_server.url}/id/dcis.html", params={"lang": "fr"}, timeout=60).text
+    assert 'class="label-note"' not in french  # the French title is the page's own name
