@@ -169,18 +169,19 @@ def _validate_sources(source_dir: Path) -> None:
 
 def _publish(backend: str, update_url: str | None, store_url: str | None) -> None:
     from .errors import SsikgError
-    from .remote_store import open_remote, publish_sources
+    from .remote_store import open_remote, publish_sources, redact_url
 
     settings = _settings(backend=backend, backend_update_url=update_url, backend_store_url=store_url)
     remote = open_remote(settings)
+    where = redact_url(backend)  # a URL may carry user:password: never printed
     try:
         publish_sources(remote, settings.source_dir, progress=_progress)
     except StoreError as exc:
-        _fail(f"publishing failed: {exc}")
+        _fail(f"publishing to {where} failed: {exc}")
     except SsikgError as exc:
-        _fail(f"publishing failed: {exc.message}")
+        _fail(f"publishing to {where} failed: {exc.message}")
     except SyntaxError as exc:
-        _fail(f"publishing failed: {exc}")
+        _fail(f"publishing to {where} failed: {exc}")
     finally:
         remote.close()
 
@@ -331,7 +332,12 @@ def serve(store, host, port, production, threads, processes):
     except StoreError as exc:
         _fail(str(exc))
     start_query_workers(app)
-    served = settings.get("backend") or settings.store_path
+    if settings.get("backend"):
+        from .remote_store import redact_url
+
+        served = redact_url(settings.get("backend"))
+    else:
+        served = settings.store_path
     click.echo(f"ssikg serving {served} on http://{host}:{port}/sparql", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 

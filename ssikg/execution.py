@@ -78,6 +78,9 @@ from .workers import (
 log = logging.getLogger("ssikg")
 
 CHUNK_SIZE = 64 * 1024
+# A store that enforces the deadline itself (a remote engine: its read timeout) is given this
+# much more before the executor's own 503, so the engine's 504 is the answer on every route.
+STORE_DEADLINE_GRACE = 2.0
 TRUNCATED_HEADER = "SSIKG-Truncated"
 MAX_ROWS_HEADER = "SSIKG-Max-Rows"
 
@@ -469,15 +472,23 @@ class Executor:
     time, a streaming result stops at its next chunk, and a disconnect stops
     the serialisation; but work inside pyoxigraph's ``query()`` (aggregates,
     ORDER BY) runs to its end in the background, holding its concurrency slot
-    so that such work cannot pile up.  A remote store is also given the
-    deadline as its HTTP timeout.
+    so that such work cannot pile up.
+
+    A remote store (:mod:`ssikg.remote_store`) is given more: the deadline, which
+    shortens its ``backend_timeout`` (an engine that has not answered by then is its
+    504, the executor's own 503 waiting :data:`STORE_DEADLINE_GRACE` longer, so the
+    same slow engine is a 504 on ``/sparql`` as on pages); ``max_rows``, so it stops
+    reading the engine's answer one row past the cap; and ``admitted``: the executor
+    uses the store's ``query_gate`` as its own, so a page's queries (which take a slot
+    of it themselves) and ``/sparql``'s share ``max_concurrent_queries``.
     """
 
     def __init__(self, store, settings):
         self.store = store
         self.settings = settings
         self.size = max(1, int(settings.get("max_concurrent_queries") or 1))
-        self.gate = threading.BoundedSemaphore(self.size)
+        # A remote store's own gate, when it has one: its pages' queries take the same slots.
+        self.gate = getattr(store, "query_gate", None) or threading.BoundedSemaphore(self.size)
         self.mode, self.why = choose_isolation(store, settings)
         self.pool = None
         if self.mode == "process":
@@ -489,7 +500,10 @@ class Executor:
             weakref.finalize(self, self.pool.shutdown)  # an app that goes away takes its workers
         self.results = ResultCache.for_store(store, settings)
         self._write_lock = getattr(store, "_lock", None)
-        self._passes_timeout = "timeout" in _parameters(getattr(store, "query", None))
+        accepted = _parameters(getattr(store, "query", None))
+        self._passes_timeout = "timeout" in accepted
+        self._passes_max_rows = "max_rows" in accepted  # reads only what the cap keeps
+        self._passes_admitted = "admitted" in accepted  # holds our slot: must not take another
         log.info("query isolation: %s (%s)", self.mode, self.why)
 
     def prestart(self) -> None:
@@ -525,6 +539,8 @@ class Executor:
             raise
         # The clock starts once a worker has the job: starting a worker is not the query's time.
         deadline = None if seconds is None else time.monotonic() + seconds
+        if deadline is not None and self.mode == "thread" and self._passes_timeout:
+            deadline += STORE_DEADLINE_GRACE
         header, first = self._first_messages(source, deadline, seconds, offered)
         kind = header["kind"]
         fmt = graph_format if kind == "graph" else solutions_format
@@ -581,9 +597,14 @@ class Executor:
 
     def _start(self, job: dict, sock, seconds: float | None):
         if self.mode == "thread":
+            kwargs = {}
             if self._passes_timeout and seconds:
-                job = {**job, "store_kwargs": {"timeout": seconds}}
-            return _ThreadSource(self, job, sock)
+                kwargs["timeout"] = seconds
+            if self._passes_max_rows and job.get("max_rows"):
+                kwargs["max_rows"] = int(job["max_rows"])
+            if self._passes_admitted:
+                kwargs["admitted"] = True
+            return _ThreadSource(self, {**job, "store_kwargs": kwargs}, sock)
         for _attempt in (1, 2):
             try:
                 worker = self.pool.checkout(self.store.version, self._write_lock)

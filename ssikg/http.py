@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, has_app_context, request
 
 access_log = logging.getLogger("ssikg.access")
 
@@ -347,13 +347,31 @@ def _apply_gzip(response: Response) -> None:
         response.set_etag(etag + "-gzip")
 
 
+def validators_apply(store=None) -> bool:
+    """Whether responses made from ``store`` (default: the current app's) may be validated.
+
+    The one rule for every ETag and 304: a store whose version is not reliable (a remote
+    engine, whose data can change behind ssikg's back without changing any cheap digest:
+    ``version_is_reliable = False``) gives no 304 (:func:`held_etag`, so
+    :func:`answer_if_held` and the after-request revalidation, answer None), no weak
+    version ETag (:func:`conditional`, and any set directly: dropped after the request),
+    and ``Cache-Control: no-store``.  A strong ETag a view sets itself (the Graph Store's,
+    for ``If-Match`` on writes) stays, without ever giving a 304."""
+    if store is None:
+        if not has_app_context():
+            return True
+        store = current_app.extensions.get("ssikg.store")
+    return bool(getattr(store, "version_is_reliable", True))
+
+
 def held_etag(etag: str) -> str | None:
     """The variant of the entity ``etag`` (plain, or gzip: see _apply_gzip) that
     If-None-Match names, by the weak comparison RFC 9110 §13.1.2 prescribes; None when
-    it names neither.  A 304 carries that variant, the validator of the response the
-    client holds, so that a cache can freshen it (RFC 9111 §4.3.4)."""
+    it names neither, or when the store's validators do not apply (:func:`validators_apply`).
+    A 304 carries that variant, the validator of the response the client holds, so that a
+    cache can freshen it (RFC 9111 §4.3.4)."""
     candidates = request.if_none_match
-    if not candidates:
+    if not candidates or not validators_apply():
         return None
     for variant in (etag, etag + "-gzip"):
         if candidates.contains_weak(variant):
@@ -373,7 +391,11 @@ def version_etag(version: str, *parts: str) -> str:
 
 def conditional(response: Response, version: str, *parts: str) -> Response:
     """``response`` with a weak ETag naming the store ``version`` and ``parts``, and a 304 in
-    its place when the client holds it (weak: equivalent, not byte-identical, renderings)."""
+    its place when the client holds it (weak: equivalent, not byte-identical, renderings).
+    Neither over a store whose version is not reliable (:func:`validators_apply`)."""
+    if not validators_apply():
+        response.headers["Cache-Control"] = "no-store"
+        return response
     response.set_etag(version_etag(version, *parts), weak=True)
     response.headers.setdefault("Cache-Control", READ_CACHE_CONTROL)
     compressible = _compressible(response)
@@ -426,6 +448,15 @@ def _revalidate(response: Response) -> Response:
         _add_vary(answer, "Accept-Encoding")  # as _apply_gzip would have on the 200
     answer.set_etag(held, weak)
     return answer
+
+
+def _drop_version_validators(response: Response) -> None:
+    """Over a store whose version is not reliable: no weak ETag (every one is made of the
+    store's version), and what would have been revalidated is not stored at all."""
+    etag, weak = response.get_etag()
+    if etag and weak:
+        del response.headers["ETag"]
+        response.headers["Cache-Control"] = "no-store"
 
 
 def gzip_chunks_all(data: bytes) -> bytes:
@@ -517,11 +548,13 @@ def install(app: Flask) -> None:
 
     @app.after_request
     def _finish(response: Response):
+        if not validators_apply():
+            _drop_version_validators(response)
         response = _revalidate(response)
         _drop_type_of_no_content(response)
         _apply_cors(app, response)
         _apply_gzip(response)
-        if response.mimetype == "text/html":
+        if response.mimetype in ("text/html", "image/svg+xml"):  # an SVG opened alone runs its links too
             response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
         request_id = getattr(g, "ssikg_request_id", None)
         if request_id:

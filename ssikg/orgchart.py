@@ -420,14 +420,14 @@ def build_graph(data: ChartData, lang: str, link_base: str, link_query: str = ""
     for index, unit in enumerate(sorted(data.units)):
         with chart.subgraph(name=f"cluster_u{index}") as cluster:
             cluster.attr(label="", style="rounded,filled", fillcolor="#eef2f8", color="#8796b0",
-                         URL=href(unit), target="_top", tooltip=label(unit),
+                         URL=href(unit), target="_top", tooltip=_plain(label(unit)),
                          id=f"unit-{ids[unit]}", **{"class": "unit"})
-            cluster.node(ids[unit], label=_wrap(label(unit)), shape="folder", fillcolor="#dbe4f3",
-                         URL=href(unit), tooltip=label(unit), fontsize="11",
+            cluster.node(ids[unit], label=_plain(_wrap(label(unit))), shape="folder", fillcolor="#dbe4f3",
+                         URL=href(unit), tooltip=_plain(label(unit)), fontsize="11",
                          id=ids[unit], **{"class": "unit-node"})
             for post in sorted(p for p, u in data.unit_of.items() if u == unit):
-                cluster.node(ids[post], label=_wrap(label(post)), URL=href(post),
-                             tooltip=label(post), id=ids[post], **{"class": "post"})
+                cluster.node(ids[post], label=_plain(_wrap(label(post))), URL=href(post),
+                             tooltip=_plain(label(post)), id=ids[post], **{"class": "post"})
                 # keeps the unit's own box above its posts (rankdir is bottom-to-top)
                 cluster.edge(ids[post], ids[unit], style="invis", weight="2")
             for number, (what, count) in enumerate(data.more.get(unit, [])):
@@ -439,8 +439,8 @@ def build_graph(data: ChartData, lang: str, link_base: str, link_query: str = ""
                              id=more_id, **{"class": "more"})
                 cluster.edge(more_id, ids[unit], style="invis", weight="2")
     for post in sorted(p for p, u in data.unit_of.items() if not u):
-        chart.node(ids[post], label=_wrap(label(post)), URL=href(post),
-                   tooltip=label(post), id=ids[post], **{"class": "post"})
+        chart.node(ids[post], label=_plain(_wrap(label(post))), URL=href(post),
+                   tooltip=_plain(label(post)), id=ids[post], **{"class": "post"})
     by_name = {kind.name: kind for kind in EDGE_KINDS}
     for kind_name, source, target, derived in sorted(data.edges):
         kind = by_name[kind_name]
@@ -451,21 +451,21 @@ def build_graph(data: ChartData, lang: str, link_base: str, link_query: str = ""
         if derived:
             style["color"] = _lighter(style["color"])
             words = f"{words} ({DERIVED_WORDS[words_lang]})"
-        chart.edge(ids[source], ids[target], tooltip=f"{label(source)} — {words} — {label(target)}",
+        chart.edge(ids[source], ids[target], tooltip=_plain(f"{label(source)} — {words} — {label(target)}"),
                    **style, **{"class": f"edge-{kind.name}" + (" derived" if derived else "")})
     for authority, (subs, holders) in sorted(data.joint.items()):
-        chart.node(ids[authority], label=_wrap(label(authority)), shape="hexagon",
+        chart.node(ids[authority], label=_plain(_wrap(label(authority))), shape="hexagon",
                    style="filled,bold", fillcolor="#fbe3e7", color=JOINT_STYLE["color"],
-                   URL=href(authority), tooltip=label(authority), id=ids[authority],
+                   URL=href(authority), tooltip=_plain(label(authority)), id=ids[authority],
                    **{"class": "joint-authority"})
         for sub in sorted(subs):
             if sub in ids:
-                chart.edge(ids[sub], ids[authority], tooltip=f"{label(sub)} — {JOINT_WORDS[words_lang]}",
+                chart.edge(ids[sub], ids[authority], tooltip=_plain(f"{label(sub)} — {JOINT_WORDS[words_lang]}"),
                            **{**JOINT_STYLE, "arrowhead": "none"}, **{"class": "edge-joint"})
         for holder in sorted(holders):
             if holder in ids:
                 chart.edge(ids[authority], ids[holder],
-                           tooltip=f"{JOINT_WORDS[words_lang]} — {label(holder)}",
+                           tooltip=_plain(f"{JOINT_WORDS[words_lang]} — {label(holder)}"),
                            **JOINT_STYLE, **{"class": "edge-joint"})
     _legend(chart, words_lang, data)
     return chart
@@ -524,7 +524,7 @@ def build_summary(summary: Summary, lang: str, link_base: str, chart_link) -> gr
         picked = summary.labels.pick(iri, lang)
         name = f"{picked.text} ({picked.lang})" if picked.fallback else picked.text
         text = f"{_wrap(name)}\n{branch_text(summary, iri, words_lang)}"
-        chart.node(ids[iri], label=text, URL=_url(chart_link(iri)), tooltip=name, id=ids[iri],
+        chart.node(ids[iri], label=_plain(text), URL=_url(chart_link(iri)), tooltip=_plain(name), id=ids[iri],
                    **{"class": "summary-unit"})
         if summary.parent.get(iri) in ids:
             chart.edge(ids[iri], ids[summary.parent[iri]], **{"class": "edge-suborg"})
@@ -570,6 +570,13 @@ def _legend(chart: graphviz.Digraph, lang: str, data: ChartData) -> None:
             legend.node(f"legend_{name}_b", label="", **{"class": "legend-item"})
             legend.edge(f"legend_{name}_a", f"legend_{name}_b", **style,
                         **{"class": f"legend-edge legend-{name}"})
+
+
+def _plain(text: str) -> str:
+    """``text`` (a label from the data) as plain text for Graphviz: a value shaped ``<…>``
+    would otherwise be read as an HTML-like label (links, images, files of the server) and
+    backslashes as escapes (``\\N`` is the node's name)."""
+    return graphviz.escape(text)
 
 
 def _url(href: str) -> str:

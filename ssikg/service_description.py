@@ -115,8 +115,8 @@ def describe(endpoint: str, store, *, writable: bool, federated: bool = False) -
     g.add((service, SD.feature, SD.UnionDefaultGraph))
     if federated:  # only when an allowlist lets SERVICE reach some endpoint
         g.add((service, SD.feature, SD.BasicFederatedQuery))
-    if getattr(store, "kind", None) == "embedded":
-        g.add((service, SD.feature, SD.EmptyGraphs))  # Oxigraph records graphs created empty
+    if keeps_empty_graphs(store):
+        g.add((service, SD.feature, SD.EmptyGraphs))  # graphs created empty are kept and listed
     g.add((service, SD.defaultEntailmentRegime, ENT.Simple))
 
     _describe_stored_queries(g, service)
@@ -125,13 +125,19 @@ def describe(endpoint: str, store, *, writable: bool, federated: bool = False) -
     g.add((service, SD.defaultDataset, dataset))
     g.add((dataset, RDF.type, SD.Dataset))
     g.add((dataset, RDF.type, VOID.Dataset))
+    if getattr(store, "kind", None) == "remote":
+        default_writes = ("Over this remote SPARQL backend the union is made of the named graphs only: "
+                          "writes into the default graph (an INSERT outside GRAPH, LOAD without INTO, "
+                          "the Graph Store Protocol's ?default) are refused; write into a named graph.")
+    else:
+        default_writes = ("As with Fuseki's union default graph, updates without GRAPH, WITH or USING and "
+                          "the Graph Store Protocol's ?default address the store's own default graph "
+                          "(empty after a build), which is part of the union.")
     g.add((dataset, DCTERMS.description, Literal(
         "A query's default graph is the union of every graph of the store (sd:UnionDefaultGraph); "
         "each named graph is also available by name to GRAPH and FROM NAMED. "
         "default-graph-uri / named-graph-uri (or FROM / FROM NAMED) replace this dataset. "
-        "As with Fuseki's union default graph, updates without GRAPH, WITH or USING and the "
-        "Graph Store Protocol's ?default address the store's own default graph (empty after a "
-        "build), which is part of the union.", lang="en")))
+        + default_writes, lang="en")))
     g.add((dataset, VOID.uriSpace, Literal(BASE)))
     g.add((dataset, VOID.sparqlEndpoint, service))
     default_graph = BNode("defaultGraph")
@@ -157,6 +163,14 @@ def describe(endpoint: str, store, *, writable: bool, federated: bool = False) -
     return g
 
 
+def keeps_empty_graphs(store) -> bool:
+    """sd:EmptyGraphs: whether a graph created empty is kept and listed (so the empty graphs the
+    description lists, graph/external, are really there).  The embedded store (Oxigraph) does;
+    a remote store says for its engine (Oxigraph serve does, Virtuoso does not)."""
+    keeps = getattr(store, "keeps_empty_graphs", None)
+    return keeps if keeps is not None else getattr(store, "kind", None) == "embedded"
+
+
 def _describe_stored_queries(g: Graph, service: URIRef) -> None:
     """Each stored query as a part of the service: its API page, title, and the OpenAPI document."""
     from flask import url_for
@@ -169,8 +183,9 @@ def _describe_stored_queries(g: Graph, service: URIRef) -> None:
         g.add((URIRef(url), RDFS.label, Literal(title, lang="en")))
 
 
-# What the data is written in (void:vocabulary): the namespaces its terms come from.
-VOCABULARIES = ("org", "cv", "skos", "dct", "prov", "vcard", "locn")
+# What the data is written in (void:vocabulary): the namespaces its terms come from
+# (tests/test_service_description.py checks each is used by the data, and none is missing).
+VOCABULARIES = ("org", "cv", "skos", "dct", "prov", "vcard", "foaf", "schema")
 EXAMPLE_RESOURCES = ("ssi-be", "dcis", "reseau-ssi")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
 
@@ -190,8 +205,9 @@ def void_description(site: str, store) -> Graph:
     g.add((dataset, DCTERMS.title, Literal("Réseau international de sécurité intérieure (ssikg)", lang="fr")))
     g.add((dataset, DCTERMS.title, Literal("France's international internal-security network (ssikg)", lang="en")))
     g.add((dataset, DCTERMS.description, Literal(
-        "The DCIS and its internal-security services (SSI) in embassies, modelled from one page, "
-        "every stated triple traced to its quote.", lang="en")))
+        "The DCIS and the network of internal-security services (SSI) in embassies on which France "
+        "relies (the page does not say the network belongs to the DCIS), modelled from one page, every "
+        "stated triple traced to its quote.", lang="en")))
     g.add((dataset, DCTERMS.source, URIRef(ID + "page")))
     g.add((dataset, FOAF.homepage, URIRef(site)))
     g.add((dataset, VOID.sparqlEndpoint, URIRef(site + "sparql")))

@@ -6,12 +6,16 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 
+import pyoxigraph as ox
+import pytest
 import requests
 from conftest import require_tool, run_cli
 from html_tree import inline_chart, svg_drawn, text_version
 
 from ssikg import orgchart
 from ssikg.namespaces import ID
+
+ORG = "http://www.w3.org/ns/org#"
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}href"
@@ -220,3 +224,34 @@ def test_more_words_agree_with_their_count():
     summary = orgchart.Summary(units=2, posts=0, budget=300, branch={"u": (1, 0)})
     assert orgchart.branch_text(summary, "u", "en") == "1 unit · 0 posts"
     assert orgchart.branch_text(summary, "u", "fr") == "1 unité · 0 poste"
+
+
+HOSTILE_LABEL = ("<<TABLE HREF='javascript:alert(1)' BORDER='0'><TR><TD HREF='https://evil.example/phish' "
+                 "TARGET='_top'>XSSUNIT</TD></TR></TABLE>>")
+
+
+@pytest.mark.parametrize("label", [HOSTILE_LABEL, "<xp1>]]></text><xp2/>", "<IMG SRC='/etc/hostname'/>",
+                                   "back\\Nslash"])
+def test_a_label_is_plain_text_to_graphviz(make_app, serve_app, label):
+    """A label shaped <…> was an HTML-like Graphviz label: links (javascript: included), images
+    read from the server's files, or a syntax error (a 500); a backslash an escape."""
+    needs_dot()
+    server = serve_app(make_app(update_token="t0ken"))
+    unit = ID + "hostile-unit"
+    literal = ox.Literal(label, language="fr")
+    update = (f"INSERT DATA {{ GRAPH <https://w3id.org/ssikg/graph/stated> {{ <{unit}> a <{ORG}OrganizationalUnit> ; "
+              f"<{ORG}subOrganizationOf> <{ID}dcis> ; <http://www.w3.org/2004/02/skos/core#prefLabel> {literal} }} }}")
+    written = requests.post(f"{server.url}/update", data=update, timeout=60,
+                            headers={"Content-Type": "application/sparql-update", "Authorization": "Bearer t0ken"})
+    assert written.status_code == 204, written.text
+    for path in ("/org-chart.svg", "/org-chart"):
+        answer = requests.get(f"{server.url}{path}", params={"lang": "fr"}, timeout=120)
+        assert answer.status_code == 200, answer.text
+        links = re.findall(r'href="([^"]*)"', answer.text)  # href and xlink:href
+        assert not [link for link in links if link.startswith(("javascript:", "https://evil"))]
+        assert "<image" not in answer.text and "<img" not in answer.text.lower()  # no server file drawn
+        assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
+    svg = requests.get(f"{server.url}/org-chart.svg", params={"lang": "fr"}, timeout=120).text
+    root = parse_svg(svg.encode())
+    texts = "".join(t.text or "" for t in root.iter(SVG + "text"))
+    assert label[:6] in texts.replace("\xa0", " ")  # drawn as the text it is

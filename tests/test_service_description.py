@@ -232,3 +232,19 @@ def test_the_void_description_negotiates_and_revalidates(live_server):
     assert refused.status_code == 406 and "text/turtle" in refused.json()["offered"]
     unknown = requests.get(url, params={"format": "png"}, timeout=60)
     assert unknown.status_code == 400 and "format" in unknown.json()["message"]
+
+
+def test_the_void_vocabularies_are_those_the_data_uses(live_server, void):
+    dataset = void_dataset(void, live_server)
+    listed = {str(v) for v in void.objects(dataset, VOID.vocabulary)}
+    answer = requests.get(f"{live_server.url}/sparql", params={"query": """
+        SELECT DISTINCT ?term WHERE {
+          GRAPH ?g { { ?s ?term ?o } UNION { ?s a ?term } }
+          FILTER(?g != <https://w3id.org/ssikg/graph/ontology> && isIRI(?term)) }"""},
+        headers={"Accept": "application/sparql-results+json"}, timeout=60).json()
+    terms = [row["term"]["value"] for row in answer["results"]["bindings"]]
+    core = ("http://www.w3.org/1999/02/22-rdf-syntax-ns#", "http://www.w3.org/2000/01/rdf-schema#",
+            "http://www.w3.org/2002/07/owl#", "http://www.w3.org/2001/XMLSchema#")
+    used = {next(v for v in listed if t.startswith(v)) if any(t.startswith(v) for v in listed) else t
+            for t in terms if not t.startswith(core) and not t.startswith("https://w3id.org/ssikg/id/")}
+    assert used == listed  # every term's vocabulary is listed, and every listed one is used

@@ -31,7 +31,6 @@ QUERIES, _ = check_dir(PROJECT_ROOT / "queries")
 # Stored queries whose answer differs on Virtuoso 7.2, and why (README, "Remote backends").
 VIRTUOSO_DEVIATIONS = {
     "cq14-ssi-hosting-organisation": "transitive property path with neither end bound (error TR...)",
-    "reporting-chain-above": "transitive property path with neither end bound (error TR...)",
     "cq39-asia-in-belgium-not-stated": "SPARQL compiler internal error SP031 on a UNION of paths and FILTERs",
     "cq17-themes-shared-by-asi-and-dcis": "IF(EXISTS { ... p+ ... }) inside BIND takes the wrong branch",
     "cq46-dcis-labels": "a comparison's value comes back as xsd:integer 0/1, not xsd:boolean",

@@ -115,8 +115,10 @@ def _exists(store, target: Target) -> bool:
 
 
 def graph_etag(store, graph: str | None, media_type: str) -> str:
-    """The strong ETag of ``graph``'s representation in ``media_type`` at the store's version."""
-    return hashlib.sha256(f"{store.version}\0{graph}\0{media_type}".encode()).hexdigest()[:32]
+    """The strong ETag of ``graph``'s representation in ``media_type`` at the store's version
+    (a remote store's ``precondition_version``: its ``version`` moves every few seconds)."""
+    version = getattr(store, "precondition_version", None) or store.version
+    return hashlib.sha256(f"{version}\0{graph}\0{media_type}".encode()).hexdigest()[:32]
 
 
 def check_preconditions(store, target: Target) -> None:
