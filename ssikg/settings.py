@@ -166,11 +166,21 @@ SETTINGS: tuple[Setting, ...] = (
             "SHACL validations (GET /validate when its report is not cached, POST /validate) run at once "
             "per server process (pyshacl holds the interpreter); beyond, a request waits up to "
             "queue_timeout for a slot, then gets a 503 with Retry-After."),
+    Setting("validation_timeout", 120.0, _non_negative_float,
+            "Most seconds a validation of the HTTP service (GET /validate, POST /validate) may run; it runs "
+            "in a child process, killed when the time is up (the client gets a 503). 0 = no limit. "
+            "ssikg validate and validate_on_write are not limited by it."),
     Setting("validate_max_triples", 250_000, _non_negative_int,
             "Most triples one validation takes: the store for GET /validate and ssikg validate, the upload "
             "(with the store under merge=store) for POST /validate; beyond, pyshacl would need minutes and "
             "gigabytes, so the request is refused with 413 (ssikg validate: exit 2 unless --no-limit); "
             "0 = no limit."),
+    Setting("validate_write_max_triples", None, lambda v: None if v in (None, "") else _non_negative_int(v),
+            "Largest store on which validate_on_write checks a write (413 beyond). A checked write validates "
+            "only what it changes (under a second for a small Graph Store write at a million triples; an "
+            "update is also run on a copy of the store, about 5 s there), so this may be set far above "
+            "validate_max_triples; a write reaching too much of the store is validated whole, and then "
+            "validate_max_triples applies. Unset: validate_max_triples; 0 = no limit."),
     Setting("queue_timeout", 2.0, _non_negative_float,
             "Seconds a query waits for a free slot when max_concurrent_queries are running, so a short "
             "burst queues instead of failing; then 503 with Retry-After (0 = refuse at once)."),

@@ -5,8 +5,9 @@ dataset (the store's quads, or RDF files in any syntax), runs pyshacl over it,
 and turns pyshacl's ``sh:ValidationReport`` into a :class:`ValidationReport`
 with labels, paths, values and messages in French or English.  It also owns
 validate-on-write: :func:`check_update` and :func:`check_graph_write` compute
-the would-be state of a write in a scratch in-memory copy and refuse (422) a
-write that would break a shape.
+what a write adds and removes and refuse (422) a write that would break a shape,
+validating only the nodes the write can change (see "Incremental validation of a
+checked write" below; the whole would-be store when the write reaches too much).
 
 The validation view is one RDF graph (pyshacl validates each named graph of a
 dataset separately, which would hide cross-graph facts), made of:
@@ -43,7 +44,7 @@ from rdflib.namespace import SKOS
 from rdflib.plugins.sparql import prepareQuery
 
 from .errors import SsikgError
-from .namespaces import GRAPHS, PREFIXES, STATED_GRAPH
+from .namespaces import CONCEPT, FACT, GRAPHS, ONTOLOGY, PREFIXES
 from .result_cache import non_deterministic_calls
 from .settings import PROJECT_ROOT
 
@@ -73,9 +74,9 @@ class TooLargeToValidate(ValidationInputError):
     (a million triples ran over 15 minutes in a 2.2 GB process), so it is not started."""
 
     def __init__(self, triples: int, limit: int, what: str, *, hint: str = "set validate_max_triples=0 "
-                 "(SSIKG_VALIDATE_MAX_TRIPLES=0) to lift the limit"):
+                 "(SSIKG_VALIDATE_MAX_TRIPLES=0) to lift the limit", setting: str = "validate_max_triples"):
         self.triples, self.limit = triples, limit
-        super().__init__(f"{what} holds {triples:,} triples, more than validate_max_triples "
+        super().__init__(f"{what} holds {triples:,} triples, more than {setting} "
                          f"({limit:,}); validating it in one pass would take too long and too much "
                          f"memory, so it was not started: {hint}")
 
@@ -255,20 +256,31 @@ def _prepared(text: str):
     return prepareQuery(text)
 
 
+# The graphs whose triples the view marks, with the marker's predicates (subject, predicate, object).
+_MARKED_GRAPHS = {
+    URIRef(GRAPHS[name]): (SSIKGSH[f"{name}Subject"], SSIKGSH[f"{name}Predicate"], SSIKGSH[f"{name}Object"])
+    for name in ("stated", "derived")
+}
+
+
+def _add_marker(view: rdflib.Graph, predicates: tuple, triple: tuple) -> None:
+    """Mark ``triple`` as belonging to a marked graph: ``[] …Subject s ; …Predicate p ; …Object o``."""
+    marker = BNode()
+    for predicate, term in zip(predicates, triple, strict=True):
+        view.add((marker, predicate, term))
+
+
 def build_view(quads: Iterable[RdfQuad], *, page_texts: Iterable[str] = (), axioms: rdflib.Graph | None = None
                ) -> tuple[rdflib.Graph, int]:
     """The graph pyshacl validates (see the module docstring) and the number of data triples."""
     view = _ViewGraph()
-    stated = URIRef(STATED_GRAPH)
     count = 0
     for s, p, o, g in quads:
         view.add((s, p, o))
         count += 1
-        if g == stated:
-            marker = BNode()
-            view.add((marker, SSIKGSH.statedSubject, s))
-            view.add((marker, SSIKGSH.statedPredicate, p))
-            view.add((marker, SSIKGSH.statedObject, o))
+        marked = _MARKED_GRAPHS.get(g)
+        if marked is not None:
+            _add_marker(view, marked, (s, p, o))
     for text in page_texts:
         view.add((SSIKGSH.sourcePage, SSIKGSH.sourceText, Literal(text)))
     if axioms is not None:
@@ -719,11 +731,15 @@ def _scratch_copy(store) -> ox.Store:
 
 
 def _refuse_if_broken(store, scratch: ox.Store, what: str, source_dir: Path | None) -> None:
+    """The reference check: validate the whole would-be store, refuse results the store lacks."""
     after = validate_quads(quads_from_store(scratch.quads_for_pattern(None, None, None, None)),
                            source_dir=source_dir)
     if after.conforms and not after.results:
         return
-    new = _new_results(after, _existing_results(store, source_dir))
+    _refuse_new(what, after, _new_results(after, _existing_results(store, source_dir)))
+
+
+def _refuse_new(what: str, after: ValidationReport, new: list[ValidationResult]) -> None:
     if not new:
         return
     report = _single(after, *new)
@@ -740,7 +756,7 @@ def _single(report: ValidationReport, *results: ValidationResult) -> ValidationR
 
 
 def check_update(store, update_text: str, base_iri: str | None = None, *,
-                 source_dir: Path | None = None) -> None:
+                 source_dir: Path | None = None, incremental: bool | None = None) -> None:
     """Refuse (422) a SPARQL update whose result would break a shape; the store is not touched.
 
     The update runs on a scratch in-memory copy of the store.  A malformed or
@@ -749,17 +765,31 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
     no other write comes between them.  An update calling a non-deterministic function
     (``RAND()``, ``NOW()``, ``UUID()``, ``STRUUID()``, ``BNODE()``: the result cache's list) is
     refused (400): the commit runs it again, and could then make another choice than the one checked.
+    ``incremental`` (default: the module's :data:`INCREMENTAL_WRITES`) validates only what the
+    update changes (:func:`_check_delta`); False validates the whole would-be store.
     """
     _refuse_non_deterministic(update_text)
-    _refuse_unvalidatable(store)
-    scratch = _scratch_copy(store)
+    _refuse_unvalidatable(store, incremental=_incremental(incremental))
+    before = _before_state(store)
+    scratch = ox.Store()
+    scratch.extend(before.quads_for_pattern(None, None, None, None))
     try:
         scratch.update(update_text, base_iri=base_iri)
     except SyntaxError as exc:
         raise SsikgError(400, f"malformed update: {exc}", title="Malformed update") from None
     except (OSError, RuntimeError, ValueError) as exc:
         raise SsikgError(400, f"the update failed and changed nothing: {exc}", title="Update failed") from None
-    _refuse_if_broken(store, scratch, "update", _source_dir(source_dir))
+    added, removed = _diff(before, scratch)
+    _check(store, before, scratch, added, removed, "update", _source_dir(source_dir), incremental)
+
+
+def _diff(before: ox.Store, after: ox.Store) -> tuple[list[ox.Quad], list[ox.Quad]]:
+    """The quads an update added and removed: one pass over the result finds the additions; the
+    sizes then tell whether anything was removed, and only then is the store passed over too."""
+    added = [quad for quad in after.quads_for_pattern(None, None, None, None) if quad not in before]
+    if len(before) + len(added) == len(after):
+        return added, []
+    return added, [quad for quad in before.quads_for_pattern(None, None, None, None) if quad not in after]
 
 
 def _refuse_non_deterministic(update_text: str) -> None:
@@ -773,27 +803,500 @@ def _refuse_non_deterministic(update_text: str) -> None:
 
 
 def check_graph_write(store, graph: str | None, triples: Iterable, mode: str, *,
-                      source_dir: Path | None = None) -> None:
+                      source_dir: Path | None = None, incremental: bool | None = None) -> None:
     """Refuse (422) a Graph Store write whose result would break a shape.
 
     ``mode`` is ``replace`` (PUT), ``add`` (POST) or ``delete`` (DELETE);
     ``graph`` is the graph IRI (``""`` or None for the default graph);
-    ``triples`` are pyoxigraph Triples or Quads (their graph is ignored).
+    ``triples`` are pyoxigraph Triples or Quads (their graph is ignored).  The write's
+    added and removed quads are computed from the request itself (no copy of the store is
+    needed for the incremental check); ``incremental`` as for :func:`check_update`.
     """
     if mode not in {"replace", "add", "delete"}:
         raise ValueError(f"unknown graph write mode {mode!r}")
-    _refuse_unvalidatable(store)
-    scratch = _scratch_copy(store)
+    _refuse_unvalidatable(store, incremental=_incremental(incremental))
+    before = _before_state(store)
     target = ox.DefaultGraph() if graph in (None, "") else ox.NamedNode(graph)
-    if mode in {"replace", "delete"}:
-        if isinstance(target, ox.DefaultGraph):
-            scratch.clear_graph(target)
-        else:
-            scratch.remove_graph(target)
-    if mode in {"replace", "add"}:
-        scratch.extend(ox.Quad(t.subject, t.predicate, t.object, target) for t in triples)
+    new = set() if mode == "delete" else {ox.Quad(t.subject, t.predicate, t.object, target) for t in triples}
+    if mode == "add":
+        added, removed = [quad for quad in new if quad not in before], []
+    else:
+        current = set(before.quads_for_pattern(None, None, None, target))
+        added, removed = list(new - current), list(current - new)
     what = {"replace": "graph store PUT", "add": "graph store POST", "delete": "graph store DELETE"}[mode]
-    _refuse_if_broken(store, scratch, what, _source_dir(source_dir))
+    _check(store, before, None, added, removed, what, _source_dir(source_dir), incremental)
+
+
+def _incremental(incremental: bool | None) -> bool:
+    return INCREMENTAL_WRITES if incremental is None else incremental
+
+
+def _before_state(store) -> ox.Store:
+    """The store's content as a pyoxigraph store to read by pattern: the embedded store itself
+    (the caller holds its write session), else an in-memory copy (a remote engine)."""
+    raw = getattr(store, "raw", None)
+    return raw if isinstance(raw, ox.Store) else _scratch_copy(store)
+
+
+def _check(store, before: ox.Store, after: ox.Store | None, added: list, removed: list, what: str,
+           source_dir: Path | None, incremental: bool | None) -> None:
+    if not added and not removed:
+        return  # nothing changes: nothing new can break
+    if _incremental(incremental) and len(added) + len(removed) <= INCREMENTAL_MAX_CHANGES:
+        try:
+            _check_delta(before, added, removed, what, source_dir)
+            return
+        except _TooBroad:
+            pass  # the write reaches too much of the store: validate all of it
+    _refuse_unvalidatable(store, incremental=False)
+    if after is None:
+        after = ox.Store()
+        after.extend(before.quads_for_pattern(None, None, None, None))
+        for quad in removed:
+            after.remove(quad)
+        after.extend(added)
+    _refuse_if_broken(store, after, what, source_dir)
+
+
+# ---------------------------------------------------------------------------
+# Incremental validation of a checked write
+#
+# A write can only change the results of the nodes whose data it changes and of the nodes
+# whose rules read that data.  The check therefore validates two small views, cut from the
+# store before and after the write by the same selection: the *focus* nodes a rule could judge
+# differently, each with everything its rules read.  The results on the focus nodes, after
+# minus before, are the write's new results — the same as the whole store's after minus before,
+# since whatever lies outside the selection, or inside it but untouched, counts the same in the
+# two views.  The reach of the rules is derived from the shapes (their paths and fixed target
+# nodes) plus what their SPARQL constraints read, written out below from shapes.ttl.
+# tests/test_validation_incremental.py checks, for every mutation of the shape tests, that the
+# verdict and the new results are those of the whole-store check (``incremental=False``).
+
+INCREMENTAL_WRITES = True  # False: every checked write validates the whole would-be store
+INCREMENTAL_MAX_CHANGES = 20_000  # quads a write may change before the whole store is validated
+INCREMENTAL_MAX_NODES = 20_000  # focus and support nodes a selection may reach, likewise
+
+
+class _TooBroad(Exception):
+    """The write reaches too much of the store for a selection to pay: validate everything."""
+
+
+def _iri(value: str) -> ox.NamedNode:
+    return ox.NamedNode(value)
+
+
+_RDF_NS, _ORG_NS, _SSIKG_NS = str(RDF), PREFIXES["org"], PREFIXES["ssikg"]
+_RDF_TYPE, _RDF_SUBJECT, _RDF_PREDICATE, _RDF_OBJECT = (_iri(_RDF_NS + n) for n in ("type", "subject", "predicate",
+                                                                                   "object"))
+_DERIVED_FROM = _iri(PREFIXES["prov"] + "wasDerivedFrom")
+_SOURCE_STATEMENT = _iri(_SSIKG_NS + "SourceStatement")
+_REPORTS_TO = _iri(_ORG_NS + "reportsTo")
+_UP = frozenset(_iri(_ORG_NS + n) for n in ("subOrganizationOf", "unitOf")) | {_iri(_SSIKG_NS + "jointDirectorateOf")}
+_DOWN = frozenset(_iri(_ORG_NS + n) for n in ("hasSubOrganization", "hasUnit"))
+_CLASSIFICATION, _INSTALLED_WITHIN = _iri(_ORG_NS + "classification"), _iri(_SSIKG_NS + "installedWithin")
+_DEFINED_BY, _OWL_ONTOLOGY = _iri(str(RDFS.isDefinedBy)), _iri("http://www.w3.org/2002/07/owl#Ontology")
+_ONTOLOGY_NODE = _iri(ONTOLOGY)
+_REIFICATION_LINKS = frozenset({_RDF_SUBJECT, _RDF_PREDICATE, _RDF_OBJECT, _DERIVED_FROM})
+_FACT_NUMBER = re.compile(re.escape(FACT) + r"F([0-9]+)")
+_GRAPH_STATED, _GRAPH_EDITORIAL = _iri(GRAPHS["stated"]), _iri(GRAPHS["editorial"])
+_SSI_TYPE = _iri(CONCEPT + "type-ssi")
+
+# What the SPARQL constraints read beyond their focus node's own triples (their text is not
+# parsed; read from shapes.ttl):
+# * from the focus to a value whose data they read: the subordinate's org:reportsTo
+#   (JointAuthority-holderIsReportsTo), the quantity's bounds (CountedQuantity-noExactCount),
+#   the reified triple (Reification-tripleExists), the fact's type (the provenance rules);
+_SPARQL_VALUE_LINKS = frozenset({_iri(_SSIKG_NS + "subordinate"), _iri(_SSIKG_NS + "personnelCount"),
+                                 _iri(_SSIKG_NS + "countryCoverage"), _RDF_SUBJECT, _DERIVED_FROM})
+# * what they read there;
+_SPARQL_VALUE_READS = frozenset({_REPORTS_TO, _iri(_SSIKG_NS + "exclusiveLowerBound"),
+                                 _iri(_SSIKG_NS + "inclusiveLowerBound")})
+# * links they follow backwards to their focus: its reifications, the inverse hierarchy links
+#   (InternalSecurityService-inEmbassy, which reads the organisations concept:type-ssi
+#   classifies, is given its items by _support_whole_dataset_rules);
+_SPARQL_INVERSE_LINKS = frozenset({_RDF_SUBJECT}) | _DOWN
+# * values another node may share (OrganisationIdentifier-unique, SourceStatement-factIdUnique).
+_UNIQUE_VALUES = frozenset({_iri(_ORG_NS + "identifier"), _iri(_SSIKG_NS + "factId")})
+
+_VALUE_READING = tuple(URIRef(str(SH) + name) for name in ("class", "or", "and", "xone", "not", "node",
+                                                           "qualifiedValueShape"))
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """How far the shapes read from a focus node, derived from the shapes graph."""
+
+    fixed_nodes: frozenset  # sh:targetNode: focus nodes whatever the data
+    value_links: frozenset  # focus → value links along which a rule reads the value's own data
+    value_reads: frozenset  # the value's predicates such a rule reads (rdf:type for sh:class…)
+    inverse_links: frozenset  # links a rule follows from the value back to its focus
+
+
+_reach_cache: dict[int, _Reach] = {}
+
+
+def _reach(shapes: Shapes) -> _Reach:
+    cached = _reach_cache.get(id(shapes.graph))
+    if cached is not None:
+        return cached
+    graph = shapes.graph
+    value_links, value_reads, inverse_links = set(_SPARQL_VALUE_LINKS), {_RDF_TYPE} | _SPARQL_VALUE_READS, set()
+    for shape in set(graph.subjects(SH.path, None)):
+        path = graph.value(shape, SH.path)
+        inverse_links |= _path_predicates(graph, path, inverse=True)
+        constraints = [graph.value(shape, c) for c in _VALUE_READING if (shape, c, None) in graph]
+        if not constraints:
+            continue
+        value_links |= _path_predicates(graph, path)
+        for constraint in constraints:  # a nested shape's paths are read at the value
+            members = list(rdflib.collection.Collection(graph, constraint)) if (constraint, RDF.first, None) in graph \
+                else [constraint]
+            for member in members:
+                value_reads |= _path_predicates(graph, graph.value(member, SH.path))
+    # A shape targeting the objects of a predicate reads that link backwards too.
+    inverse_links |= {_iri(str(p)) for p in graph.objects(None, SH.targetObjectsOf)}
+    reach = _Reach(frozenset(_from_rdflib(n) for n in graph.objects(None, SH.targetNode)),
+                   frozenset(value_links), frozenset(value_reads), frozenset(inverse_links | _SPARQL_INVERSE_LINKS))
+    _reach_cache.clear()
+    _reach_cache[id(shapes.graph)] = reach
+    return reach
+
+
+def _path_predicates(graph: rdflib.Graph, path, *, inverse: bool = False) -> set:
+    """The predicates of a SHACL path walked forwards (or, with ``inverse``, those under sh:inversePath)."""
+    if path is None:
+        return set()
+    if isinstance(path, URIRef):
+        return set() if inverse else {_iri(str(path))}
+    found: set = set()
+    inner = graph.value(path, SH.inversePath)
+    if inner is not None:
+        return _path_predicates(graph, inner) if inverse else set()
+    alternatives = graph.value(path, SH.alternativePath)
+    items = list(rdflib.collection.Collection(graph, alternatives if alternatives is not None else path)) \
+        if alternatives is not None or (path, RDF.first, None) in graph else []
+    for predicate in (SH.zeroOrMorePath, SH.oneOrMorePath, SH.zeroOrOnePath):
+        if graph.value(path, predicate) is not None:
+            items.append(graph.value(path, predicate))
+    for item in items:
+        found |= _path_predicates(graph, item, inverse=inverse)
+    return found
+
+
+def _from_rdflib(term):
+    return ox.BlankNode(str(term)) if isinstance(term, BNode) else _iri(str(term))
+
+
+class _Selection:
+    """What to cut from each state: nodes with all their triples, (subject, predicate) and
+    (predicate, object) patterns, and single triples — the same patterns for before and after."""
+
+    def __init__(self, states: tuple[ox.Store, ox.Store]):
+        self.states = states
+        self.nodes: set = set()
+        self.out_links: set = set()
+        self.in_links: set = set()
+        self.triples: set = set()
+
+    def match(self, s, p, o) -> Iterator[ox.Quad]:
+        for state in self.states:
+            yield from state.quads_for_pattern(s, p, o, None)
+
+    def objects(self, s, p) -> set:
+        return {q.object for q in self.match(s, p, None)}
+
+    def subjects(self, p, o) -> set:
+        return {q.subject for q in self.match(None, p, o)}
+
+    def cut(self, state: ox.Store) -> set:
+        quads = set()
+        for node in self.nodes:
+            quads.update(state.quads_for_pattern(node, None, None, None))
+        for s, p in self.out_links:
+            quads.update(state.quads_for_pattern(s, p, None, None))
+        for p, o in self.in_links:
+            quads.update(state.quads_for_pattern(None, p, o, None))
+        for s, p, o in self.triples:
+            quads.update(state.quads_for_pattern(s, p, o, None))
+        return quads
+
+
+def _is_node(term) -> bool:
+    return isinstance(term, (ox.NamedNode, ox.BlankNode))
+
+
+def _select(states, touched: set, reach: _Reach) -> tuple[set, _Selection]:
+    """The focus nodes a write may change a result on, and the selection that supports them."""
+    sel = _Selection(states)
+    subjects = {s for s, _p, _o in touched}
+    # An object's own results change only when a rule reads the link backwards (^org:hasPost,
+    # the facts a reification derives from…); a rule reading it forwards judges the subject.
+    focus = subjects | {o for _s, p, o in touched if p in reach.inverse_links and _is_node(o)}
+    for s, p, _o in touched:
+        if p in reach.value_reads:  # a value's type, post holder, superior or bound: its referrers
+            for link in reach.value_links:
+                focus |= sel.subjects(link, s)
+    for s in subjects:  # the reifications of a touched subject (Reification-tripleExists)
+        focus |= sel.subjects(_RDF_SUBJECT, s)
+    for node in list(focus):  # a reification changed: the subject whose provenance it carries
+        focus |= sel.objects(node, _RDF_SUBJECT)
+    for s, p, o in touched:
+        if p in _UNIQUE_VALUES:
+            focus |= sel.subjects(p, o)
+        focus |= _cycle_through(sel, s, p, o)
+    focus |= reach.fixed_nodes
+    _guard(focus)
+    _support_focus(sel, focus, reach)
+    _support_whole_dataset_rules(sel, touched)
+    return focus, sel
+
+
+def _guard(nodes) -> None:
+    if len(nodes) > INCREMENTAL_MAX_NODES:
+        raise _TooBroad
+
+
+def _up(sel: _Selection, node) -> set:
+    found = set()
+    for link in _UP:
+        found |= sel.objects(node, link)
+    for link in _DOWN:
+        found |= sel.subjects(link, node)
+    return found
+
+
+def _closure(sel: _Selection, start, step) -> set:
+    if not _is_node(start):
+        return set()
+    seen, pending = {start}, [start]
+    while pending:
+        for following in step(sel, pending.pop()):
+            if following not in seen:
+                seen.add(following)
+                pending.append(following)
+                _guard(seen)
+    return seen
+
+
+def _superiors(sel: _Selection, node) -> set:
+    return sel.objects(node, _REPORTS_TO)
+
+
+def _cycle_through(sel: _Selection, s, p, o) -> set:
+    """Every node of a cycle a touched link closes or opens (each is reported by the cycle rules)."""
+    if p == _REPORTS_TO:
+        lower, upper, step = s, o, _superiors
+    elif p in _UP:
+        lower, upper, step = s, o, _up
+    elif p in _DOWN:
+        lower, upper, step = o, s, _up
+    else:
+        return set()
+    closure = _closure(sel, upper, step)
+    return closure if lower in closure else set()
+
+
+def _support_focus(sel: _Selection, focus: set, reach: _Reach) -> None:
+    """Everything a focus node's rules read: its triples and markers, the links back to it, its
+    values' and referrers' triples with their values' types, its chains of superiors and parents,
+    and the nodes sharing its unique values."""
+    neighbours = set()
+    for node in focus:
+        sel.nodes.add(node)
+        for quad in sel.match(node, None, None):
+            if quad.predicate in reach.value_links and _is_node(quad.object):
+                neighbours.add(quad.object)
+            if quad.predicate in _UNIQUE_VALUES:
+                sel.in_links.add((quad.predicate, quad.object))
+        sel.in_links.update((link, node) for link in reach.inverse_links)  # counted, or followed below
+        neighbours |= sel.subjects(_RDF_SUBJECT, node)  # its reifications, read in full
+        for upper in _closure(sel, node, _superiors):
+            sel.out_links.add((upper, _REPORTS_TO))
+        for upper in _closure(sel, node, _up):
+            sel.out_links.update((upper, link) for link in _UP)
+            sel.in_links.update((link, upper) for link in _DOWN)
+    _guard(neighbours)
+    for node in neighbours - focus:  # what the rules read at a value (its type, holder, superior…)
+        sel.out_links.update((node, predicate) for predicate in reach.value_reads)
+        # and at a reification (typed rdf:Statement or not: the provenance rules do not ask):
+        # what it describes, the facts it derives from and their type, the triple itself
+        sel.out_links.update((node, link) for link in _REIFICATION_LINKS)
+        for fact in sel.objects(node, _DERIVED_FROM):
+            sel.out_links.add((fact, _RDF_TYPE))
+        sel.triples.update(_reified(sel, node))
+
+
+def _support_whole_dataset_rules(sel: _Selection, touched: set) -> None:
+    """The items of the rules on fixed nodes that the write may change, with what they read."""
+    # Store-requiredGraphs: one piece of evidence per required graph, the same in both views
+    # when one survives the write.
+    sel.nodes.update((_ONTOLOGY_NODE, _GRAPH_EDITORIAL))
+    for pattern in ((None, _RDF_TYPE, _iri(str(SKOS.ConceptScheme)), None), (None, None, None, _GRAPH_STATED),
+                    (None, _RDF_TYPE, _SOURCE_STATEMENT, None)):
+        sel.triples.update(_witnesses(sel.states, pattern))
+    # DeclaredTerm-known: the terms the write uses or declares, each with a use and its declaration.
+    terms = {p for _s, p, _o in touched} | {o for _s, p, o in touched if p == _RDF_TYPE}
+    terms |= {s for s, p, _o in touched if p == _DEFINED_BY}
+    if (_ONTOLOGY_NODE, _RDF_TYPE, _OWL_ONTOLOGY) in touched:  # every project term changes at once
+        terms |= _project_terms(sel.states)
+    _guard(terms)
+    for term in terms:
+        if isinstance(term, ox.NamedNode):
+            sel.nodes.add(term)
+            sel.triples.update(_witnesses(sel.states, (None, term, None, None)))
+            sel.triples.update(_witnesses(sel.states, (None, _RDF_TYPE, term, None)))
+    # DerivedTriple-hasJustification: touched triples, those whose reification or fact changed.
+    items = set(touched)
+    for s, p, o in touched:
+        if p in _REIFICATION_LINKS:
+            items |= _reified(sel, s)
+        if p == _RDF_TYPE and o == _SOURCE_STATEMENT:
+            for statement in sel.subjects(_DERIVED_FROM, s):
+                items |= _reified(sel, statement)
+    _guard(items)
+    for s, p, o in items:
+        sel.triples.add((s, p, o))
+        sel.in_links.add((_RDF_SUBJECT, s))
+        for statement in sel.subjects(_RDF_SUBJECT, s):
+            sel.nodes.add(statement)
+            for fact in sel.objects(statement, _DERIVED_FROM):
+                sel.out_links.add((fact, _RDF_TYPE))
+    # SourceStatement-noGap: a fact added or removed, and its neighbours in the numbering.
+    for s, p, o in touched:
+        number = _FACT_NUMBER.fullmatch(s.value) if isinstance(s, ox.NamedNode) else None
+        if p == _RDF_TYPE and o == _SOURCE_STATEMENT and number:
+            for k in range(int(number[1]) - 1, int(number[1]) + 2):
+                sel.triples.add((_iri(f"{FACT}F{k}"), _RDF_TYPE, _SOURCE_STATEMENT))
+    # InternalSecurityService-inEmbassy: the organisations whose classification or hosting
+    # changed, and those hosted by an organisation whose classification changed.
+    hosted = {s for s, p, _o in touched if p in (_CLASSIFICATION, _INSTALLED_WITHIN)}
+    for s, p, _o in touched:
+        if p == _CLASSIFICATION:
+            hosted |= sel.subjects(_INSTALLED_WITHIN, s)
+    _guard(hosted)
+    for organisation in hosted:
+        sel.triples.add((organisation, _CLASSIFICATION, _SSI_TYPE))
+        sel.out_links.add((organisation, _INSTALLED_WITHIN))
+        for host in sel.objects(organisation, _INSTALLED_WITHIN):
+            sel.out_links.add((host, _CLASSIFICATION))
+
+
+def _witnesses(states, pattern) -> set:
+    """A triple matching ``pattern`` that both states hold, so that the two views see the same;
+    when the write removed every one, the first of each state (both then belong to the write)."""
+    before, after = states
+    for quad in before.quads_for_pattern(*pattern):
+        if quad in after:
+            return {(quad.subject, quad.predicate, quad.object)}
+    found = set()
+    for state in states:
+        for quad in state.quads_for_pattern(*pattern):
+            found.add((quad.subject, quad.predicate, quad.object))
+            break
+    return found
+
+
+def _reified(sel: _Selection, statement) -> set:
+    """The triples a reification describes, in either state."""
+    return {(s, p, o) for s in sel.objects(statement, _RDF_SUBJECT) for p in sel.objects(statement, _RDF_PREDICATE)
+            for o in sel.objects(statement, _RDF_OBJECT) if _is_node(s) and isinstance(p, ox.NamedNode)}
+
+
+def _project_terms(states) -> set:
+    terms = set()
+    for state in states:
+        for row in state.query("SELECT DISTINCT ?t { { ?s ?t ?o } UNION { ?s a ?t } "
+                               f"FILTER (STRSTARTS(STR(?t), \"{_SSIKG_NS}\")) }}", use_default_graph_as_union=True):
+            terms.add(row["t"])
+    return terms
+
+
+def _check_delta(before: ox.Store, added: list, removed: list, what: str, source_dir: Path | None) -> None:
+    """Refuse (422) the write's new results, found by validating only what it can change."""
+    started = time.monotonic()
+    touched = {(q.subject, q.predicate, q.object) for q in (*added, *removed)}
+    after = ox.Store()
+    after.extend(added)
+    after = _Overlay(before, after, set(removed))
+    shapes = load_shapes(default_shapes_path(source_dir))
+    focus, selection = _select((before, after), touched, _reach(shapes))
+    texts = read_page_texts(source_dir=source_dir)
+    before_report, after_report = (_validate_focus(selection.cut(state), focus, shapes, texts)
+                                   for state in (before, after))
+    after_report.triples = len(before) + len(added) - len(removed)
+    after_report.seconds = time.monotonic() - started
+    _refuse_new(what, after_report, _new_results(after_report, _result_keys(before_report)))
+
+
+# pyshacl's focus_nodes option cannot be used: it keeps IRIs only (a reification is a blank
+# node) and, in pyshacl 0.40, also filters the values a nested shape checks (sh:or of
+# datatypes, sh:qualifiedValueShape), changing verdicts.  Instead each shape's targets are
+# resolved on the cut view and replaced by the focus nodes among them (sh:targetNode).
+_TARGETS = (SH.targetClass, SH.targetSubjectsOf, SH.targetObjectsOf, SH.targetNode)
+
+
+def _focused_shapes(shapes_graph: rdflib.Graph, view: rdflib.Graph, focus: set) -> rdflib.Graph:
+    """The shapes with each shape's targets narrowed to the focus nodes it targets in ``view``."""
+    graph = rdflib.Graph() + shapes_graph
+    for shape in {s for predicate in _TARGETS for s in shapes_graph.subjects(predicate, None)}:
+        targets = set()
+        for cls in shapes_graph.objects(shape, SH.targetClass):
+            classes = set(view.transitive_subjects(RDFS.subClassOf, cls))
+            targets |= {n for n in focus if any((n, RDF.type, c) in view for c in classes)}
+        for predicate in shapes_graph.objects(shape, SH.targetSubjectsOf):
+            targets |= {n for n in focus if (n, predicate, None) in view}
+        for predicate in shapes_graph.objects(shape, SH.targetObjectsOf):
+            targets |= {n for n in focus if (None, predicate, n) in view}
+        targets |= focus & set(shapes_graph.objects(shape, SH.targetNode))
+        for predicate in _TARGETS:
+            graph.remove((shape, predicate, None))
+        for node in targets:
+            graph.add((shape, SH.targetNode, node))
+    return graph
+
+
+def _validate_focus(quads: set, focus: set, shapes: Shapes, texts: list[str]) -> ValidationReport:
+    """Validate a cut view on the focus nodes only."""
+    import pyshacl
+
+    started = time.monotonic()
+    view, triples = build_view(quads_from_store(quads), page_texts=texts, axioms=shapes.axioms)
+    shapes_graph = _focused_shapes(shapes.graph, view, {_from_ox(node) for node in focus})
+    if not texts:
+        for name in _QUOTE_SHAPES:
+            shapes_graph.add((SSIKGSH[name], SH.deactivated, Literal(True)))
+    conforms, report_graph, _text = pyshacl.validate(
+        view, shacl_graph=shapes_graph, inference="none", advanced=False, inplace=True, allow_warnings=True,
+        meta_shacl=False)
+    if isinstance(report_graph, Exception):
+        raise ValidationInputError(f"the shapes cannot be applied: {report_graph}")
+    notes = [] if texts else ["note: no page text (data/source/page.txt); verbatim-quote checks skipped"]
+    return ValidationReport(conforms=bool(conforms), results=_read_results(report_graph, view, shapes.graph),
+                            graph=report_graph, triples=triples, shapes=shapes.count,
+                            seconds=time.monotonic() - started, notes=notes)
+
+
+class _Overlay:
+    """The store after a write, read by pattern without copying it: the store's quads minus the
+    removed ones, plus the added ones."""
+
+    def __init__(self, base: ox.Store, added: ox.Store, removed: set):
+        self.base, self.added, self.removed = base, added, removed
+
+    def quads_for_pattern(self, s, p, o, g=None):
+        for quad in self.base.quads_for_pattern(s, p, o, g):
+            if quad not in self.removed:
+                yield quad
+        yield from self.added.quads_for_pattern(s, p, o, g)
+
+    def __contains__(self, quad) -> bool:
+        return quad not in self.removed and (quad in self.base or quad in self.added)
+
+    def query(self, text, **kwargs):
+        rows = []
+        for store in (self.base, self.added):  # only for term lists: a union of the two is enough
+            rows.extend(store.query(text, **kwargs))
+        return rows
 
 
 def _source_dir(source_dir: Path | None) -> Path | None:
@@ -811,17 +1314,23 @@ def _app_setting(name: str):
         return None
 
 
-def _refuse_unvalidatable(store) -> None:
-    """413 before a checked write when the store is above ``validate_max_triples``: the check
-    validates the whole store (a million triples took over 15 minutes), so the write is refused
-    rather than left waiting; lift the limit or turn validate_on_write off for such a store."""
+def _refuse_unvalidatable(store, *, incremental: bool) -> None:
+    """413 before a checked write on a store too large to check it, rather than left waiting.
+    A whole-store check (a write reaching too much of the store, or incremental checks off) is
+    bounded by ``validate_max_triples`` (a million triples took over 15 minutes).  An incremental
+    check costs what the write reaches plus, for an update, a copy of the store: its own bound is
+    ``validate_write_max_triples``, which follows ``validate_max_triples`` when unset."""
+    setting, limit = "validate_max_triples", _app_setting("validate_max_triples") or 0
+    if incremental and _app_setting("validate_write_max_triples") is not None:
+        setting, limit = "validate_write_max_triples", _app_setting("validate_write_max_triples")
     try:
-        check_triple_limit(len(store), _app_setting("validate_max_triples") or 0, "the store",
-                           hint="validate_on_write validates the whole store at every write; raise "
-                                "validate_max_triples (0 = no limit) or turn validate_on_write off")
+        check_triple_limit(len(store), limit, "the store", setting=setting,
+                           hint=f"validate_on_write validates what each write changes, or the whole store when "
+                                f"a write reaches too much of it; raise {setting} (0 = no limit) or turn "
+                                f"validate_on_write off")
     except TooLargeToValidate as exc:
         raise SsikgError(413, f"the write was not made: {exc}", title="Too large to validate",
-                         extra={"triples": exc.triples, "validate_max_triples": exc.limit}) from None
+                         extra={"triples": exc.triples, setting: exc.limit}) from None
 
 
 __all__ = [

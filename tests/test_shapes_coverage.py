@@ -99,6 +99,11 @@ CASES = [
     C("SSI also installed within a directorate",
       add_stated("id:ssi-be", "ssikg:installedWithin", "id:dcis", "F4"),
       ("concept/type-ssi", "InternalSecurityService-inEmbassy")),
+    C("the SSI's host no longer classified as an embassy",
+      join(f"DELETE DATA {{ GRAPH {STATED} {{ id:ambassade-fr-be org:classification concept:type-ambassade }} }}",
+           f"DELETE WHERE {{ GRAPH {PROVENANCE} {{ ?r rdf:subject id:ambassade-fr-be ; "
+           "rdf:predicate org:classification ; rdf:object concept:type-ambassade ; ?rp ?ro } }"),
+      ("concept/type-ssi", "InternalSecurityService-inEmbassy"), also={"SourceStatement-supports"}),
     # 6. Dangling and ill-typed ORG values
     C("org:hasPost to an undeclared post", add_stated("id:ssi-be", "org:hasPost", "id:nowhere", "F21"),
       ("ssi-be", "HasPost-postDeclared")),

@@ -117,6 +117,22 @@ def test_stated_graph_checks_depend_on_the_graph_a_triple_is_in():
     assert report.results[0].path_text == "org:purpose"
 
 
+def test_only_the_derived_graphs_triples_need_a_justification():
+    """An ORG triple in a user's graph (an upload, the editorial graph) claims nothing on the
+    page's behalf: DerivedTriple-hasJustification covers the derived graph, where the same
+    triple without its reification is still reported."""
+    triple = "<https://w3id.org/ssikg/id/ssi-be> <http://www.w3.org/ns/org#memberOf> <https://w3id.org/ssikg/id/dcis>"
+    base = quads_from_files([ONTOLOGY, DATA])
+    for graph in ("http://example.org/my-graph", "https://w3id.org/ssikg/graph/editorial"):
+        in_user_graph = validate_quads(base + parse_rdf(f"{triple} <{graph}> .", "nquads"))
+        assert in_user_graph.conforms and in_user_graph.results == [], in_user_graph.text("en")
+    in_derived = validate_quads(base + parse_rdf(f"{triple} <https://w3id.org/ssikg/graph/derived> .", "nquads"))
+    assert [(str(r.focus), r.shape_name, r.path_text, str(r.value)) for r in in_derived.results] == [
+        ("https://w3id.org/ssikg/graph/derived", "ssikgsh:DerivedTriple-hasJustification", "org:memberOf",
+         "https://w3id.org/ssikg/id/dcis")]
+    assert "of the derived graph" in in_derived.results[0].message("en")
+
+
 def test_report_is_grouped_by_focus_with_labels_paths_values_and_messages():
     report = validate_quads(quads_from_files([DATA]) + parse_rdf(BROKEN_TRIG, "trig"))
     assert not report.conforms
@@ -192,14 +208,12 @@ def test_existing_violations_do_not_block_unrelated_writes(memory_store):
     with pytest.raises(SsikgError) as refused:
         check_graph_write(memory_store, "https://w3id.org/ssikg/graph/editorial", harmful, "add")
     # Only the new problem is reported, not the post x that was already broken (nor its
-    # unjustified type triple): the post y, and its own unjustified triple.
+    # unjustified derived type triple): the post y.  Its triple is in the editorial graph, a
+    # user's graph, which needs no justification (only the derived graph's triples do).
     results = refused.value.extra["report"]["results"]
     assert {(r["focus"], r["shape_name"]) for r in results} == {
         ("https://w3id.org/ssikg/id/y", "ssikgsh:Post-declared"),
-        ("https://w3id.org/ssikg/id/y", "ssikgsh:Post-unitDeclared"),
-        ("https://w3id.org/ssikg/graph/derived", "ssikgsh:DerivedTriple-hasJustification")}
-    assert [r["value"] for r in results if r["shape_name"] == "ssikgsh:DerivedTriple-hasJustification"] == [
-        "id:nowhere"]
+        ("https://w3id.org/ssikg/id/y", "ssikgsh:Post-unitDeclared")}
 
 
 @pytest.mark.parametrize("mode", ["replace", "delete"])

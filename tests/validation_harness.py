@@ -1,17 +1,20 @@
 """What the SHACL mutation tests share (test_validation_mutations.py, test_shapes_coverage.py;
 the real data as quads is conftest's ``base_quads``): SPARQL updates that inject one defect with its provenance kept
-consistent, and the project's own validation of the mutated copy."""
+consistent, the project's own validation of the mutated copy, and the incremental write check
+of the same update, which must find exactly what the whole validation found."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 from rdflib import RDF, SH
 
+from ssikg.errors import SsikgError
 from ssikg.namespaces import sparql_prefixes
 from ssikg.settings import PROJECT_ROOT
-from ssikg.validation import SHAPES_NS, quads_from_store, validate_quads
+from ssikg.validation import SHAPES_NS, check_update, quads_from_store, validate_quads
 
 ID = "https://w3id.org/ssikg/id/"
 STATED = "<https://w3id.org/ssikg/graph/stated>"
@@ -51,6 +54,39 @@ def mutate(base_quads, update: str) -> ox.Store:
 def validate(scratch: ox.Store):
     return validate_quads(quads_from_store(scratch.quads_for_pattern(None, None, None, None)),
                           source_dir=PROJECT_ROOT)
+
+
+class MemoryStore:
+    """A store in memory with what the write checks read (pattern access, size, version)."""
+
+    def __init__(self, quads, version: str = "base"):
+        self.raw = ox.Store()
+        self.raw.extend(quads)
+        self.version = version
+
+    def quads(self):
+        return self.raw.quads_for_pattern(None, None, None, None)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+def checked_write_results(store, update: str, *, incremental: bool) -> Counter:
+    """What validate-on-write refuses ``update`` for, as result keys (none when accepted)."""
+    try:
+        check_update(store, PREFIXES + update, source_dir=PROJECT_ROOT, incremental=incremental)
+    except SsikgError as refused:
+        assert refused.status == 422, refused.message
+        return result_keys(refused.extra["report"]["results"])
+    return Counter()
+
+
+def result_keys(results: list[dict]) -> Counter:
+    """Results as the write check tells them apart (a blank node by kind), with their message."""
+    def blank(text):
+        return "_:" if text and text.startswith("_:") else text
+    return Counter((blank(r["focus"]), r["path"], blank(r["value"]), r["shape"] or r["source_shape"],
+                    r["message"] if not (r["focus"] or "").startswith("_:") else "") for r in results)
 
 
 def focus_key(term) -> str:
@@ -104,4 +140,9 @@ def assert_caught(base_quads, mutation: Mutation):
         assert result.shape_name and result.message("fr") and result.message("en")
         assert result.message("fr") != result.message("en")
         assert "{?" not in result.message("fr") + result.message("en")
+    # The real data has no results, so the whole-store check would refuse the update for all of
+    # them: the incremental check must find exactly those.
+    incremental = checked_write_results(MemoryStore(base_quads), mutation.update, incremental=True)
+    assert incremental == result_keys([r.as_dict("en") for r in report.results]), \
+        f"{mutation.kind}: the incremental write check differs from the whole validation"
     return report

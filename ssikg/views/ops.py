@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from .. import http
 from ..app import get_settings, get_store
+from ..errors import SsikgError
 from ..service_description import void_response
 
 bp = Blueprint("ops", __name__)
@@ -44,8 +45,17 @@ def void():
 
 @bp.route("/metrics")
 def metrics():
-    response = Response(http.prometheus_text(get_store(), process_gauges(current_app)),
-                        content_type="text/plain; version=0.0.4; charset=utf-8")
+    """Always 200: with the store's gauges when it answers, and ``ssikg_store_up`` 1 or 0
+    (a remote engine that is down must not cost Prometheus every other metric)."""
+    gauges = process_gauges(current_app)
+    try:
+        text, up = http.prometheus_text(get_store(), gauges), 1
+    except SsikgError as exc:
+        current_app.logger.warning("/metrics without the store's gauges: %s", exc.message)
+        text, up = http.prometheus_text(None, gauges), 0
+    text += ("# HELP ssikg_store_up Whether the store (or remote SPARQL backend) answered this scrape.\n"
+             f"# TYPE ssikg_store_up gauge\nssikg_store_up {up}\n")
+    response = Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -80,6 +90,7 @@ def limits():
         "max_concurrent_queries": settings.max_concurrent_queries,  # per server process
         "max_concurrent_validations": settings.max_concurrent_validations,  # per server process
         "validate_max_triples": settings.validate_max_triples or None,
+        "validation_timeout": settings.validation_timeout or None,
         "queue_timeout": settings.queue_timeout,
         "retry_after": settings.retry_after,
         "writes_enabled": writes,

@@ -11,8 +11,9 @@ Accept; ``lang=fr|en`` (else Accept-Language) chooses the language of messages
 and labels.  A non-conforming report is still a 200: the validation ran.
 
 Uploads are typed as Graph Store writes are (:func:`ssikg.uploads.rdf_format_for`) and
-limited to ``max_body_bytes``.  pyshacl runs in the server process: at most
-``max_concurrent_validations`` validations run at once per process (a POST, or the
+limited to ``max_body_bytes``.  pyshacl runs in a child process (:mod:`ssikg.validation_process`),
+killed after ``validation_timeout`` seconds (503); at most
+``max_concurrent_validations`` validations run at once per server process (a POST, or the
 store's report when it is not cached); beyond, a request waits up to ``queue_timeout``
 for a slot, then gets a 503 with ``Retry-After``, as a query does.  A validation of more than
 ``validate_max_triples`` triples (the store, or the upload with or without it) is refused
@@ -23,6 +24,7 @@ with 413 before it starts.  An upload validated alone whose violations come from
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -41,10 +43,9 @@ from ..validation import (
     ValidationInputError,
     ValidationReport,
     check_triple_limit,
-    quads_from_store,
     undeclared_rules,
-    validate_quads,
 )
+from ..validation_process import serialise, validate_in_child
 from ..xml_text import xml_safe
 from .resources import current_lang, page, ui_lang
 
@@ -128,11 +129,10 @@ def _validate_body() -> Response:
             parsed = [ox.Quad(q.subject, q.predicate, q.object, target) for q in parsed]
         _refuse_too_large(store_size + len(parsed), settings,
                           "the store merged with the upload" if merge == "store" else "the upload")
+        quads = itertools.chain(get_store().quads(), parsed) if merge == "store" else parsed
         try:
-            quads = list(quads_from_store(parsed))
-            if merge == "store":
-                quads = list(quads_from_store(get_store().quads())) + quads
-            report = validate_quads(quads, source_dir=settings.source_dir, whole_dataset=merge == "store")
+            report = validate_in_child(serialise(quads), timeout=settings.validation_timeout,
+                                       source_dir=settings.source_dir, whole_dataset=merge == "store")
         except ValidationInputError as exc:
             raise SsikgError(400, str(exc), title="Unreadable RDF") from None
     if merge != "store":
@@ -281,7 +281,8 @@ def _store_report() -> ValidationReport:
         with _cache_lock:  # another request may have made it while this one waited for a slot
             if cache.get("version") == key:
                 return cache["report"]
-        report = validate_quads(quads_from_store(store.quads()), source_dir=settings.source_dir)
+        report = validate_in_child(serialise(store.quads()), timeout=settings.validation_timeout,
+                                   source_dir=settings.source_dir)
     with _cache_lock:
         cache.update(version=key, report=report)
     return report

@@ -1,0 +1,123 @@
+"""SHACL validations of the HTTP service run in a child process, with a time limit.
+
+pyshacl is pure Python: it cannot be interrupted, and it holds the interpreter lock.  Run
+in the server's process, a validation of a large store went on for minutes after its
+client had left and made every other request of that process 5–10× slower.  Here each
+validation runs in a child interpreter (``python -m ssikg.validation_process``: nothing of
+the server — its open store, its threads — is inherited), which gets the quads as N-Quads
+bytes and sends its report back.  When ``validation_timeout`` passes, the child is killed
+and the client gets a 503; the server process itself only waits.
+
+A child imports the validation code (about 0.4 s) before it reads its job, so one is kept
+started ahead per server process once the first validation has run: the next validation
+finds its interpreter ready.  A child whose server is gone reads the end of its input and
+exits.
+
+The command line (``ssikg validate``) and the checks of ``validate_on_write`` (which run
+under the store's write lock, on a copy) validate in their own process, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from .errors import SsikgError
+from .validation import ValidationInputError, ValidationReport
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
+_spare_lock = threading.Lock()
+_spare: subprocess.Popen | None = None
+
+
+def serialise(quads) -> bytes:
+    """pyoxigraph quads as N-Quads, what the child reads."""
+    return ox.serialize(quads, format=ox.RdfFormat.N_QUADS) or b""
+
+
+def validate_in_child(nquads: bytes, *, timeout: float, source_dir: Path | None = None,
+                      whole_dataset: bool = True) -> ValidationReport:
+    """The report of :func:`ssikg.validation.validate_quads` on ``nquads``, computed in a
+    child process; a 503 once ``timeout`` seconds (0 = none) have passed, the child killed."""
+    child = _take_child()
+    job = pickle.dumps((nquads, str(source_dir) if source_dir else None, whole_dataset))
+    started = time.monotonic()
+    try:
+        output, errors = child.communicate(job, timeout=timeout or None)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        raise _too_slow(timeout, time.monotonic() - started) from None
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    try:
+        kind, value = pickle.loads(output)
+    except Exception:  # noqa: BLE001 - killed from outside, out of memory: no report came
+        raise SsikgError(503, "the validation process ended without a report; retry, or validate a smaller "
+                              "part", title="Validation failed",
+                         extra={"exit_code": child.returncode}) from None
+    if kind == "input":
+        raise ValidationInputError(value)
+    if kind == "error":
+        raise SsikgError(500, f"the validation failed: {value}", title="Validation failed")
+    return value
+
+
+def _take_child() -> subprocess.Popen:
+    """The interpreter started ahead, if it is still waiting, else a new one; either way a
+    new one is started for the next validation."""
+    global _spare
+    with _spare_lock:
+        child, _spare = _spare, _start_child()
+    if child is None or child.poll() is not None:
+        child = _start_child()
+    return child
+
+
+def _start_child() -> subprocess.Popen:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
+    return subprocess.Popen([sys.executable, "-m", "ssikg.validation_process"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+
+
+def _too_slow(timeout: float, waited: float) -> SsikgError:
+    return SsikgError(503, f"the validation took longer than validation_timeout ({timeout:g} s) and was "
+                           f"stopped after {waited:.1f} s; validate a smaller part, or use `ssikg validate` "
+                           "on the server, which has no time limit",
+                      title="Validation too long", extra={"validation_timeout": timeout})
+
+
+def _main() -> None:
+    """The child: read one job from stdin, write its outcome to stdout."""
+    import pyshacl  # noqa: F401 - loaded while the child waits for its job
+
+    from .validation import quads_from_store, validate_quads
+
+    job = sys.stdin.buffer.read()
+    if not job:  # the server went away before giving a job
+        return
+    nquads, source_dir, whole_dataset = pickle.loads(job)
+    try:
+        quads = quads_from_store(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
+        outcome = ("report", validate_quads(quads, source_dir=Path(source_dir) if source_dir else None,
+                                            whole_dataset=whole_dataset))
+    except ValidationInputError as exc:
+        outcome = ("input", str(exc))
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the server answers for it
+        outcome = ("error", f"{type(exc).__name__}: {exc}")
+    sys.stdout.buffer.write(pickle.dumps(outcome))
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    _main()

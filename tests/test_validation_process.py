@@ -1,0 +1,63 @@
+"""Validations of the HTTP service run in a child process with a time limit
+(ssikg.validation_process): the report is the one validated in process, a validation past
+``validation_timeout`` is stopped (503, the child killed) and the server keeps answering."""
+
+from __future__ import annotations
+
+import os
+
+import requests
+
+from ssikg import validation_process
+from ssikg.validation import quads_from_store, validate_quads
+
+POST_OUTSIDE_A_UNIT = b"<https://w3id.org/ssikg/id/x> a <http://www.w3.org/ns/org#Post> .\n"
+
+
+def _comparable(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k != "seconds"}
+
+
+def test_the_childs_report_is_the_in_process_report(live_server, shared_app):
+    answered = requests.get(f"{live_server.url}/validate", params={"format": "json", "lang": "en"}, timeout=120)
+    assert answered.status_code == 200, answered.text
+    store = shared_app.extensions["ssikg.store"]
+    here = validate_quads(quads_from_store(store.quads()), source_dir=shared_app.config["SSIKG"]["source_dir"])
+    assert _comparable(answered.json()) == _comparable(here.as_dict("en"))
+
+
+def test_an_upload_is_validated_in_a_child_with_its_results(live_server):
+    answered = requests.post(f"{live_server.url}/validate", data=POST_OUTSIDE_A_UNIT,
+                             headers={"Content-Type": "text/turtle", "Accept": "application/json"}, timeout=120)
+    assert answered.status_code == 200 and answered.json()["conforms"] is False
+    assert validation_process._spare is not None  # the next validation's interpreter is started ahead
+
+
+def test_a_validation_past_its_time_is_stopped_with_a_503(make_app, serve_app):
+    server = serve_app(make_app(validation_timeout=0.05))
+    before = set(_children(os.getpid()))
+    refused = requests.get(f"{server.url}/validate", headers={"Accept": "application/json"}, timeout=60)
+    assert refused.status_code == 503, refused.text
+    body = refused.json()
+    assert "validation_timeout" in body["message"] and body["validation_timeout"] == 0.05
+    # the server answers on, and no child is left running for the stopped validation
+    assert requests.get(f"{server.url}/health", timeout=30).status_code == 200
+    spare = validation_process._spare
+    started = set(_children(os.getpid())) - before - {spare.pid if spare else None}
+    assert started == set()
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc: no psutil needed)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
