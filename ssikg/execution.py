@@ -162,8 +162,9 @@ def check_operation(text: str, kind: str, *, base_iri: str | None = None, settin
                          extra={"max_query_length": limit})
     if sparql_lexer.deepest_nesting(text) > MAX_NESTING:
         count("refusals")
-        raise SsikgError(400, f"the {kind} nests brackets, parentheses or braces more than {MAX_NESTING} "
-                              "deep; Oxigraph's parser would exhaust its stack (and kill the process)",
+        raise SsikgError(400, f"the {kind} nests more than {MAX_NESTING} deep (brackets, parentheses and "
+                              "braces, the parts of a group before a point, unary operators or path steps "
+                              "in a row); Oxigraph would exhaust its stack (and kill the process)",
                          title="Nested too deeply")
     try:
         return check_outbound(text, outbound_policy(settings),

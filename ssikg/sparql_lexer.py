@@ -150,22 +150,56 @@ _OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
 
 
 def deepest_nesting(text: str) -> int:
-    """How deep brackets, parentheses and braces nest in ``text`` (outside strings, IRIs and
-    comments).  Cheap when the text holds few of them: the count of opening characters bounds
-    the depth, and the text is tokenized only when that count is high."""
-    openings = text.count("(") + text.count("[") + text.count("{")
-    if openings <= NESTING_SCREEN:
-        return openings
-    depth = deepest = 0
+    """How deep Oxigraph's parser and evaluator will recurse on ``text``, estimated from its
+    tokens (strings, IRIs and comments aside): brackets, parentheses and braces as they nest;
+    plus, at each point, the patterns that came before it in each enclosing group (a group's
+    parts join left-deep: ``{…}{…}{…}``, OPTIONAL, MINUS, UNION, GRAPH and BIND chains nest
+    the algebra as brackets do), a run of unary operators (``!!!!…``) and a chain of path
+    steps (``a/b/c/…``).  Each of those, a few hundred long, exhausted the stack of the
+    thread evaluating it (a crash, not an error).  Cheap when the text holds few candidates:
+    their count bounds the depth, and the text is tokenized only when that count is high."""
+    candidates = sum(text.count(c) for c in "([{!/") + text.upper().count("BIND")
+    if candidates <= NESTING_SCREEN:
+        return candidates
+    brackets = deepest = 0
+    parts: list[int] = [0]  # per open group: the parts seen so far (the top level is one group)
+    run = chain = 0  # unary operators in a row; path steps in a row
+    previous = None
     for token in iter_tokens(text):
-        if token.kind != "punct":
-            continue
-        if token.text in _OPENING:
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token.text in _CLOSING:
-            depth = max(0, depth - 1)
+        here = brackets + sum(parts)
+        if token.kind == "punct":
+            if token.text in _OPENING:
+                brackets += 1
+                if token.text == "{":
+                    parts[-1] += 1
+                    parts.append(0)
+                deepest = max(deepest, here + 1)
+            elif token.text in _CLOSING:
+                brackets = max(0, brackets - 1)
+                if token.text == "}" and len(parts) > 1:
+                    parts.pop()
+            elif token.text in "!-+" and _starts_operand(previous):
+                run += 1
+                deepest = max(deepest, here + run)
+                previous = token
+                continue
+            elif token.text in "/^|":
+                chain += 1
+                deepest = max(deepest, here + chain)
+            elif token.text in ".;,":
+                chain = 0
+        elif token.keyword("BIND"):
+            parts[-1] += 1
+            deepest = max(deepest, here + 1)
+        run = 0
+        previous = token
     return deepest
+
+
+def _starts_operand(previous: Token | None) -> bool:
+    """Whether a ``!``, ``-`` or ``+`` after ``previous`` is unary (it begins an operand)."""
+    return previous is None or (previous.kind == "punct" and previous.text not in ")]}") or (
+        previous.kind == "name" and previous.text.upper() in {"FILTER", "BIND", "HAVING", "AS", "IN"})
 
 
 NESTING_SCREEN = 64  # below this many opening characters the depth is not worth computing

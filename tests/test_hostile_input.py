@@ -217,6 +217,49 @@ def test_deeply_nested_sparql_is_refused_before_parsing(server):
                         headers={"Accept": "application/json"}).json()["boolean"] is True
 
 
+CHAINS = {
+    "unary operators": "ASK { ?s ?p ?o FILTER(" + "!" * 10_000 + "true) }",
+    "joined groups": "SELECT * WHERE { " + "{ ?s ?p ?o } " * 400 + "}",
+    "MINUS chain": "SELECT * WHERE { ?s ?p ?o " + "MINUS { ?s <a:x> ?o } " * 3000 + "}",
+    "BIND chain": "SELECT * WHERE { BIND(1 AS ?x0) " + "".join(f"BIND(?x{i}+1 AS ?x{i + 1}) " for i in range(3000))
+                  + "}",
+    "OPTIONAL chain": "SELECT * WHERE { ?s ?p ?o " + "OPTIONAL { ?s <a:x> ?o } " * 1000 + "}",
+    "path steps": "SELECT * WHERE { ?s " + "/".join(["<a:b>"] * 3000) + " ?o }",
+}
+
+
+@pytest.fixture
+def roomy_server(make_app, serve_app):
+    """A writable server with the default body limit (the chains are tens of kilobytes)."""
+    return serve_app(make_app(update_token=TOKEN))
+
+
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_long_chains_are_refused_as_nesting(roomy_server, name):
+    """Left-deep chains nest Oxigraph's algebra as brackets do: a few hundred joined groups, a
+    few thousand MINUS, BIND or path steps, ten thousand '!' crashed the thread evaluating
+    them (the whole server process under isolation=thread) — now a 400, as deep brackets are."""
+    asked = requests.post(f"{roomy_server.url}/sparql", data={"query": CHAINS[name]}, timeout=30,
+                          headers={"Accept": "application/json"})
+    assert asked.status_code == 400 and asked.json()["title"] == "Nested too deeply", asked.text
+    assert requests.get(f"{roomy_server.url}/health", timeout=30).status_code == 200
+    update = "DELETE { ?s ?p ?o } WHERE { ?s ?p ?o FILTER(" + "!" * 20_000 + "true) }"
+    refused = requests.post(f"{roomy_server.url}/update", data=update.encode(), timeout=30,
+                            headers={"Content-Type": "application/sparql-update", **AUTH})
+    assert refused.status_code == 400
+
+
+def test_wide_but_shallow_queries_still_run(roomy_server):
+    """What the chains rule must not refuse: long flat expressions, alternatives, VALUES."""
+    flat = "ASK { FILTER(" + " && ".join(["true"] * 2000) + ") }"
+    alternatives = "ASK { ?s " + "|".join(["<a:b>"] * 200) + " ?o }"
+    values = "SELECT * WHERE { VALUES ?x { " + " ".join(f"<a:v{i}>" for i in range(3000)) + " } }"
+    for query in (flat, alternatives, values):
+        answer = requests.post(f"{roomy_server.url}/sparql", data={"query": query}, timeout=60,
+                               headers={"Accept": "application/sparql-results+json"})
+        assert answer.status_code == 200, answer.text
+
+
 def test_a_plain_text_error_shows_control_characters_as_codes(live_server):
     """A terminal reading a text/plain error must not run an escape sequence a client sent,
     nor show a line the server did not write."""
