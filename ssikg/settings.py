@@ -170,6 +170,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Most seconds a validation of the HTTP service (GET /validate, POST /validate) may run; it runs "
             "in a child process, killed when the time is up (the client gets a 503). 0 = no limit. "
             "ssikg validate and validate_on_write are not limited by it."),
+    Setting("validation_memory_mb", 1024, _non_negative_int,
+            "Most MiB a validation of the HTTP service may take beyond the validator's own code; its "
+            "child process is capped there and the client gets a 413. 0 = no limit."),
     Setting("validate_max_triples", 250_000, _non_negative_int,
             "Most triples one validation takes: the store for GET /validate and ssikg validate, the upload "
             "(with the store under merge=store) for POST /validate; beyond, pyshacl would need minutes and "

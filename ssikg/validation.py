@@ -632,7 +632,6 @@ def validate_quads(quads: Iterable[RdfQuad], *, page_texts: Iterable[str] | None
                    whole_dataset: bool = True) -> ValidationReport:
     """Validate rdflib quads (s, p, o, graph) against the shapes.  ``whole_dataset`` False (an
     upload validated alone) leaves out the rules requiring the dataset's graphs."""
-    import pyshacl
 
     started = time.monotonic()
     shapes = shapes or load_shapes(default_shapes_path(source_dir))
@@ -650,14 +649,32 @@ def validate_quads(quads: Iterable[RdfQuad], *, page_texts: Iterable[str] | None
     if not texts:
         # Without the page every quote would be flagged: those checks are off; say so.
         notes.append("note: no page text (data/source/page.txt); verbatim-quote checks skipped")
-    conforms, report_graph, _text = pyshacl.validate(
-        view, shacl_graph=shapes_graph, inference="none", advanced=False, inplace=True,
-        allow_warnings=True, meta_shacl=False)
-    if isinstance(report_graph, Exception):  # pyshacl returns a ValidationFailure for broken shapes
-        raise ValidationInputError(f"the shapes cannot be applied: {report_graph}")
+    conforms, report_graph = _run_pyshacl(view, shapes_graph)
     results = _read_results(report_graph, view, shapes.graph)
     return ValidationReport(conforms=bool(conforms), results=results, graph=report_graph, triples=triples,
                             shapes=shapes.count, seconds=time.monotonic() - started, notes=notes)
+
+
+class TooDeepToValidate(ValidationInputError):
+    """The data nests deeper than the validator's recursion allows (a chain or a list of a
+    thousand links and more): rdflib evaluates property paths recursively."""
+
+
+def _run_pyshacl(view, shapes_graph) -> tuple[bool, rdflib.Graph]:
+    import pyshacl
+
+    try:
+        conforms, report_graph, _text = pyshacl.validate(
+            view, shacl_graph=shapes_graph, inference="none", advanced=False, inplace=True,
+            allow_warnings=True, meta_shacl=False)
+    except RecursionError:
+        raise TooDeepToValidate(
+            "the data cannot be validated: a chain of links (org:subOrganizationOf, org:reportsTo…) or an "
+            "rdf:List in it is too long, or loops, for the validator, which follows paths recursively; "
+            "validate a smaller part") from None
+    if isinstance(report_graph, Exception):  # pyshacl returns a ValidationFailure for broken shapes
+        raise ValidationInputError(f"the shapes cannot be applied: {report_graph}")
+    return bool(conforms), report_graph
 
 
 def undeclared_rules(report: ValidationReport) -> list[str]:
@@ -840,6 +857,15 @@ def _before_state(store) -> ox.Store:
 
 def _check(store, before: ox.Store, after: ox.Store | None, added: list, removed: list, what: str,
            source_dir: Path | None, incremental: bool | None) -> None:
+    try:
+        _check_changes(store, before, after, added, removed, what, source_dir, incremental)
+    except TooDeepToValidate as exc:
+        raise SsikgError(400, f"{what} refused: {exc}; the store is unchanged",
+                         title="Not checkable") from None
+
+
+def _check_changes(store, before: ox.Store, after: ox.Store | None, added: list, removed: list, what: str,
+                   source_dir: Path | None, incremental: bool | None) -> None:
     if not added and not removed:
         return  # nothing changes: nothing new can break
     if _incremental(incremental) and len(added) + len(removed) <= INCREMENTAL_MAX_CHANGES:
@@ -1257,7 +1283,6 @@ def _focused_shapes(shapes_graph: rdflib.Graph, view: rdflib.Graph, focus: set) 
 
 def _validate_focus(quads: set, focus: set, shapes: Shapes, texts: list[str]) -> ValidationReport:
     """Validate a cut view on the focus nodes only."""
-    import pyshacl
 
     started = time.monotonic()
     view, triples = build_view(quads_from_store(quads), page_texts=texts, axioms=shapes.axioms)
@@ -1265,11 +1290,7 @@ def _validate_focus(quads: set, focus: set, shapes: Shapes, texts: list[str]) ->
     if not texts:
         for name in _QUOTE_SHAPES:
             shapes_graph.add((SSIKGSH[name], SH.deactivated, Literal(True)))
-    conforms, report_graph, _text = pyshacl.validate(
-        view, shacl_graph=shapes_graph, inference="none", advanced=False, inplace=True, allow_warnings=True,
-        meta_shacl=False)
-    if isinstance(report_graph, Exception):
-        raise ValidationInputError(f"the shapes cannot be applied: {report_graph}")
+    conforms, report_graph = _run_pyshacl(view, shapes_graph)
     notes = [] if texts else ["note: no page text (data/source/page.txt); verbatim-quote checks skipped"]
     return ValidationReport(conforms=bool(conforms), results=_read_results(report_graph, view, shapes.graph),
                             graph=report_graph, triples=triples, shapes=shapes.count,
@@ -1334,7 +1355,7 @@ def _refuse_unvalidatable(store, *, incremental: bool) -> None:
 
 
 __all__ = [
-    "TooLargeToValidate", "ValidationInputError", "ValidationReport", "ValidationResult", "build_view",
+    "TooDeepToValidate", "TooLargeToValidate", "ValidationInputError", "ValidationReport", "ValidationResult", "build_view",
     "check_graph_write", "check_triple_limit", "check_update", "load_shapes", "parse_rdf", "quads_from_files",
     "quads_from_store", "undeclared_rules", "validate_files", "validate_quads", "validate_store",
 ]

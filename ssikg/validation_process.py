@@ -43,11 +43,12 @@ def serialise(quads) -> bytes:
 
 
 def validate_in_child(nquads: bytes, *, timeout: float, source_dir: Path | None = None,
-                      whole_dataset: bool = True) -> ValidationReport:
+                      whole_dataset: bool = True, memory_mb: int = 0) -> ValidationReport:
     """The report of :func:`ssikg.validation.validate_quads` on ``nquads``, computed in a
-    child process; a 503 once ``timeout`` seconds (0 = none) have passed, the child killed."""
+    child process; a 503 once ``timeout`` seconds (0 = none) have passed, the child killed; a
+    413 when it needs more than ``memory_mb`` MiB beyond what it holds on receiving the job."""
     child = _take_child()
-    job = pickle.dumps((nquads, str(source_dir) if source_dir else None, whole_dataset))
+    job = pickle.dumps((nquads, str(source_dir) if source_dir else None, whole_dataset, memory_mb))
     started = time.monotonic()
     try:
         output, errors = child.communicate(job, timeout=timeout or None)
@@ -67,6 +68,10 @@ def validate_in_child(nquads: bytes, *, timeout: float, source_dir: Path | None 
                          extra={"exit_code": child.returncode}) from None
     if kind == "input":
         raise ValidationInputError(value)
+    if kind == "memory":
+        raise SsikgError(413, f"the validation needed more than validation_memory_mb ({memory_mb} MiB) and was "
+                              "stopped; validate a smaller part", title="Too large to validate",
+                         extra={"validation_memory_mb": memory_mb})
     if kind == "error":
         raise SsikgError(500, f"the validation failed: {value}", title="Validation failed")
     return value
@@ -97,6 +102,17 @@ def _too_slow(timeout: float, waited: float) -> SsikgError:
                       title="Validation too long", extra={"validation_timeout": timeout})
 
 
+def _limit_memory(memory_mb: int) -> None:
+    """Cap the child's address space at what it holds now plus ``memory_mb`` MiB: a large
+    upload's validation took half a gigabyte, and two run at once per server process."""
+    import resource
+
+    with open("/proc/self/statm") as statm:
+        held = int(statm.read().split()[0]) * resource.getpagesize()
+    limit = held + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def _main() -> None:
     """The child: read one job from stdin, write its outcome to stdout."""
     import pyshacl  # noqa: F401 - loaded while the child waits for its job
@@ -106,13 +122,17 @@ def _main() -> None:
     job = sys.stdin.buffer.read()
     if not job:  # the server went away before giving a job
         return
-    nquads, source_dir, whole_dataset = pickle.loads(job)
+    nquads, source_dir, whole_dataset, memory_mb = pickle.loads(job)
+    if memory_mb:
+        _limit_memory(memory_mb)
     try:
         quads = quads_from_store(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
         outcome = ("report", validate_quads(quads, source_dir=Path(source_dir) if source_dir else None,
                                             whole_dataset=whole_dataset))
     except ValidationInputError as exc:
         outcome = ("input", str(exc))
+    except MemoryError:
+        outcome = ("memory", "")
     except Exception as exc:  # noqa: BLE001 - whatever broke, the server answers for it
         outcome = ("error", f"{type(exc).__name__}: {exc}")
     sys.stdout.buffer.write(pickle.dumps(outcome))

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import requests
 
@@ -61,3 +62,49 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] != "Z":
             found.append(int(entry))
     return found
+
+
+def _chain(links: int) -> bytes:
+    return "".join(f"<https://w3id.org/ssikg/id/x{i}> <http://www.w3.org/ns/org#subOrganizationOf> "
+                   f"<https://w3id.org/ssikg/id/x{i + 1}> .\n" for i in range(links)).encode()
+
+
+def test_a_chain_too_long_for_the_validator_is_a_400_not_a_500(make_app, serve_app):
+    """rdflib follows paths recursively: a 1,500-link chain was a RecursionError, a 500 on
+    /validate, a 500 on every later GET /validate once written, and a 500 under validate_on_write."""
+    server = serve_app(make_app(update_token="t0ken", validate_on_write=True))
+    posted = requests.post(f"{server.url}/validate", data=_chain(1500), timeout=120,
+                           headers={"Content-Type": "application/n-triples", "Accept": "application/json"})
+    assert posted.status_code == 400 and "too long" in posted.json()["message"], posted.text
+    # validate_on_write validates in the server's own process: a lower recursion limit makes a short
+    # chain (quick to check) too deep for it, as a long one is under the default limit
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(320)
+    try:
+        written = requests.post(f"{server.url}/store", params={"graph": "https://example.org/chain"},
+                                data=_chain(400), timeout=120,
+                                headers={"Content-Type": "application/n-triples", "Authorization": "Bearer t0ken",
+                                         "Accept": "application/json"})
+    finally:
+        sys.setrecursionlimit(limit)
+    assert written.status_code == 400 and "unchanged" in written.json()["message"], written.text
+
+
+def test_a_store_the_validator_cannot_follow_is_a_422(make_app, serve_app):
+    server = serve_app(make_app(update_token="t0ken"))
+    written = requests.post(f"{server.url}/store", params={"graph": "https://example.org/chain"},
+                            data=_chain(1500), timeout=120,
+                            headers={"Content-Type": "application/n-triples", "Authorization": "Bearer t0ken"})
+    assert written.status_code in (201, 204), written.text
+    validated = requests.get(f"{server.url}/validate", headers={"Accept": "application/json"}, timeout=120)
+    assert validated.status_code == 422 and "cannot be validated" in validated.json()["message"]
+
+
+def test_a_validation_past_its_memory_is_a_413(make_app, serve_app):
+    server = serve_app(make_app(validation_memory_mb=1))
+    body = "".join(f'<https://example.org/s{i}> <https://example.org/p> "{i}" .\n' for i in range(20000)).encode()
+    refused = requests.post(f"{server.url}/validate", data=body, timeout=120,
+                            headers={"Content-Type": "application/n-triples", "Accept": "application/json"})
+    assert refused.status_code in (413, 503), refused.text
+    assert "validation_memory_mb" in refused.text or "without a report" in refused.text
+    assert requests.get(f"{server.url}/health", timeout=30).status_code == 200

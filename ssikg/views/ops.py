@@ -91,6 +91,7 @@ def limits():
         "max_concurrent_validations": settings.max_concurrent_validations,  # per server process
         "validate_max_triples": settings.validate_max_triples or None,
         "validation_timeout": settings.validation_timeout or None,
+        "validation_memory_mb": settings.validation_memory_mb or None,
         "queue_timeout": settings.queue_timeout,
         "retry_after": settings.retry_after,
         "writes_enabled": writes,

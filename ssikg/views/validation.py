@@ -132,9 +132,10 @@ def _validate_body() -> Response:
         quads = itertools.chain(get_store().quads(), parsed) if merge == "store" else parsed
         try:
             report = validate_in_child(serialise(quads), timeout=settings.validation_timeout,
-                                       source_dir=settings.source_dir, whole_dataset=merge == "store")
+                                       source_dir=settings.source_dir, whole_dataset=merge == "store",
+                                       memory_mb=settings.validation_memory_mb)
         except ValidationInputError as exc:
-            raise SsikgError(400, str(exc), title="Unreadable RDF") from None
+            raise SsikgError(400, str(exc), title="Not validatable") from None
     if merge != "store":
         _suggest_merge(report)
     return _answer(report)
@@ -281,8 +282,11 @@ def _store_report() -> ValidationReport:
         with _cache_lock:  # another request may have made it while this one waited for a slot
             if cache.get("version") == key:
                 return cache["report"]
-        report = validate_in_child(serialise(store.quads()), timeout=settings.validation_timeout,
-                                   source_dir=settings.source_dir)
+        try:
+            report = validate_in_child(serialise(store.quads()), timeout=settings.validation_timeout,
+                                       source_dir=settings.source_dir, memory_mb=settings.validation_memory_mb)
+        except ValidationInputError as exc:
+            raise SsikgError(422, f"the store cannot be validated: {exc}", title="Not validatable") from None
     with _cache_lock:
         cache.update(version=key, report=report)
     return report
