@@ -29,7 +29,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from . import sparql_lexer
 from .sparql_lexer import Token
@@ -275,9 +275,19 @@ def _under_prefix(target, prefix_iri: str) -> bool:
         return False
     want = prefix.path or "/"
     path = target.path or "/"
+    if _leaves_its_folder(path):
+        return False
     if want.endswith("/") or path == want:
         return path.startswith(want) and (not prefix.query or target.query == prefix.query)
     return path.startswith(want + "/")
+
+
+def _leaves_its_folder(path: str) -> bool:
+    """Whether ``path`` holds a dot segment (``..``, ``.``, also percent-encoded) or a
+    backslash: servers that normalise them (RFC 3986 §5.2.4; Jetty, nginx) would serve a
+    path outside the allowed prefix the text seems to be under."""
+    decoded = unquote(path)
+    return "\\" in decoded or any(segment in (".", "..") for segment in decoded.split("/"))
 
 
 def _host_port(parts) -> tuple[str, int | None]:

@@ -296,7 +296,11 @@ def test_policy_prefix_matching_and_resolution():
     policy.check(_target("http://A.EXAMPLE:80/sparql"))
     for refused in ("http://a.example/sparql2", "http://a.example.evil/sparql", "https://a.example/sparql",
                     "http://a.example@evil.example/sparql", "http://user@a.example/sparql",
-                    "ftp://a.example/sparql", "http://inner.example/x", "http://meta.example/latest"):
+                    "ftp://a.example/sparql", "http://inner.example/x", "http://meta.example/latest",
+                    # dot segments a server would normalise out of the allowed folder
+                    "http://a.example/sparql/../admin", "http://a.example/sparql/%2e%2e/admin",
+                    "http://a.example/sparql/%2E%2E/admin", "http://a.example/sparql/./../admin",
+                    "http://a.example/sparql\\..\\admin"):
         with pytest.raises(Refused) as caught:
             policy.check(_target(refused))
         assert caught.value.status == 403, refused

@@ -181,3 +181,16 @@ def test_a_query_page_fits_a_320px_screen(live_server):
                 assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
         finally:
             browser.close()
+
+
+def test_json_documents_have_one_etag_whatever_the_language(live_server):
+    """The JSON listing and the OpenAPI document hold both languages: same bytes, same ETag
+    (a cache revalidating with another Accept-Language got a 200 for nothing)."""
+    for path in ("/api/openapi.json", "/api/queries"):
+        french, english = (requests.get(f"{live_server.url}{path}", headers={"Accept-Language": lang,
+                                                                              "Accept": "application/json"},
+                                        timeout=60) for lang in ("fr", "en"))
+        assert french.content == english.content
+        assert french.headers["ETag"] == english.headers["ETag"]
+    pages = [requests.get(f"{live_server.url}/queries", params={"lang": lang}, timeout=60) for lang in ("fr", "en")]
+    assert pages[0].headers["ETag"] != pages[1].headers["ETag"]

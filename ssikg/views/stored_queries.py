@@ -631,12 +631,14 @@ def list_queries():
 
 
 def _conditional(response: Response) -> Response:
-    """A weak ETag for a page of this blueprint (its URL, language and media type name it,
+    """A weak ETag for an answer of this blueprint (its URL, media type and, for a page, language name it,
     with the store version); a remote engine's pages get none, as its answers do."""
     store = get_store()
     if response.status_code != 200 or getattr(store, "kind", None) != "embedded":
         return response
-    return http.conditional(response, store.version, request.full_path, _ui_lang(), response.mimetype)
+    # only a page's bytes depend on the language (the JSON listing and OpenAPI hold both)
+    lang = _ui_lang() if response.mimetype == "text/html" else ""
+    return http.conditional(response, store.version, request.full_path, lang, response.mimetype)
 
 
 def _prefers_html() -> bool:
