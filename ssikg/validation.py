@@ -1066,10 +1066,12 @@ def _select(states, touched: set, reach: _Reach) -> tuple[set, _Selection]:
         focus |= sel.subjects(_RDF_SUBJECT, s)
     for node in list(focus):  # a reification changed: the subject whose provenance it carries
         focus |= sel.objects(node, _RDF_SUBJECT)
+    cyclic = _cyclic_nodes(sel, touched)
     for s, p, o in touched:
         if p in _UNIQUE_VALUES:
             focus |= sel.subjects(p, o)
-        focus |= _cycle_through(sel, s, p, o)
+        if s in cyclic or o in cyclic:
+            focus |= _cycle_through(sel, s, p, o)
     focus |= reach.fixed_nodes
     _guard(focus)
     _support_focus(sel, focus, reach)
@@ -1104,8 +1106,87 @@ def _closure(sel: _Selection, start, step) -> set:
     return seen
 
 
+def _closure_of_all(sel: _Selection, starts, step) -> set:
+    """The union of :func:`_closure` over ``starts``, in one walk."""
+    seen = {start for start in starts if _is_node(start)}
+    pending = list(seen)
+    while pending:
+        for following in step(sel, pending.pop()):
+            if following not in seen:
+                seen.add(following)
+                pending.append(following)
+                _guard(seen)
+    return seen
+
+
 def _superiors(sel: _Selection, node) -> set:
     return sel.objects(node, _REPORTS_TO)
+
+
+def _cyclic_nodes(sel: _Selection, touched: set) -> set:
+    """The nodes that lie on some cycle of reporting or containment links reachable from the
+    touched links (one pass: Tarjan's strongly connected components), so that the closure of
+    :func:`_cycle_through` is computed only for links that may close one — per link, it made
+    a chain of n new links cost n² (a 1,500-link chain: 84 s)."""
+    cyclic = set()
+    for step, links in ((_superiors, {_REPORTS_TO}), (_up, set(_UP) | set(_DOWN))):
+        starts = {term for s, p, o in touched if p in links for term in (s, o) if _is_node(term)}
+        if starts:
+            cyclic |= _nodes_on_cycles(sel, starts, step)
+    return cyclic
+
+
+def _nodes_on_cycles(sel: _Selection, starts: set, step) -> set:
+    """Nodes in a strongly connected component of more than one node, or with a loop, among
+    those reachable from ``starts`` by ``step`` (iterative Tarjan)."""
+    index: dict = {}
+    low: dict = {}
+    on_stack: set = set()
+    stack: list = []
+    found: set = set()
+    counter = 0
+    for root in starts:
+        if root in index:
+            continue
+        work = [(root, iter(step(sel, root)))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, successors = work[-1]
+            advanced = False
+            for following in successors:
+                if following == node:
+                    found.add(node)
+                if following not in index:
+                    index[following] = low[following] = counter
+                    counter += 1
+                    stack.append(following)
+                    on_stack.add(following)
+                    _guard(index)
+                    work.append((following, iter(step(sel, following))))
+                    advanced = True
+                    break
+                if following in on_stack:
+                    low[node] = min(low[node], index[following])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.update(component)
+    return found
 
 
 def _cycle_through(sel: _Selection, s, p, o) -> set:
@@ -1136,11 +1217,12 @@ def _support_focus(sel: _Selection, focus: set, reach: _Reach) -> None:
                 sel.in_links.add((quad.predicate, quad.object))
         sel.in_links.update((link, node) for link in reach.inverse_links)  # counted, or followed below
         neighbours |= sel.subjects(_RDF_SUBJECT, node)  # its reifications, read in full
-        for upper in _closure(sel, node, _superiors):
-            sel.out_links.add((upper, _REPORTS_TO))
-        for upper in _closure(sel, node, _up):
-            sel.out_links.update((upper, link) for link in _UP)
-            sel.in_links.update((link, upper) for link in _DOWN)
+    # the chains of superiors and parents of all focus nodes, each walked once
+    for upper in _closure_of_all(sel, focus, _superiors):
+        sel.out_links.add((upper, _REPORTS_TO))
+    for upper in _closure_of_all(sel, focus, _up):
+        sel.out_links.update((upper, link) for link in _UP)
+        sel.in_links.update((link, upper) for link in _DOWN)
     _guard(neighbours)
     for node in neighbours - focus:  # what the rules read at a value (its type, holder, superior…)
         sel.out_links.update((node, predicate) for predicate in reach.value_reads)
