@@ -164,7 +164,7 @@ SETTINGS: tuple[Setting, ...] = (
             "queue_timeout for a slot."),
     Setting("max_concurrent_validations", 2, lambda v: max(1, _non_negative_int(v)),
             "SHACL validations (GET /validate when its report is not cached, POST /validate) run at once "
-            "per server process (pyshacl holds the interpreter); beyond, a request waits up to "
+            "per server process (each in a child process, taking a core); beyond, a request waits up to "
             "queue_timeout for a slot, then gets a 503 with Retry-After."),
     Setting("validation_timeout", 120.0, _non_negative_float,
             "Most seconds a validation of the HTTP service (GET /validate, POST /validate) may run; it runs "
