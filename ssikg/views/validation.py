@@ -187,8 +187,8 @@ class ValidationGate:
 
 def validation_gate(app=None) -> ValidationGate:
     """The gate of ``app`` (default: the current one): one per process, as the app is, sized by
-    ``max_concurrent_validations`` (pyshacl is pure Python and holds the GIL: beyond a couple of
-    validations at once a process only gets slower at everything else)."""
+    ``max_concurrent_validations`` (each validation is a child process taking a core and up to
+    ``validation_memory_mb``: beyond a couple at once the machine only gets slower at everything else)."""
     app = app or current_app
     gate = app.extensions.get("ssikg.validation_gate")
     if gate is None:
