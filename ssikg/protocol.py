@@ -312,7 +312,9 @@ class AcceptRange:
 
 
 def parse_accept(header: str | None) -> list[AcceptRange]:
-    """Accept header → ranges; a missing or empty header means ``*/*``."""
+    """Accept header → ranges; a missing or empty header, or one without a single readable
+    range (``;;;``), means ``*/*``; an unreadable q-value counts as 1 (as Jena and Apache
+    read them: RFC 9110 lets a server ignore what it cannot parse rather than refuse)."""
     if not header or not header.strip():
         return [AcceptRange("*", "*", 1.0, 0)]
     ranges = []
@@ -326,9 +328,11 @@ def parse_accept(header: str | None) -> list[AcceptRange]:
         try:
             q = float(params.get("q", "1"))
         except ValueError:
-            q = 0.0
+            q = 1.0
+        if q != q:  # NaN
+            q = 1.0
         ranges.append(AcceptRange(kind, sub, max(0.0, min(q, 1.0)), order))
-    return ranges
+    return ranges or [AcceptRange("*", "*", 1.0, 0)]
 
 
 def quality(ranges: Sequence[AcceptRange], media_type: str) -> tuple[float, int, int]:

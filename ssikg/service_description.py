@@ -219,8 +219,9 @@ def void_description(site: str, store) -> Graph:
     for slug in EXAMPLE_RESOURCES:
         if linked_data.exists(store, ID + slug):
             g.add((dataset, VOID.exampleResource, URIRef(ID + slug)))
-    for fmt in protocol.GRAPH_FORMATS:
-        g.add((dataset, VOID.feature, format_iri(fmt.format)))
+    for fmt in protocol.GRAPH_FORMATS:  # the dump's: a dataset, so the quad syntaxes
+        if fmt.short in ("nq", "trig"):
+            g.add((dataset, VOID.feature, format_iri(fmt.format)))
     stats = statistics(store)
     for predicate, value in ((VOID.triples, stats.triples), (VOID.entities, stats.entities),
                              (VOID.classes, stats.classes), (VOID.properties, stats.properties),
@@ -238,6 +239,9 @@ def void_description(site: str, store) -> Graph:
         g.add((subset, VOID.triples, _int(count)))
         if name.startswith(GRAPH):
             g.add((subset, FOAF.page, URIRef(site + "graph/" + name[len(GRAPH):])))
+            for fmt in protocol.GRAPH_FORMATS:  # the graph document's syntaxes
+                if fmt.short not in ("nq", "trig"):
+                    g.add((subset, VOID.feature, format_iri(fmt.format)))
     return g
 
 
@@ -268,6 +272,7 @@ SERIALISED_KEPT = 16  # (format, writable, federated, URL as requested) per stor
 
 # format= names for the description, as the endpoint's answers take them
 SD_FORMAT_NAMES = {"ttl": "text/turtle", "turtle": "text/turtle", "jsonld": "application/ld+json",
+                   "json": "application/ld+json", "json-ld": "application/ld+json",
                    "rdf": "application/rdf+xml", "xml": "application/rdf+xml", "nt": "application/n-triples"}
 
 

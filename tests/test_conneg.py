@@ -402,3 +402,32 @@ def test_the_query_pages_plain_form_keeps_the_page_language(live_server):
     r = requests.post(live_server.url + action.replace("&amp;", "&"), data={"query": SELECT},
                       headers={"Accept": BROWSER, "Accept-Language": "fr"}, timeout=60)
     assert r.headers["Content-Language"] == "en" and "<h1>Results</h1>" in r.text
+
+
+@pytest.mark.parametrize("accept,media", [
+    ("application/xml", "application/sparql-results+xml"),
+    ("text/xml", "application/sparql-results+xml"),
+    ("application/xml, text/html;q=0.5", "application/sparql-results+xml"),  # a script, not a page
+])
+def test_stored_queries_take_the_result_aliases_sparql_takes(live_server, accept, media):
+    stored = requests.get(f"{live_server.url}/api/queries/cq01-hosted-service-name", headers={"Accept": accept},
+                          timeout=60)
+    assert stored.status_code == 200 and stored.headers["Content-Type"].startswith(media), stored.text[:200]
+    assert media_of(get(live_server, SELECT, accept)) == media
+
+
+def media_of(response) -> str:
+    assert response.status_code == 200, response.text[:200]
+    return media(response)
+
+
+@pytest.mark.parametrize("accept", [";;;", "text/turtle;q=abc", "text/turtle;q=nan"])
+def test_an_unreadable_accept_header_is_read_leniently(live_server, accept):
+    """RFC 9110 lets a server ignore what it cannot parse: no range read is */*, a bad q is 1."""
+    redirect = requests.get(f"{live_server.url}/id/dcis", headers={"Accept": accept}, allow_redirects=False,
+                            timeout=60)
+    assert redirect.status_code == 303
+    answer = get(live_server, CONSTRUCT, accept)
+    assert answer.status_code == 200
+    if "turtle" in accept:
+        assert media(answer) == "text/turtle" and redirect.headers["Location"].endswith(".ttl")

@@ -248,3 +248,21 @@ def test_the_void_vocabularies_are_those_the_data_uses(live_server, void):
     used = {next(v for v in listed if t.startswith(v)) if any(t.startswith(v) for v in listed) else t
             for t in terms if not t.startswith(core) and not t.startswith("https://w3id.org/ssikg/id/")}
     assert used == listed  # every term's vocabulary is listed, and every listed one is used
+
+
+def test_the_void_formats_are_those_each_resource_serves(live_server, void):
+    dataset = void_dataset(void, live_server)
+    media = {"N-Quads": "application/n-quads", "TriG": "application/trig", "Turtle": "text/turtle",
+             "N-Triples": "application/n-triples", "JSON-LD": "application/ld+json", "RDF_XML": "application/rdf+xml"}
+    dump = str(void.value(dataset, VOID.dataDump))
+    features = [str(f).rsplit("/", 1)[1] for f in void.objects(dataset, VOID.feature)]
+    assert sorted(features) == ["N-Quads", "TriG"]
+    for name in features:
+        assert requests.get(dump, headers={"Accept": media[name]}, timeout=60).status_code == 200
+    subset = next(void.objects(dataset, VOID.subset))
+    page = str(void.value(subset, FOAF.page))
+    for feature in void.objects(subset, VOID.feature):
+        answer = requests.get(page, headers={"Accept": media[str(feature).rsplit("/", 1)[1]]}, timeout=60)
+        assert answer.status_code == 200, feature
+    as_json = requests.get(f"{live_server.url}/.well-known/void", params={"format": "json"}, timeout=60)
+    assert as_json.status_code == 200 and as_json.headers["Content-Type"].startswith("application/ld+json")

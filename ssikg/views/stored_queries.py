@@ -76,6 +76,11 @@ MEDIA = {
     "nt": "application/n-triples",
     "html": "text/html",
 }
+# Media types answered with one of ours when a client names them, as /sparql answers them
+# (protocol.SOLUTIONS_ALIASES, GRAPH_ALIASES); application/json is this API's own JSON.
+ALIASES = {"application/xml": "srx", "text/xml": "srx", "text/javascript": "json",
+           "application/javascript": "json", "application/x-turtle": "ttl", "text/n3": "ttl",
+           "text/plain": "nt"}
 # What each kind of query can be answered as, in server preference order.
 OFFERED = {
     "select": ("json", "csv", "srj", "srx", "tsv", "html"),
@@ -321,9 +326,10 @@ def _negotiate(query: StoredQuery, suffix: str | None, api: dict) -> str:
         return asked
     accept = request.headers.get("Accept")
     data = [(f, MEDIA[f]) for f in offered if f != "html"]
-    if protocol.ranks_above(accept, MEDIA["html"], [media for _f, media in data]):
+    aliases = [(f, alias) for alias, f in ALIASES.items() if f in offered]
+    if protocol.ranks_above(accept, MEDIA["html"], [media for _f, media in data + aliases]):
         return "html"
-    chosen = protocol.best_offer(accept, data)
+    chosen = protocol.best_offer(accept, data, aliases)
     if chosen is None:
         media = [MEDIA[f] for f in offered]
         raise SsikgError(406, "no acceptable representation; offered: " + ", ".join(media),
