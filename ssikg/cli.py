@@ -217,6 +217,8 @@ def _prepare_store(store_path: Path, source_dir: Path, remote: bool, read_only: 
         return "current"
     if auto_build:
         status = ensure_built(store_path, source_dir, progress=_progress)
+        if status in {"missing", "stale"}:
+            status = "current"  # just built: the warnings below are about a store left as it was
     else:
         status = store_status(store_path, source_dir)
         if status == "missing":

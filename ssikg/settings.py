@@ -180,8 +180,9 @@ SETTINGS: tuple[Setting, ...] = (
             "0 = no limit."),
     Setting("validate_write_max_triples", None, lambda v: None if v in (None, "") else _non_negative_int(v),
             "Largest store on which validate_on_write checks a write (413 beyond). A checked write validates "
-            "only what it changes (under a second for a small Graph Store write at a million triples; an "
-            "update is also run on a copy of the store, about 5 s there), so this may be set far above "
+            "only what it changes (under a second for a few triples written through the Graph Store at a "
+            "million triples, but 88 s for 1,000; an update is also run on a copy of the store, 5-15 s "
+            "there), so this may be set far above "
             "validate_max_triples; a write reaching too much of the store is validated whole, and then "
             "validate_max_triples applies. Unset: validate_max_triples; 0 = no limit."),
     Setting("queue_timeout", 2.0, _non_negative_float,

@@ -154,8 +154,8 @@ def deepest_nesting(text: str) -> int:
     tokens (strings, IRIs and comments aside): brackets, parentheses and braces as they nest;
     plus, at each point, the patterns that came before it in each enclosing group (a group's
     parts join left-deep: ``{…}{…}{…}``, OPTIONAL, MINUS, UNION, GRAPH and BIND chains nest
-    the algebra as brackets do), a run of unary operators (``!!!!…``) and a chain of path
-    steps (``a/b/c/…``).  Each of those, a few hundred long, exhausted the stack of the
+    the algebra as brackets do; a group counts once, as a part), a run of unary operators
+    (``!!!!…``) and a chain of path steps (``a/b/c/…``).  Each of those, a few hundred long, exhausted the stack of the
     thread evaluating it (a crash, not an error).  Cheap when the text holds few candidates:
     their count bounds the depth, and the text is tokenized only when that count is high."""
     candidates = sum(text.count(c) for c in "([{!/") + text.upper().count("BIND")
@@ -168,22 +168,24 @@ def deepest_nesting(text: str) -> int:
     for token in iter_tokens(text):
         here = brackets + sum(parts)
         if token.kind == "punct":
-            if token.text in _OPENING:
-                brackets += 1
-                if token.text == "{":
-                    parts[-1] += 1
-                    parts.append(0)
+            if token.text == "{":  # a group is one part of the group around it: counted once
+                parts[-1] += 1
+                parts.append(0)
                 deepest = max(deepest, here + 1)
+            elif token.text in _OPENING:
+                brackets += 1
+                deepest = max(deepest, here + 1)
+            elif token.text == "}":
+                if len(parts) > 1:
+                    parts.pop()
             elif token.text in _CLOSING:
                 brackets = max(0, brackets - 1)
-                if token.text == "}" and len(parts) > 1:
-                    parts.pop()
             elif token.text in "!-+" and _starts_operand(previous):
                 run += 1
                 deepest = max(deepest, here + run)
                 previous = token
                 continue
-            elif token.text in "/^|":
+            elif token.text == "/":  # a sequence nests its steps; alternatives (|) do not
                 chain += 1
                 deepest = max(deepest, here + chain)
             elif token.text in ".;,":

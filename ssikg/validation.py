@@ -69,6 +69,10 @@ class ValidationInputError(ValueError):
     """An input cannot be read or parsed (the message names the file)."""
 
 
+class ShapesUnavailable(ValidationInputError):
+    """The shapes file cannot be read or parsed: the server's setup, not the data's fault."""
+
+
 class TooLargeToValidate(ValidationInputError):
     """More triples than ``validate_max_triples``: pyshacl would need minutes and gigabytes
     (a million triples ran over 15 minutes in a 2.2 GB process), so it is not started."""
@@ -124,7 +128,7 @@ def load_shapes(path: Path | None = None) -> Shapes:
     try:
         key = (str(path.resolve()), path.stat().st_mtime)
     except OSError as exc:
-        raise ValidationInputError(f"cannot read the shapes file {path}: {exc.strerror}") from None
+        raise ShapesUnavailable(f"cannot read the shapes file {path}: {exc.strerror}") from None
     with _shapes_lock:
         cached = _shapes_cache.get(key)
         if cached is not None:
@@ -133,7 +137,7 @@ def load_shapes(path: Path | None = None) -> Shapes:
         try:
             graph.parse(path, format="turtle")
         except Exception as exc:  # rdflib raises many types for bad syntax
-            raise ValidationInputError(f"{path}: cannot parse the shapes: {exc}") from None
+            raise ShapesUnavailable(f"{path}: cannot parse the shapes: {exc}") from None
         axioms = rdflib.Graph()
         for triple in graph.triples((None, RDFS.subClassOf, None)):
             axioms.add(triple)
@@ -1437,7 +1441,7 @@ def _refuse_unvalidatable(store, *, incremental: bool) -> None:
 
 
 __all__ = [
-    "TooDeepToValidate", "TooLargeToValidate", "ValidationInputError", "ValidationReport", "ValidationResult", "build_view",
+    "ShapesUnavailable", "TooDeepToValidate", "TooLargeToValidate", "ValidationInputError", "ValidationReport", "ValidationResult", "build_view",
     "check_graph_write", "check_triple_limit", "check_update", "load_shapes", "parse_rdf", "quads_from_files",
     "quads_from_store", "undeclared_rules", "validate_files", "validate_quads", "validate_store",
 ]

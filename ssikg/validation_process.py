@@ -19,6 +19,7 @@ under the store's write lock, on a copy) validate in their own process, as befor
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import subprocess
@@ -30,8 +31,9 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from .errors import SsikgError
-from .validation import ValidationInputError, ValidationReport
+from .validation import ShapesUnavailable, ValidationInputError, ValidationReport
 
+log = logging.getLogger(__name__)
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 _spare_lock = threading.Lock()
 _spare: subprocess.Popen | None = None
@@ -66,6 +68,10 @@ def validate_in_child(nquads: bytes, *, timeout: float, source_dir: Path | None 
         raise SsikgError(503, "the validation process ended without a report; retry, or validate a smaller "
                               "part", title="Validation failed",
                          extra={"exit_code": child.returncode}) from None
+    if kind == "setup":
+        log.error("validation unavailable: %s", value)
+        raise SsikgError(503, "validation is not available on this server: its SHACL shapes cannot be read "
+                              "(the server log says why)", title="Validation unavailable")
     if kind == "input":
         raise ValidationInputError(value)
     if kind == "memory":
@@ -129,6 +135,8 @@ def _main() -> None:
         quads = quads_from_store(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
         outcome = ("report", validate_quads(quads, source_dir=Path(source_dir) if source_dir else None,
                                             whole_dataset=whole_dataset))
+    except ShapesUnavailable as exc:
+        outcome = ("setup", str(exc))
     except ValidationInputError as exc:
         outcome = ("input", str(exc))
     except MemoryError:

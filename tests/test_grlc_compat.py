@@ -415,3 +415,21 @@ def test_swagger_ui_lists_the_operations_and_executes_one(live_server):
             browser.close()
     assert not errors, errors
     assert all(re.match(r"http://127\.0\.0\.1:\d+/", url) for url in requested), requested
+
+
+def test_a_default_the_data_no_longer_holds_stays_a_choice(make_app, serve_app):
+    """organisations-by-kind defaults to directorates-general; once no organisation has that kind
+    the enumeration left it out: the form's first view was a 400 and the OpenAPI document invalid."""
+    from openapi_spec_validator import validate
+
+    server = serve_app(make_app(update_token="t0ken"))
+    dropped = requests.post(f"{server.url}/update", timeout=60, headers={
+        "Content-Type": "application/sparql-update", "Authorization": "Bearer t0ken"}, data=(
+        "DELETE WHERE { GRAPH ?g { ?o <http://www.w3.org/ns/org#classification> "
+        "<https://w3id.org/ssikg/id/concept/type-direction-generale> } }"))
+    assert dropped.status_code == 204, dropped.text
+    page = requests.get(f"{server.url}/queries/organisations-by-kind", timeout=60)
+    assert page.status_code == 200, page.text[:300]
+    answer = requests.get(f"{server.url}/api/queries/organisations-by-kind.json", timeout=60)
+    assert answer.status_code == 200 and answer.json()["rows"] == []
+    validate(requests.get(f"{server.url}/api/openapi.json", timeout=60).json())

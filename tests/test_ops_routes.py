@@ -21,6 +21,7 @@ def test_limits_lists_the_defaults_a_client_meets(live_server):
     assert limits["max_concurrent_validations"] == defaults.max_concurrent_validations
     assert limits["validate_max_triples"] == defaults.validate_max_triples
     assert limits["validation_timeout"] == defaults.validation_timeout
+    assert limits["validate_on_write"] is False and limits["validate_write_max_triples"] == defaults.validate_max_triples
     assert limits["queue_timeout"] == defaults.queue_timeout
     assert limits["max_rows"] is None  # 0 in the settings: no limit
     assert limits["max_request_line_bytes"] == 65536  # the development server's

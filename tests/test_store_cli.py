@@ -452,3 +452,17 @@ def test_cli_query_streams_every_format_whole(built_store, tmp_path):
     as_nt = run_cli("query", "--store", str(store), "--format", "ntriples",
                     "CONSTRUCT WHERE { ?s ?p ?o }")
     assert as_nt.returncode == 0 and as_nt.stdout.endswith(" .\n")
+
+
+def test_a_store_rebuilt_at_start_is_not_reported_stale(store_copy):
+    """serve rebuilt a stale store and then warned that ontology/ or data/ had changed "(auto_build
+    is off)": the status seen before building was read as the store served."""
+    from ssikg.cli import _prepare_store
+    from ssikg.store import StoreMeta, store_status
+
+    meta = StoreMeta.read(store_copy)
+    meta.inputs_hash = "0" * len(meta.inputs_hash)  # as if data/ had changed since the build
+    meta.write(store_copy)
+    assert store_status(store_copy, PROJECT_ROOT) == "stale"
+    assert _prepare_store(store_copy, PROJECT_ROOT, False, False, auto_build=True) == "current"
+    assert store_status(store_copy, PROJECT_ROOT) == "current"

@@ -108,3 +108,12 @@ def test_a_validation_past_its_memory_is_a_413(make_app, serve_app):
     assert refused.status_code in (413, 503), refused.text
     assert "validation_memory_mb" in refused.text or "without a report" in refused.text
     assert requests.get(f"{server.url}/health", timeout=30).status_code == 200
+
+
+def test_a_server_without_its_shapes_says_validation_is_unavailable(make_app, serve_app, tmp_path):
+    """The shapes file is the server's setup: a 503 that names no path (a 400 showed it)."""
+    server = serve_app(make_app(source_dir=tmp_path, auto_build=False))
+    answered = requests.post(f"{server.url}/validate", data=POST_OUTSIDE_A_UNIT, timeout=120,
+                             headers={"Content-Type": "text/turtle", "Accept": "application/json"})
+    assert answered.status_code == 503, answered.text
+    assert "shapes" in answered.json()["message"] and str(tmp_path) not in answered.text

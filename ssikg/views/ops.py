@@ -92,6 +92,9 @@ def limits():
         "validate_max_triples": settings.validate_max_triples or None,
         "validation_timeout": settings.validation_timeout or None,
         "validation_memory_mb": settings.validation_memory_mb or None,
+        "validate_on_write": bool(settings.validate_on_write),
+        "validate_write_max_triples": (settings.validate_max_triples if settings.validate_write_max_triples is None
+                                       else settings.validate_write_max_triples) or None,
         "queue_timeout": settings.queue_timeout,
         "retry_after": settings.retry_after,
         "writes_enabled": writes,

@@ -267,6 +267,11 @@ def _enumerations(query: StoredQuery) -> dict[str, tuple[str, ...]]:
         else:
             values = _values_in_data(query, param)
         if values:
+            # the declared default stays a choice even when the data does not hold it (then it
+            # answers no rows): else the form's first view would be a 400, and the OpenAPI
+            # document invalid (a default outside its enum)
+            if param.default is not None and param.default not in values:
+                values = (*values, param.default)
             found[param.name] = values
     return found
 
