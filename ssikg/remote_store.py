@@ -826,30 +826,23 @@ def read_capped(response: requests.Response, deadline: float, rows: int):
         return parse_response(response, read_answer(response, deadline))  # its error, or CSV (read whole)
     reader = _AnswerReader(response, deadline, ANSWER_LIMIT,
                            repair_bnodes=results_format == ox.QueryResultsFormat.JSON)
-    try:
-        with contextlib.closing(response):
-            if rdf_format is not None:
-                # distinct triples counted (an engine may repeat one), as the cut counts them
-                kept_triples: dict = {}
-                for triple in ox.parse(reader, rdf_format):
-                    kept_triples.setdefault(triple, None)
-                    if len(kept_triples) >= rows:
-                        break
-                scratch = ox.Store()
-                scratch.extend(ox.Quad(t.subject, t.predicate, t.object) for t in kept_triples)
-                return scratch.query("CONSTRUCT WHERE { ?s ?p ?o }")
-            parsed = ox.parse_query_results(reader, results_format)
-            if isinstance(parsed, ox.QueryBoolean):
-                return parsed
-            variables = [v.value for v in parsed.variables]
-            kept = [{name: _canonical(row[name]) for name in variables}
-                    for row in itertools.islice(parsed, rows)]
-    except SsikgError:
-        raise
-    except (SyntaxError, ValueError, OSError) as exc:
-        if reader.failure is not None:
-            raise reader.failure from None
-        raise SsikgError(502, f"{BACKEND} sent an unreadable {media_type} answer: {exc}") from None
+    with _engine_answer(reader, media_type), contextlib.closing(response):
+        if rdf_format is not None:
+            # distinct triples counted (an engine may repeat one), as the cut counts them
+            kept_triples: dict = {}
+            for triple in ox.parse(reader, rdf_format):
+                kept_triples.setdefault(triple, None)
+                if len(kept_triples) >= rows:
+                    break
+            scratch = ox.Store()
+            scratch.extend(ox.Quad(t.subject, t.predicate, t.object) for t in kept_triples)
+            return scratch.query("CONSTRUCT WHERE { ?s ?p ?o }")
+        parsed = ox.parse_query_results(reader, results_format)
+        if isinstance(parsed, ox.QueryBoolean):
+            return parsed
+        variables = [v.value for v in parsed.variables]
+        kept = [{name: _canonical(row[name]) for name in variables}
+                for row in itertools.islice(parsed, rows)]
     if reader.failure is not None:
         raise reader.failure
     return solutions(variables, kept)
@@ -901,16 +894,24 @@ def stream_triples(response: requests.Response) -> Iterator[ox.Triple]:
 
 def _guarded(parse: Callable, reader: _AnswerReader, media_type: str) -> Iterator:
     """Iterate ``parse()``; a broken transfer or answer is the engine's fault (502/504)."""
-    try:
+    with _engine_answer(reader, media_type):
         yield from parse()
+    if reader.failure is not None:
+        raise reader.failure
+
+
+@contextlib.contextmanager
+def _engine_answer(reader: _AnswerReader, media_type: str) -> Iterator[None]:
+    """Parsing the engine's answer: a broken transfer (the reader's failure, 502/504) or an
+    unreadable answer (502) is the engine's fault, never the client's."""
+    try:
+        yield
     except SsikgError:
         raise
     except (SyntaxError, ValueError, OSError) as exc:
         if reader.failure is not None:
             raise reader.failure from None
         raise SsikgError(502, f"{BACKEND} sent an unreadable {media_type} answer: {exc}") from None
-    if reader.failure is not None:
-        raise reader.failure
 
 
 def parse_response(response: requests.Response, body: bytes):

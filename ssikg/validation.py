@@ -1098,20 +1098,11 @@ def _up(sel: _Selection, node) -> set:
 
 
 def _closure(sel: _Selection, start, step) -> set:
-    if not _is_node(start):
-        return set()
-    seen, pending = {start}, [start]
-    while pending:
-        for following in step(sel, pending.pop()):
-            if following not in seen:
-                seen.add(following)
-                pending.append(following)
-                _guard(seen)
-    return seen
+    return _closure_of_all(sel, [start], step)
 
 
 def _closure_of_all(sel: _Selection, starts, step) -> set:
-    """The union of :func:`_closure` over ``starts``, in one walk."""
+    """Every node reached from ``starts`` (themselves included) by ``step``, in one walk."""
     seen = {start for start in starts if _is_node(start)}
     pending = list(seen)
     while pending:

@@ -9,19 +9,15 @@ page may log a console error.  Screenshots go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import require_tool
+from conftest import chromium
 
 from ssikg.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 WAIT_MS = 20_000
 MIN_TEXT_PX = 11  # node labels are drawn at 10pt (13px); shrunk to the column they were 6-7px
@@ -29,14 +25,8 @@ MIN_TEXT_PX = 11  # node labels are drawn at 10pt (13px); shrunk to the column t
 
 @pytest.fixture(scope="module")
 def browser():
-    require_tool(CHROMIUM.exists(), "Chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Watched:

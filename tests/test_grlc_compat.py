@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import LiveServer, close_app, require_tool, run_cli
+from conftest import LiveServer, chromium, close_app, run_cli
 
 from ssikg.app import create_app
 from ssikg.settings import PROJECT_ROOT
@@ -374,45 +374,35 @@ def test_swagger_ui_is_vendored_and_served_without_inline_script(live_server):
 
 @pytest.mark.browser
 def test_swagger_ui_lists_the_operations_and_executes_one(live_server):
-    require_tool(Path("/usr/bin/chromium").exists(), "Chromium")
-    from playwright.sync_api import sync_playwright
-
     requested: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(20_000)
-            page.on("request", lambda request: requested.append(request.url))
-            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(live_server.url + "/api/swagger")
-            page.wait_for_selector(".opblock")
-            # Swagger UI renders the operations in view only: the first ones, on arrival
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            assert paths[:2] == ["/api/queries", "/api/queries/cq01-hosted-service-name"], paths
-            # scrolled down to (the analyst tag's copy of) the grlc-style query, it opens
-            block = page.locator("#operations-analyst-query_organisations_by_kind")
-            for _ in range(200):
-                if block.count():
-                    break
-                page.mouse.wheel(0, 400)
-                page.wait_for_timeout(50)
-            block.scroll_into_view_if_needed()
-            block.locator(".opblock-summary").click()
-            block.locator("button.try-out__btn").click()
-            block.locator("button.execute").click()
-            status = block.locator(".live-responses-table tbody .response-col_status").first
-            status.wait_for()
-            assert status.inner_text().strip() == "200"
-            body = block.locator(".live-responses-table tbody .response-col_description").first.inner_text()
-            assert "direction générale de la sécurité civile" in body
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(live_server.url + "/api/swagger")
+        page.wait_for_selector(".opblock")
+        # Swagger UI renders the operations in view only: the first ones, on arrival
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert paths[:2] == ["/api/queries", "/api/queries/cq01-hosted-service-name"], paths
+        # scrolled down to (the analyst tag's copy of) the grlc-style query, it opens
+        block = page.locator("#operations-analyst-query_organisations_by_kind")
+        for _ in range(200):
+            if block.count():
+                break
+            page.mouse.wheel(0, 400)
+            page.wait_for_timeout(50)
+        block.scroll_into_view_if_needed()
+        block.locator(".opblock-summary").click()
+        block.locator("button.try-out__btn").click()
+        block.locator("button.execute").click()
+        status = block.locator(".live-responses-table tbody .response-col_status").first
+        status.wait_for()
+        assert status.inner_text().strip() == "200"
+        body = block.locator(".live-responses-table tbody .response-col_description").first.inner_text()
+        assert "direction générale de la sécurité civile" in body
     assert not errors, errors
     assert all(re.match(r"http://127\.0\.0\.1:\d+/", url) for url in requested), requested
 

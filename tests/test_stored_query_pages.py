@@ -12,12 +12,11 @@ an accessibility audit reads them, over a real loopback server:
 from __future__ import annotations
 
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import require_tool
+from conftest import chromium
 
 from ssikg.views.stored_queries import inline_markdown, paragraphs
 
@@ -163,24 +162,14 @@ def test_a_query_page_marks_its_english_texts_and_names_its_pager(live_server):
 
 @pytest.mark.browser
 def test_a_query_page_fits_a_320px_screen(live_server):
-    require_tool(Path("/usr/bin/chromium").exists(), "Chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 320, "height": 640})
-            page.set_default_timeout(20_000)
-            for path in ("/queries/statement-provenance", "/queries/label-search?lang=en"):
-                page.goto(live_server.url + path)
-                field = page.locator("input.param-input").first
-                assert field.bounding_box()["width"] <= 320, path
-                assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 320, "height": 640})
+        page.set_default_timeout(20_000)
+        for path in ("/queries/statement-provenance", "/queries/label-search?lang=en"):
+            page.goto(live_server.url + path)
+            field = page.locator("input.param-input").first
+            assert field.bounding_box()["width"] <= 320, path
+            assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
 
 
 def test_json_documents_have_one_etag_whatever_the_language(live_server):
