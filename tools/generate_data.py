@@ -1031,32 +1031,28 @@ for slug, lfr, lenl, members, scope_note, ed_note, facts in COLLECTIONS:
         VOCAB.append((c, "skos:scopeNote", scope_note))
     VOCAB.append((c, "skos:editorialNote", ed_note))
     VOCAB += [(c, "prov:wasDerivedFrom", f"fact:F{n}") for n in facts]
-VOCAB.append(("concept:role-asia", "skos:editorialNote", en(
-    "The page glosses « ASIA » only as « leurs adjoints » (of the ASI); the French prefLabel is reconstructed (B19)."
-)))
-VOCAB.append(("concept:role-via", "skos:editorialNote", en(
-    "The VIA is not one of the network categories of F58–F64; do not map it to « assistant » (B18)."
-)))
-VOCAB.append(("concept:trafic-drogue", "skos:editorialNote", en(
-    "French prefLabel in the singular; the page writes « trafics de drogue ou d’armes » (F47)."
-)))
-VOCAB.append(("concept:trafic-armes", "skos:editorialNote", en(
-    "French prefLabel reconstructed from the coordination « trafics de drogue ou d’armes » (F48)."
-)))
-VOCAB.append(("concept:role-eti", "skos:editorialNote", en(
-    "French prefLabel in the singular; the page writes « experts techniques internationaux » (F64)."
-)))
-VOCAB.append(("concept:role-directeur-general", "skos:editorialNote", en(
-    "French prefLabel in the singular; the page writes « des deux directeurs généraux » (F34)."
-)))
-for _kind in ("institutionnelle", "operationnelle"):
-    VOCAB.append((f"concept:coop-{_kind}", "skos:editorialNote", en(
-        "French prefLabel reconstructed from the coordination « la coopération technique, institutionnelle "
-        "et opérationnelle » (F68, F69)."
-    )))
-VOCAB.append(("concept:benelux", "skos:editorialNote", en(
-    "Not expanded to its member countries on the page (B15, C17)."
-)))
+_COOPERATION_KINDS_NOTE = (
+    "French prefLabel reconstructed from the coordination « la coopération technique, institutionnelle "
+    "et opérationnelle » (F68, F69)."
+)
+CONCEPT_NOTES = {
+    "concept:role-asia": "The page glosses « ASIA » only as « leurs adjoints » (of the ASI); the French prefLabel "
+                         "is reconstructed (B19).",
+    "concept:role-via": "The VIA is not one of the network categories of F58–F64; do not map it to « assistant » "
+                        "(B18).",
+    "concept:trafic-drogue": "French prefLabel in the singular; the page writes « trafics de drogue ou d’armes » "
+                             "(F47).",
+    "concept:trafic-armes": "French prefLabel reconstructed from the coordination « trafics de drogue ou d’armes » "
+                            "(F48).",
+    "concept:role-eti": "French prefLabel in the singular; the page writes « experts techniques internationaux » "
+                        "(F64).",
+    "concept:role-directeur-general": "French prefLabel in the singular; the page writes « des deux directeurs "
+                                      "généraux » (F34).",
+    "concept:coop-institutionnelle": _COOPERATION_KINDS_NOTE,
+    "concept:coop-operationnelle": _COOPERATION_KINDS_NOTE,
+    "concept:benelux": "Not expanded to its member countries on the page (B15, C17).",
+}
+VOCAB += [(concept, "skos:editorialNote", en(note)) for concept, note in CONCEPT_NOTES.items()]
 
 
 # --------------------------------------------------------------------------
