@@ -69,7 +69,7 @@ from requests.adapters import HTTPAdapter
 
 from .errors import SsikgError
 from .namespaces import GRAPH
-from .sparql_lexer import Token, closing_brace, iter_tokens, tokenize
+from .sparql_lexer import Token, closing_brace, declared_prefixes, iter_tokens, tokenize
 from .store import (
     RESERVED_GRAPHS,
     GraphStore,
@@ -630,7 +630,7 @@ def failed_graph_precondition(update: str, existing: set[str]) -> str | None:
     of ADD/MOVE/COPY) or present (CREATE GRAPH), followed through the operations before it;
     None when every such operation holds (or the text cannot be read that way)."""
     tokens = tokenize(update)
-    prefixes = _prefixes(tokens)
+    prefixes = declared_prefixes(tokens)
     graphs = set(existing)
     for index, token in enumerate(tokens):
         if token.depth or not token.keyword(*_GRAPH_OPERATIONS):
@@ -679,14 +679,6 @@ def _graph_ref(tokens: list[Token], prefixes: dict[str, str]) -> tuple[str | Non
     elif head.kind == "pname" and head.prefix in prefixes:
         iri = prefixes[head.prefix] + head.local
     return iri, tokens[1:]
-
-
-def _prefixes(tokens: list[Token]) -> dict[str, str]:
-    found = {}
-    for index, token in enumerate(tokens[:-2]):
-        if token.keyword("PREFIX") and tokens[index + 2].kind == "iri":
-            found[tokens[index + 1].prefix] = tokens[index + 2].value
-    return found
 
 
 def _graph_param(graph: str | None) -> dict[str, str]:

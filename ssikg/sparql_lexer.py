@@ -146,6 +146,15 @@ def closing_brace(tokens: list[Token], opening: Token) -> Token | None:
     return None
 
 
+def declared_prefixes(tokens: list[Token]) -> dict[str, str]:
+    """The prefixes a text's ``PREFIX`` declarations bind (the last wins), by prefix name."""
+    found = {}
+    for index, token in enumerate(tokens[:-2]):
+        if token.keyword("PREFIX") and tokens[index + 2].kind == "iri":
+            found[tokens[index + 1].prefix] = tokens[index + 2].value
+    return found
+
+
 _OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
 
 

@@ -20,14 +20,18 @@ there is no ``title``), ``description``, ``tags``, ``pagination: N`` (paginated,
 page size N; grlc's ``page`` parameter is taken as well), ``method: GET|POST``
 (POST answers form parameters as well as GET), ``defaults`` (a list of
 ``- name: value``) and ``enumerate`` (parameters whose allowed values are
-listed in the file, or computed from the data: :func:`enumeration_query`).
+listed in the file, or computed from the data: :func:`enumeration_query`, run
+by :func:`enumerations` for the API and ``ssikg queries run`` alike).
 Without a ``params`` list, the query's variables named as grlc names them
 declare the parameters: ``?_name`` (required), ``?__name`` (optional, unbound
-when absent), with a type suffix ``_iri``, ``_integer``, ``_xsd_date``, ``_en``
-(language) and so on (:func:`grlc_param`); those variables are bound by a
-VALUES block, as grlc never projects them.  ``endpoint``, ``endpoint_in_url``
-and ``transform`` are refused: ssikg answers from its own store, and a
-query-chosen endpoint would make the server fetch any URL (SSRF).
+when absent), with grlc's type suffixes: ``_iri``, ``_number``, ``_integer``,
+XSD datatypes (``_decimal``, ``_xsd_time``), ``_prefix_datatype`` and
+languages (``_en``) (:func:`grlc_param`; XSD lexical forms are checked by
+:data:`XSD_PATTERNS`); those variables are bound by a VALUES block, as grlc
+never projects them.  ``endpoint``, ``endpoint_in_url`` and ``transform`` are
+refused: ssikg answers from its own store, and a query-chosen endpoint would
+make the server fetch any URL (SSRF); so is an update (grlc's INSERT files):
+stored queries only read.
 
 This module owns reading and checking those files (every problem is reported
 with its file and line), converting request values to typed RDF terms
@@ -36,7 +40,7 @@ with its file and line), converting request values to typed RDF terms
 at the start of the WHERE group (:func:`with_values`, for backends without
 substitutions; the block is :func:`ssikg.remote_store.values_block`, each term
 written by pyoxigraph).  Parameter values are never pasted into query text.
-It also exposes the ``ssikg queries`` command (``check`` and ``list``).
+It also exposes the ``ssikg queries`` command (``check``, ``list`` and ``run``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +58,7 @@ import pyoxigraph as ox
 import yaml
 
 from .namespaces import expand_prefixed
-from .sparql_lexer import Token, closing_brace, iter_tokens, tokenize
+from .sparql_lexer import Token, closing_brace, declared_prefixes, iter_tokens, tokenize
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 XSD_DATE = ox.NamedNode(XSD + "date")
@@ -81,9 +86,32 @@ ENUMERATION_LIMIT = 200
 # grlc parameter variables: ?_name (required) or ?__name (optional), then an optional
 # type suffix (_iri, _integer, _en, _xsd_date ...).  grlc names have no '_' in them.
 GRLC_VARIABLE_RE = re.compile(r"^(_{1,2})([A-Za-z0-9]+)(?:_([A-Za-z0-9]+)(?:_([A-Za-z0-9]+))?)?$")
-# grlc type suffix -> our parameter type (xsd_<type> is read as <type>)
-GRLC_TYPES = {"iri": "iri", "string": "string", "literal": "string", "integer": "integer",
-              "date": "date"}
+# grlc's own type words (gquery.get_parameters) -> our parameter type
+GRLC_TYPES = {"iri": "iri", "string": "string", "literal": "string", "number": "number",
+              "integer": "integer"}
+# The XSD names grlc maps to xsd:<name> when written alone (?_x_decimal): its static.XSD_DATATYPES.
+GRLC_XSD_NAMES = frozenset((
+    "decimal", "float", "double", "integer", "positiveInteger", "negativeInteger",
+    "nonPositiveInteger", "nonNegativeInteger", "long", "int", "short", "byte", "unsignedLong",
+    "unsignedInt", "unsignedShort", "unsignedByte", "dateTime", "date", "gYearMonth", "gYear",
+    "duration", "gMonthDay", "gDay", "gMonth", "string", "normalizedString", "token", "language",
+    "NMTOKEN", "NMTOKENS", "Name", "NCName", "ID", "IDREFS", "ENTITY", "ENTITIES", "QName",
+    "boolean", "hexBinary", "base64Binary", "anyURI", "notation"))
+# XSD datatypes RDF 1.1 Concepts (section 5.1) says SHOULD NOT be used in RDF: refused, saying why.
+XSD_UNSUITABLE = {
+    "QName": "needs the namespace declarations of an enclosing XML document",
+    "ENTITY": "needs the enclosing XML document's DTD",
+    "ENTITIES": "is a list-valued type, which the RDF datatype model does not fit",
+    "ID": "is for cross-references within one XML document",
+    "IDREF": "is for cross-references within one XML document",
+    "IDREFS": "is a list-valued type, which the RDF datatype model does not fit",
+    "NMTOKENS": "is a list-valued type, which the RDF datatype model does not fit",
+    "NOTATION": "is not meant for direct use",
+    "notation": "is not an XSD name (XSD's is NOTATION, which is not meant for direct use)",
+}
+# Language tags written as a suffix: ISO 639 codes (2 or 3 letters).  grlc reads any other word
+# as a tag too (?_x_time: "…"@time), which no data holds: those are refused instead.
+GRLC_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}$")
 PARAM_KEYS = {"name", "type", "description", "description_fr", "default", "example", "required",
               "values", "lang"}
 # Request parameters the API itself uses; a stored query cannot declare them.
@@ -112,7 +140,117 @@ INTEGER_PATTERN = rf"^[+-]?[0-9]{{1,{MAX_INTEGER_DIGITS}}}$"
 INTEGER_RE = re.compile(INTEGER_PATTERN)
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATE_RE = re.compile(DATE_PATTERN)
+# grlc's 'number': a number as SPARQL writes one (INTEGER, DECIMAL or DOUBLE, signed).
+NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+|[0-9]*\.[0-9]+"
+                  r"|(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)[eE][+-]?[0-9]+)$")
+NUMBER_RE = re.compile(NUMBER_PATTERN)
+MAX_NUMBER_LENGTH = 100
 _ERROR_POSITION = re.compile(r"error at (\d+):(\d+)")
+
+
+# ---------------------------------------------------------------------------
+# XSD lexical forms: what a value of a grlc datatype suffix (?_x_decimal, ?_x_xsd_time) may be
+
+
+_TIMEZONE = r"(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_YEAR = r"-?(?:[1-9][0-9]{4,}|[0-9]{4})"
+_MONTH = r"(?:0[1-9]|1[0-2])"
+_DAY = r"(?:0[1-9]|[12][0-9]|3[01])"
+_TIME = r"(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?|24:00:00(?:\.0+)?)"
+_DECIMAL = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_DAY_TIME = r"(?:[0-9]+D)?(?:T(?=[0-9])(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9]+(?:\.[0-9]+)?S)?)?"
+# XML names (the Basic Multilingual Plane's part of NameStartChar / NameChar)
+_NAME_START = ("A-Z_a-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF"
+               "\u200C-\u200D\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD")
+_NAME_CHAR = _NAME_START + r"\-.0-9\u00B7\u0300-\u036F\u203F-\u2040"
+# datatype (local name in the XSD namespace) -> its lexical space, as a regular expression
+XSD_PATTERNS = {
+    "decimal": _DECIMAL,
+    "float": rf"{_DECIMAL}(?:[eE][+-]?[0-9]+)?|[+-]?INF|NaN",
+    "double": rf"{_DECIMAL}(?:[eE][+-]?[0-9]+)?|[+-]?INF|NaN",
+    "boolean": r"true|false|1|0",
+    "dateTime": rf"{_YEAR}-{_MONTH}-{_DAY}T{_TIME}{_TIMEZONE}?",
+    "dateTimeStamp": rf"{_YEAR}-{_MONTH}-{_DAY}T{_TIME}{_TIMEZONE}",
+    "time": rf"{_TIME}{_TIMEZONE}?",
+    "gYear": rf"{_YEAR}{_TIMEZONE}?",
+    "gYearMonth": rf"{_YEAR}-{_MONTH}{_TIMEZONE}?",
+    "gMonth": rf"--{_MONTH}{_TIMEZONE}?",
+    "gMonthDay": rf"--{_MONTH}-{_DAY}{_TIMEZONE}?",
+    "gDay": rf"---{_DAY}{_TIMEZONE}?",
+    "duration": rf"-?P(?=[0-9T])(?:[0-9]+Y)?(?:[0-9]+M)?{_DAY_TIME}",
+    "dayTimeDuration": rf"-?P(?=[0-9T]){_DAY_TIME}",
+    "yearMonthDuration": r"-?P(?:[0-9]+Y(?:[0-9]+M)?|[0-9]+M)",
+    "hexBinary": r"(?:[0-9A-Fa-f]{2})*",
+    "base64Binary": r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?",
+    "anyURI": r'[^\x00-\x20<>"{}|^`\\]*',
+    "normalizedString": r"[^\x00\r\n\t]*",
+    "token": r"[^\x00\r\n\t ]+(?: [^\x00\r\n\t ]+)*",
+    "language": r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*",
+    "NMTOKEN": rf"[:{_NAME_CHAR}]+",
+    "Name": rf"[:{_NAME_START}][:{_NAME_CHAR}]*",
+    "NCName": rf"[{_NAME_START}][{_NAME_CHAR}]*",
+}
+# the integer types: (least, greatest), None where XSD sets no bound
+XSD_INTEGERS = {
+    "integer": (None, None), "nonPositiveInteger": (None, 0), "negativeInteger": (None, -1),
+    "long": (-2**63, 2**63 - 1), "int": (-2**31, 2**31 - 1), "short": (-2**15, 2**15 - 1),
+    "byte": (-2**7, 2**7 - 1), "nonNegativeInteger": (0, None), "positiveInteger": (1, None),
+    "unsignedLong": (0, 2**64 - 1), "unsignedInt": (0, 2**32 - 1), "unsignedShort": (0, 2**16 - 1),
+    "unsignedByte": (0, 2**8 - 1),
+}
+MAX_TYPED_INTEGER_DIGITS = 20  # unsignedLong's; the unbounded types stop there too
+_COMPILED_XSD = {name: re.compile(pattern) for name, pattern in XSD_PATTERNS.items()}
+_MONTH_DAY = re.compile(r"(-?[0-9]{4,})?-?-([0-9]{2})-([0-9]{2})")
+
+
+def xsd_local(datatype: str) -> str | None:
+    """The local name of an XSD datatype IRI that ssikg checks, else None (any lexical form)."""
+    if not datatype.startswith(XSD):
+        return None
+    local = datatype[len(XSD):]
+    return local if local in XSD_PATTERNS or local in XSD_INTEGERS else None
+
+
+def lexical_schema(datatype: str) -> dict:
+    """JSON Schema of the values a typed literal parameter takes (its XSD lexical space)."""
+    local = xsd_local(datatype)
+    if local in XSD_INTEGERS:
+        least, greatest = XSD_INTEGERS[local]
+        cap = 10**MAX_TYPED_INTEGER_DIGITS - 1
+        return {"type": "integer", "minimum": -cap if least is None else least,
+                "maximum": cap if greatest is None else greatest}
+    pattern = r"[^\x00]*" if local is None else XSD_PATTERNS[local]  # no NUL in any (_typed)
+    return {"type": "string", "minLength": 1, "maxLength": MAX_STRING_LENGTH,
+            "pattern": f"^(?:{pattern})$"}
+
+
+def _lexical_problem(datatype: str, value: str) -> str | None:
+    """Why ``value`` is not a lexical form of ``datatype`` (None when it is, or unchecked)."""
+    local = xsd_local(datatype)
+    if local in XSD_INTEGERS:
+        least, greatest = XSD_INTEGERS[local]
+        if not re.fullmatch(rf"[+-]?[0-9]{{1,{MAX_TYPED_INTEGER_DIGITS}}}", value):
+            return f"an integer (at most {MAX_TYPED_INTEGER_DIGITS} digits)"
+        number = int(value)
+        if (least is not None and number < least) or (greatest is not None and number > greatest):
+            return (f"an integer from {'-∞' if least is None else least} to "
+                    f"{'∞' if greatest is None else greatest}")
+        return None
+    if local is None:
+        return None
+    if not _COMPILED_XSD[local].fullmatch(value):
+        return f"a lexical form of xsd:{local}"
+    month_day = _MONTH_DAY.match(value) if local in ("dateTime", "dateTimeStamp", "gMonthDay") else None
+    if month_day and not _day_exists(month_day.group(1), int(month_day.group(2)), int(month_day.group(3))):
+        return f"a lexical form of xsd:{local} (a day that exists)"
+    return None
+
+
+def _day_exists(year: str | None, month: int, day: int) -> bool:
+    """Whether the day exists (in a leap year when no year is given: --02-29 is a gMonthDay)."""
+    leap = year is None or (int(year) % 4 == 0 and (int(year) % 100 != 0 or int(year) % 400 == 0))
+    days = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+    return day <= days[month - 1]
 
 
 # ---------------------------------------------------------------------------
@@ -176,6 +314,8 @@ class Param:
     by_values: bool = False
     # grlc 'enumerate' without a list: the allowed values are computed from the data.
     from_data: bool = False
+    # type "typed" (grlc's datatype suffixes, ?_x_decimal): the literal's datatype IRI
+    datatype: str | None = None
 
     @property
     def variable(self) -> str:
@@ -210,6 +350,10 @@ class Param:
                 raise ParamError(self.name, f"parameter '{self.name}' must be a date YYYY-MM-DD, "
                                  f"got {_show(raw)}") from None
             return ox.Literal(day.isoformat(), datatype=XSD_DATE)
+        if self.type == "number":
+            return self._number(value)
+        if self.type == "typed":
+            return self._typed(value)
         if self.type == "enum":
             if value not in self.values:
                 raise ParamError(self.name, f"parameter '{self.name}' must be one of "
@@ -218,6 +362,34 @@ class Param:
                 return ox.NamedNode(self.value_iris[value])
             return ox.Literal(value, language=self.lang) if self.lang else ox.Literal(value)
         raise ParamError(self.name, f"parameter '{self.name}' has an unknown type {self.type}")
+
+    def _number(self, value: str) -> ox.Literal:
+        """grlc's ``number``: the literal SPARQL reads from the number as written (grlc pastes it
+        into the query): xsd:integer, xsd:decimal with a '.', xsd:double with an exponent."""
+        if len(value) > MAX_NUMBER_LENGTH or not NUMBER_RE.match(value):
+            raise ParamError(self.name, f"parameter '{self.name}' must be a number as SPARQL "
+                             f"writes one (12, -1.5, 2.5e3), got {_show(value)}")
+        kind = "double" if "e" in value.lower() else "decimal" if "." in value else "integer"
+        return ox.Literal(value, datatype=ox.NamedNode(XSD + kind))
+
+    def _typed(self, value: str) -> ox.Literal:
+        """A literal of the parameter's datatype, its lexical form checked for the XSD types."""
+        if len(value) > MAX_STRING_LENGTH or "\x00" in value:
+            raise ParamError(self.name, f"parameter '{self.name}' must be at most "
+                             f"{MAX_STRING_LENGTH} characters, without NUL")
+        expected = _lexical_problem(self.datatype or "", value)
+        if expected is not None:
+            raise ParamError(self.name, f"parameter '{self.name}' must be {expected}, "
+                             f"got {_show(value)}")
+        return ox.Literal(value, datatype=ox.NamedNode(self.datatype))
+
+    @property
+    def type_label(self) -> str:
+        """The type as messages and listings name it: xsd:decimal for a typed literal."""
+        if self.type != "typed" or not self.datatype:
+            return self.type
+        return "xsd:" + self.datatype[len(XSD):] if self.datatype.startswith(XSD) \
+            else f"<{self.datatype}>"
 
     def _iri(self, value: str) -> ox.NamedNode:
         if not IRI_RE.match(value):
@@ -250,6 +422,8 @@ class Param:
             out["variable"] = "?" + self.variable_name
         if self.from_data:
             out["enumerated"] = True  # values computed from the data (see the OpenAPI enum)
+        if self.datatype:
+            out["datatype"] = self.datatype
         return out
 
 
@@ -438,6 +612,8 @@ class _FileChecker:
         meta = self._parse_yaml(header)
         if meta is None:
             return None
+        if self._is_update(text):
+            return None
         kind, variables = self._check_sparql(text)
         fields = self._header_fields(meta, header)
         if "params" in meta:
@@ -561,6 +737,7 @@ class _FileChecker:
 
     def _grlc_params(self, text: str) -> list[Param]:
         """The parameters grlc reads from variable names (?_name, ?__name_iri ...)."""
+        prefixes = declared_prefixes(tokenize(text))
         params: list[Param] = []
         seen: set[str] = set()
         for token in iter_tokens(text):
@@ -569,7 +746,7 @@ class _FileChecker:
             seen.add(token.value)
             line = text.count("\n", 0, token.start) + 1
             try:
-                param = grlc_param(token.value, line)
+                param = grlc_param(token.value, line, prefixes)
             except ValueError as exc:
                 self.problem(line, str(exc))
                 continue
@@ -774,6 +951,19 @@ class _FileChecker:
                      "or a mapping of choices to IRIs")
         return (), {}
 
+    def _is_update(self, text: str) -> bool:
+        """A SPARQL update (grlc serves INSERT DATA files) is reported as one, not as a syntax
+        error of a query: stored queries only read."""
+        keyword = _update_keyword(text)
+        if keyword is None:
+            return False
+        self.problem(text.count("\n", 0, keyword.start) + 1,
+                     f"this is a SPARQL update ({keyword.text.upper()} …), not a query: stored "
+                     "queries only read, and ssikg keeps no stored updates (grlc's INSERT "
+                     "queries included). Send updates to /sparql (or /update) with the update "
+                     "token (Authorization: Bearer …): README, 'Writes and auth'")
+        return True
+
     def _check_sparql(self, text: str) -> tuple[str | None, list[str]]:
         """Parse the query (on an empty store; nothing is evaluated) for its kind and columns."""
         try:
@@ -831,6 +1021,23 @@ class _FileChecker:
                          f"VALUES (the API appends LIMIT/OFFSET): {exc}")
 
 
+UPDATE_KEYWORDS = ("INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD",
+                   "WITH")
+
+
+def _update_keyword(text: str) -> Token | None:
+    """The keyword starting the operation when ``text`` is a SPARQL update, else None: the
+    first word after the prologue (PREFIX and BASE declarations)."""
+    tokens = iter_tokens(text)
+    for token in tokens:
+        if token.keyword("PREFIX", "BASE"):
+            for _ in range(2 if token.keyword("PREFIX") else 1):
+                next(tokens, None)
+            continue
+        return token if token.keyword(*UPDATE_KEYWORDS) else None
+    return None
+
+
 def _strip_comments(text: str) -> str:
     """Drop # comments outside IRIs and strings (enough to look for keywords)."""
     out = []
@@ -841,28 +1048,28 @@ def _strip_comments(text: str) -> str:
     return "\n".join(out)
 
 
-def grlc_param(variable: str, line: int = 0) -> Param:
+def grlc_param(variable: str, line: int = 0, prefixes: dict[str, str] | None = None) -> Param:
     """The parameter grlc reads from a variable name (without '?'); ValueError says what is wrong.
 
     ``_name`` is required, ``__name`` optional (its variable stays unbound when
-    absent); a suffix types it: ``_iri``, ``_string``/``_literal``, ``_integer``,
-    ``_date`` (also as ``_xsd_integer``, ``_xsd_date``, ``_xsd_string``), or a
-    two-letter language (``_en``: a literal with that tag)."""
+    absent); a suffix types it as grlc's ``gquery.get_parameters`` does
+    (:func:`_grlc_type`).  ``prefixes`` are the query's PREFIX declarations, for
+    a ``_prefix_datatype`` suffix."""
     match = GRLC_VARIABLE_RE.match(variable)
     if not match:
         raise ValueError(f"?{variable} starts with '_', grlc's mark of a parameter, but is not "
                          "?_name or ?__name with an optional type suffix (_iri, _integer, _en, "
                          "_xsd_date …; the name itself has no '_')")
     marks, name, suffix, extra = match.groups()
-    kind, lang = _grlc_type(variable, suffix, extra)
-    param = Param(name=name, type=kind, lang=lang, required=marks == "_", variable_name=variable,
-                  by_values=True, line=line)
+    kind, lang, datatype = _grlc_type(variable, suffix, extra, prefixes or {})
+    param = Param(name=name, type=kind, lang=lang, datatype=datatype, required=marks == "_",
+                  variable_name=variable, by_values=True, line=line)
     return _grlc_described(param)
 
 
 def _grlc_described(param: Param) -> Param:
     """A grlc parameter with the descriptions its variable and default give (grlc has none)."""
-    typed = "IRI" if param.type == "iri" else param.type + (f" @{param.lang}" if param.lang else "")
+    typed = "IRI" if param.type == "iri" else param.type_label + (f" @{param.lang}" if param.lang else "")
     if param.required:
         en, fr = "Required.", "Obligatoire."
     elif param.default is not None:
@@ -874,19 +1081,57 @@ def _grlc_described(param: Param) -> Param:
                    description_fr=f"Lie ?{param.variable} ({typed}). {fr}")
 
 
-def _grlc_type(variable: str, suffix: str | None, extra: str | None) -> tuple[str, str | None]:
+def _grlc_type(variable: str, suffix: str | None, extra: str | None, prefixes: dict[str, str]
+               ) -> tuple[str, str | None, str | None]:
+    """(type, language, datatype IRI) of a grlc suffix: none (a plain literal), one of grlc's
+    words (iri, number, literal, string, integer), an XSD name of grlc's list (decimal,
+    dateTime …), ``prefix_datatype`` (xsd_time, geo_wktLiteral: the query's PREFIX), or a
+    language code (en, fr, eng).  What grlc would bind as nothing useful is refused."""
     if suffix is None:
-        return "string", None
-    if extra is None and suffix in GRLC_TYPES:
-        return GRLC_TYPES[suffix], None
-    if suffix == "xsd" and extra in ("integer", "date", "string"):
-        return GRLC_TYPES[extra], None
-    if extra is None and re.fullmatch(r"[a-z]{2}", suffix):
-        return "string", suffix
-    written = suffix + (f"_{extra}" if extra else "")
-    raise ValueError(f"?{variable}: type suffix '_{written}' is not supported; ssikg reads _iri, "
-                     "_string, _literal, _integer, _xsd_integer, _date, _xsd_date, _xsd_string "
-                     "and two-letter languages (_en, _fr)")
+        return "string", None, None
+    if extra is not None:
+        return _grlc_datatype(variable, suffix, extra, prefixes)
+    if suffix in GRLC_TYPES:
+        return GRLC_TYPES[suffix], None, None
+    if suffix in GRLC_XSD_NAMES:
+        return _xsd_type(variable, suffix)
+    if GRLC_LANGUAGE_RE.match(suffix):
+        return "string", suffix.lower(), None
+    raise ValueError(f"?{variable}: type suffix '_{suffix}' is not supported: it is none of "
+                     "grlc's types (iri, number, literal, string, integer), an XSD datatype grlc "
+                     "names alone (decimal, boolean, dateTime …), or a 2–3 letter language code; "
+                     f"grlc would bind the value as a literal tagged @{suffix}, which matches no "
+                     f"data. For another XSD type write _xsd_{suffix}")
+
+
+def _grlc_datatype(variable: str, prefix: str, local: str, prefixes: dict[str, str]
+                   ) -> tuple[str, str | None, str | None]:
+    """``_prefix_local``: grlc writes the value as ``"…"^^prefix:local`` (adding the xsd
+    prefix itself); we bind that literal, its prefix read from the query's declarations."""
+    namespace = XSD if prefix == "xsd" else prefixes.get(prefix)
+    if namespace is None:
+        raise ValueError(f"?{variable}: type suffix '_{prefix}_{local}' names the datatype "
+                         f"{prefix}:{local}, but the query declares no PREFIX {prefix}: (grlc "
+                         "would send a query that does not parse)")
+    if namespace == XSD:
+        return _xsd_type(variable, local)
+    datatype = namespace + local
+    if not IRI_RE.match(datatype):
+        raise ValueError(f"?{variable}: the datatype {prefix}:{local} is not an absolute IRI")
+    return "typed", None, datatype
+
+
+def _xsd_type(variable: str, local: str) -> tuple[str, str | None, str | None]:
+    """The parameter type of xsd:<local>: integer, date and string keep their own types."""
+    if local in XSD_UNSUITABLE:
+        raise ValueError(f"?{variable}: xsd:{local} is refused: it {XSD_UNSUITABLE[local]}, and "
+                         "RDF 1.1 Concepts (section 5.1) says it should not be used in RDF")
+    if local in ("integer", "date", "string"):
+        return local, None, None
+    if local not in XSD_PATTERNS and local not in XSD_INTEGERS:
+        raise ValueError(f"?{variable}: xsd:{local} is not an XSD datatype RDF uses (the "
+                         "README's table of grlc suffixes lists those ssikg takes)")
+    return "typed", None, XSD + local
 
 
 def enumeration_query(query: StoredQuery, param: Param) -> str:
@@ -913,6 +1158,29 @@ def enumeration_query(query: StoredQuery, param: Param) -> str:
     return (f"{text[:tokens[form].start]}SELECT DISTINCT {variable} {dataset}\n"
             f"WHERE {text[opening.start:closing.end]}\nORDER BY {variable}\n"
             f"LIMIT {ENUMERATION_LIMIT + 1}\n")
+
+
+def enumerations(query: StoredQuery, select: Callable[[str, str], Iterable[str]]
+                 ) -> dict[str, tuple[str, ...]]:
+    """The values the data holds for each of the query's grlc ``enumerate`` parameters (what
+    :meth:`StoredQuery.bind` takes as ``allowed``): the API and ``ssikg queries run`` both
+    use it.  ``select(text, variable)`` runs :func:`enumeration_query` and gives the
+    variable's values (the caller chooses the store, its limits and any memo).  A parameter
+    with more than :data:`ENUMERATION_LIMIT` values, or none, has no list (any value of its
+    type goes).  A declared default stays a choice even when the data no longer holds it (it
+    then answers no rows): else a form's first view would be refused, and the OpenAPI
+    document invalid (a default outside its enum)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for param in query.params:
+        if not param.from_data:
+            continue
+        values = tuple(select(enumeration_query(query, param), param.variable))
+        if not values or len(values) > ENUMERATION_LIMIT:
+            continue
+        if param.default is not None and param.default not in values:
+            values = (*values, param.default)
+        found[param.name] = values
+    return found
 
 
 def _top_level_brace(tokens: list[Token], skip: int) -> Token | None:
@@ -1084,7 +1352,7 @@ def list_command(directory):
     folder = _queries_dir(directory)
     queries, problems = check_dir(folder)
     for query in queries.values():
-        params = ", ".join(f"{p.name}:{p.type}{'' if p.required else '?'}" for p in query.params)
+        params = ", ".join(f"{p.name}:{p.type_label}{'' if p.required else '?'}" for p in query.params)
         click.echo(f"{query.name}\t{query.kind}\t({params})\t{query.title}")
     broken = sum(1 for p in problems if p.severity == "error")
     if broken:
@@ -1112,18 +1380,35 @@ def run_command(directory, store, params, fmt, name):
     if query is None:
         raise click.BadParameter(f"no stored query named '{name}' (see 'ssikg queries list')",
                                  param_hint="NAME")
-    try:
-        substitutions, _used = query.bind(_param_values(params))
-    except ParamError as exc:
-        raise click.BadParameter(exc.message, param_hint="--param") from None
+    values = _param_values(params)
+    substitutions = _bound(query, values)  # types first: a wrong value needs no store
     graph_store = _open_for_reading(store, read_only=True)
     try:
+        if any(p.from_data for p in query.params):  # grlc 'enumerate': the values the data holds
+            substitutions = _bound(query, values, enumerations(query, _selector(graph_store)))
         text, substitutions = query.executable(substitutions)
         _print_result(graph_store.query(text, substitutions=substitutions), fmt)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     finally:
         graph_store.close()
+
+
+def _bound(query: StoredQuery, values: dict[str, str],
+           allowed: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+    """:meth:`StoredQuery.bind`, a refused value being a bad ``--param`` (exit 2, as click's)."""
+    try:
+        return query.bind(values, allowed=allowed)[0]
+    except ParamError as exc:
+        raise click.BadParameter(exc.message, param_hint="--param") from None
+
+
+def _selector(graph_store) -> Callable[[str, str], list[str]]:
+    """:func:`enumerations`' ``select`` over an open store."""
+    def select(text: str, variable: str) -> list[str]:
+        return [s[variable].value for s in graph_store.query(text) if s[variable] is not None]
+
+    return select
 
 
 def _param_values(pairs) -> dict[str, str]:

@@ -8,10 +8,13 @@ A query file written for grlc works when dropped into ``queries/``:
   the OpenAPI enum, checked on requests, recomputed when the store changes);
 * ``endpoint``, ``endpoint_in_url`` and ``transform`` are refused by
   ``ssikg queries check`` with file, line and the reason (no SSRF);
-* grlc's parameter variables (``?_name``, ``?__name``, ``_iri``, ``_integer``,
-  ``_xsd_date``, ``_fr`` …) become typed parameters bound as RDF terms by a
-  VALUES block; an absent optional one leaves its variable unbound; an unknown
-  type suffix is a problem;
+* grlc's parameter variables (``?_name``, ``?__name``, ``_iri``, ``_number``,
+  ``_integer``, XSD datatypes, ``_prefix_datatype``, ``_fr`` …) become typed
+  parameters bound as RDF terms by a VALUES block, a value not valid for its
+  type refused naming the parameter; an absent optional one leaves its variable
+  unbound; a suffix grlc would bind uselessly is a problem saying why;
+* ``ssikg queries run`` refuses a value outside an enumeration as the API does;
+* a grlc INSERT file is refused as an update, pointing to /sparql;
 * the project's own grlc-style query (``organisations-by-kind``) runs with them;
 * ``/api/swagger`` serves the vendored Swagger UI, which in headless Chromium
   lists the operations and runs one ("Try it out" → "Execute") with no request
@@ -20,18 +23,20 @@ A query file written for grlc works when dropped into ``queries/``:
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import textwrap
 from pathlib import Path
 
+import pyoxigraph as ox
 import pytest
 import requests
 from conftest import LiveServer, chromium, close_app, run_cli
 
 from ssikg.app import create_app
 from ssikg.settings import PROJECT_ROOT
-from ssikg.stored_queries import QueryFileError, check_dir, load_all
+from ssikg.stored_queries import ParamError, QueryFileError, check_dir, grlc_param, load_all
 
 ID = "https://w3id.org/ssikg/id/"
 CONCEPT = ID + "concept/"
@@ -78,6 +83,21 @@ GRLC_FILES = {
           BIND(?__count_xsd_integer AS ?count)
           BIND(?__day_xsd_date AS ?day)
           BIND(?__thing_iri AS ?thing)
+        }
+        """,
+    "more-types.rq": """\
+        #+ summary: grlc's other types
+        PREFIX geo: <http://www.opengis.net/ont/geosparql#>
+        SELECT ?size ?amount ?flag ?moment ?year ?small ?hour ?shape ?label WHERE {
+          BIND(?__size_number AS ?size)
+          BIND(?__amount_decimal AS ?amount)
+          BIND(?__flag_xsd_boolean AS ?flag)
+          BIND(?__moment_dateTime AS ?moment)
+          BIND(?__year_gYear AS ?year)
+          BIND(?__small_unsignedByte AS ?small)
+          BIND(?__hour_xsd_time AS ?hour)
+          BIND(?__shape_geo_wktLiteral AS ?shape)
+          BIND(?__label_deu AS ?label)
         }
         """,
 }
@@ -134,7 +154,7 @@ def assert_bad(response: requests.Response, parameter: str, says: str = "") -> N
 def test_a_grlc_file_is_read_with_its_decorators(grlc_source):
     queries, problems = check_dir(grlc_source / "queries")
     assert not [p for p in problems if p.severity == "error"], problems
-    assert sorted(queries) == ["posts-in", "posts-maybe-in", "typed"]
+    assert sorted(queries) == ["more-types", "posts-in", "posts-maybe-in", "typed"]
     posts = queries["posts-in"]
     assert (posts.title, posts.description, posts.tags) == (
         "Posts of a unit", "The posts placed in a unit (org:postIn).", ("posts",))
@@ -170,6 +190,85 @@ def test_grlc_variables_bind_as_typed_rdf_terms(grlc_server):
     assert_bad(get(grlc_server, "typed", {"text": "x", "count": "seven"}), "count", "integer")
     assert_bad(get(grlc_server, "typed", {"text": "x", "thing": "not an iri"}), "thing", "IRI")
     assert_bad(get(grlc_server, "typed", {"text": "x", "_text": "y"}), "_text", "unknown")
+
+
+GEO = "http://www.opengis.net/ont/geosparql#"
+
+
+def test_grlc_number_datatype_and_language_suffixes_bind_as_rdf_terms(grlc_server):
+    """Each value is bound as the literal grlc would write into the query (the engine then
+    reads it as it reads that literal: Oxigraph answers 255 as an xsd:integer), never as text."""
+    hostile = 'POINT(1 2)"^^<x> } UNION { ?s ?p ?o } #'
+
+    def typed(value, datatype):
+        return ox.Literal(value, datatype=ox.NamedNode(datatype))
+
+    terms = {"size": typed("2.5e3", XSD + "double"), "amount": typed("-1.50", XSD + "decimal"),
+             "flag": typed("true", XSD + "boolean"),
+             "moment": typed("2024-02-29T10:00:00Z", XSD + "dateTime"),
+             "year": typed("2024", XSD + "gYear"), "small": typed("255", XSD + "unsignedByte"),
+             "hour": typed("24:00:00", XSD + "time"), "shape": typed(hostile, GEO + "wktLiteral"),
+             "label": ox.Literal("Haus", language="deu")}
+    response = get(grlc_server, "more-types", {name: term.value for name, term in terms.items()},
+                   suffix=".srj")
+    assert response.status_code == 200, response.text
+    written = "SELECT * WHERE { " + " ".join(f"BIND({t} AS ?{n})" for n, t in terms.items()) + " }"
+    expected = json.loads(ox.Store().query(written).serialize(format=ox.QueryResultsFormat.JSON))
+    assert response.json()["results"] == expected["results"]
+    (row,) = response.json()["results"]["bindings"]
+    assert row["shape"] == {"type": "literal", "value": hostile, "datatype": GEO + "wktLiteral"}
+    assert row["amount"]["datatype"] == XSD + "decimal" and row["size"]["datatype"] == XSD + "double"
+    for name, value, says in (("size", "1 } UNION { ?s ?p ?o", "a number as SPARQL writes one"),
+                              ("size", "1.", "number"), ("amount", "1,5", "xsd:decimal"),
+                              ("flag", "yes", "xsd:boolean"),
+                              ("moment", "2023-02-29T10:00:00", "a day that exists"),
+                              ("year", "24", "xsd:gYear"), ("small", "256", "from 0 to 255"),
+                              ("hour", "25:00:00", "xsd:time")):
+        assert_bad(get(grlc_server, "more-types", {name: value}), name, says)
+
+
+@pytest.mark.parametrize("variable, value, term", [
+    ("_n_number", "12", ox.Literal("12", datatype=ox.NamedNode(XSD + "integer"))),
+    ("_n_number", "-.5", ox.Literal("-.5", datatype=ox.NamedNode(XSD + "decimal"))),
+    ("_n_number", "1E-3", ox.Literal("1E-3", datatype=ox.NamedNode(XSD + "double"))),
+    ("_t_EN", "x", ox.Literal("x", language="en")),
+    ("_d_xsd_dayTimeDuration", "P1DT2H", ox.Literal("P1DT2H", datatype=ox.NamedNode(XSD + "dayTimeDuration"))),
+    ("_h_hexBinary", "0fA0", ox.Literal("0fA0", datatype=ox.NamedNode(XSD + "hexBinary"))),
+    ("_k_token", "a b", ox.Literal("a b", datatype=ox.NamedNode(XSD + "token"))),
+    ("_l_language", "fr-BE", ox.Literal("fr-BE", datatype=ox.NamedNode(XSD + "language"))),
+    ("_m_gMonthDay", "--02-29", ox.Literal("--02-29", datatype=ox.NamedNode(XSD + "gMonthDay"))),
+    ("_i_long", "-9223372036854775808", ox.Literal("-9223372036854775808", datatype=ox.NamedNode(XSD + "long"))),
+])
+def test_each_grlc_suffix_converts_to_its_rdf_term(variable, value, term):
+    assert grlc_param(variable).convert(value) == term
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("_n_number", "0x10"), ("_n_number", "1e"), ("_n_number", "NaN"), ("_f_float", "1.5f"),
+    ("_d_duration", "P"), ("_d_duration", "P1YT"), ("_h_hexBinary", "abc"),
+    ("_b_base64Binary", "abc"), ("_k_token", " a"), ("_k_token", "a  b"), ("_l_language", "fr_BE"),
+    ("_c_NCName", "a:b"), ("_u_anyURI", "a b"), ("_p_positiveInteger", "0"),
+    ("_i_int", "2147483648"), ("_m_gMonthDay", "--02-30"), ("_y_gYearMonth", "2024-13"),
+])
+def test_a_value_not_valid_for_its_grlc_type_is_refused_naming_the_parameter(variable, value):
+    param = grlc_param(variable)
+    with pytest.raises(ParamError) as refused:
+        param.convert(value)
+    assert refused.value.parameter == param.name and f"'{param.name}'" in refused.value.message
+
+
+def test_the_openapi_document_publishes_each_grlc_types_rule(grlc_server):
+    from openapi_spec_validator import validate
+
+    document = requests.get(grlc_server.url + "/api/openapi.json", timeout=60).json()
+    validate(document)
+    schemas = {p["name"]: p["schema"] for p in
+               document["paths"]["/api/queries/more-types"]["get"]["parameters"]}
+    assert schemas["small"] == {"type": "integer", "minimum": 0, "maximum": 255}
+    for name, good, bad in (("size", "2.5e3", "1."), ("amount", "-1.50", "1,5"),
+                            ("moment", "2024-02-29T10:00:00Z", "2024-02-29 10:00")):
+        pattern = re.compile(schemas[name]["pattern"])
+        assert pattern.search(good) and not pattern.search(bad), (name, pattern.pattern)
 
 
 def test_an_absent_optional_parameter_leaves_its_variable_unbound(grlc_server):
@@ -223,6 +322,21 @@ def test_enumerate_offers_the_values_the_data_holds(grlc_server):
     assert all(f'<option value="{u}"' in page.text for u in UNITS_WITH_POSTS)
 
 
+def test_cli_run_refuses_a_value_outside_the_enumeration_as_the_api_does(grlc_source, built_store):
+    def run(value):
+        return run_cli("queries", "run", "posts-in", "--dir", str(grlc_source / "queries"),
+                       "--store", str(built_store), "--format", "csv", "-p", f"unit={value}")
+
+    refused = run("id:dcis")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert "parameter 'unit' must be one of the values the data holds" in refused.stderr
+    assert ID + "ambassade-fr-be" in refused.stderr and "got 'id:dcis'" in refused.stderr
+    assert refused.stdout == ""  # the query never ran
+    allowed = run("id:police-nationale")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.split() == ["post", ID + "post-dg-pn"]
+
+
 def test_enumerations_follow_the_store_version(make_app, serve_app, grlc_source):
     import pyoxigraph as ox
 
@@ -262,10 +376,22 @@ REFUSED = {
         SELECT * WHERE { ?s ?p ?o } LIMIT 1
         """,
     "suffix.rq": """\
-        #+ summary: Decimal
+        #+ summary: Money
         SELECT ?s WHERE {
-          ?s ?p ?_amount_decimal
+          ?s ?p ?_amount_money
         }
+        """,
+    "unsuitable.rq": """\
+        #+ summary: A QName
+        SELECT ?s WHERE { ?s ?p ?_name_QName }
+        """,
+    "not-xsd.rq": """\
+        #+ summary: A moment
+        SELECT ?s WHERE { ?s ?p ?_when_xsd_moment }
+        """,
+    "no-prefix.rq": """\
+        #+ summary: A shape
+        SELECT ?s WHERE { ?s ?p ?_where_geo_wktLiteral }
         """,
     "malformed.rq": """\
         #+ summary: Underscores
@@ -287,7 +413,12 @@ REFUSED_MESSAGES = [
     r"queries/endpoint\.rq:2: grlc's 'endpoint' is not honoured: .*own store.*SSRF",
     r"queries/endpoint-in-url\.rq:4: grlc's 'endpoint_in_url' is not honoured: .*SSRF",
     r"queries/transform\.rq:2: grlc's 'transform' is not honoured: .*SPARQL-Transformer",
-    r"queries/suffix\.rq:3: \?_amount_decimal: type suffix '_decimal' is not supported",
+    r"queries/suffix\.rq:3: \?_amount_money: type suffix '_money' is not supported: .*@money.*"
+    r"write _xsd_money",
+    r"queries/unsuitable\.rq:2: \?_name_QName: xsd:QName is refused: .*RDF 1\.1 Concepts",
+    r"queries/not-xsd\.rq:2: \?_when_xsd_moment: xsd:moment is not an XSD datatype",
+    r"queries/no-prefix\.rq:2: \?_where_geo_wktLiteral: .*geo:wktLiteral, but the query "
+    r"declares no PREFIX geo:",
     r"queries/malformed\.rq:2: \?_a_b_c_d starts with '_', grlc's mark of a parameter",
     r"queries/method\.rq:2: 'method' must be GET or POST",
     r"queries/enumerate\.rq:2: enumerate: no parameter named 'nobody' \(parameters: who",
@@ -304,6 +435,23 @@ def test_refused_decorators_and_unknown_suffixes_are_reported_with_file_and_line
     assert f"{len(REFUSED)} error(s)" in result.stderr
     with pytest.raises(QueryFileError):
         load_all(folder)
+
+
+def test_a_grlc_insert_query_is_refused_as_an_update_pointing_to_sparql(tmp_path):
+    """grlc serves INSERT DATA files; here a stored query only reads: one clear error, not a
+    syntax error nor warnings about its parameters."""
+    folder = write_queries(tmp_path / "queries", {"insert.rq": """\
+        #+ summary: Add a statement
+        PREFIX ex: <http://example.org/>
+        INSERT DATA { GRAPH ?_g_iri { ex:a ex:b ?_data } }
+        """})
+    _queries, problems = check_dir(folder)
+    (problem,) = [p for p in problems]
+    assert (problem.severity, problem.line) == ("error", 3), problem
+    assert problem.message.startswith("this is a SPARQL update (INSERT …), not a query: stored "
+                                      "queries only read"), problem.message
+    assert "grlc's INSERT queries" in problem.message
+    assert "/sparql" in problem.message and "update token" in problem.message
 
 
 def test_defaults_and_enumerate_report_their_items_alike(tmp_path):
@@ -423,3 +571,13 @@ def test_a_default_the_data_no_longer_holds_stays_a_choice(make_app, serve_app):
     answer = requests.get(f"{server.url}/api/queries/organisations-by-kind.json", timeout=60)
     assert answer.status_code == 200 and answer.json()["rows"] == []
     validate(requests.get(f"{server.url}/api/openapi.json", timeout=60).json())
+
+
+def test_the_form_gives_every_grlc_type_an_input_type_browsers_know(grlc_server):
+    """Numbers and other datatypes are typed in as text (their lexical forms are wider than
+    an HTML number field's); an empty ``type=""`` would be flagged by an HTML checker."""
+    page = requests.get(f"{grlc_server.url}/api/queries/more-types", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200
+    types = dict(re.findall(r'<input id="[^"]*" name="([a-z]+)" class="param-input"\s+type="([^"]*)"', page.text))
+    assert set(types) == {"size", "amount", "flag", "moment", "year", "small", "hour", "shape", "label"}
+    assert set(types.values()) == {"text"}

@@ -183,3 +183,18 @@ def test_json_documents_have_one_etag_whatever_the_language(live_server):
         assert french.headers["ETag"] == english.headers["ETag"]
     pages = [requests.get(f"{live_server.url}/queries", params={"lang": lang}, timeout=60) for lang in ("fr", "en")]
     assert pages[0].headers["ETag"] != pages[1].headers["ETag"]
+
+
+def test_a_form_submitted_with_a_required_field_empty_is_a_400_on_the_form(live_server):
+    """The form's first view (no parameter) is a 200; the same form sent back with its
+    required field left empty is refused (as every other format refuses it) and shown again
+    with the message — it was a 200 without a word, as if nothing had been sent."""
+    url = f"{live_server.url}/api/queries/reporting-chain-below"
+    first = requests.get(url, params={"format": "html"}, timeout=30)
+    assert first.status_code == 200 and 'name="top"' in first.text
+    sent = requests.get(url, params={"format": "html", "top": ""}, timeout=30)
+    assert sent.status_code == 400
+    assert 'name="top"' in sent.text and 'role="alert"' in sent.text
+    alert = sent.text.split('role="alert"', 1)[1].split("</p>", 1)[0]
+    assert "top" in alert
+    assert requests.get(url, params={"format": "json", "top": ""}, timeout=30).status_code == 400

@@ -18,7 +18,8 @@
   Content-Security-Policy admits no inline script).
 * grlc's ``pagination`` queries also take ``page`` (1, 2, …); ``enumerate``d
   parameters take one of the values the data holds, computed by
-  :func:`ssikg.stored_queries.enumeration_query` once per store version.
+  :func:`ssikg.stored_queries.enumerations` (as ``ssikg queries run`` does) once
+  per store version.
 
 Request values become typed RDF terms (:meth:`StoredQuery.bind`) passed to
 :func:`ssikg.execution.run_query` as ``substitutions``; the timeout, row cap
@@ -51,13 +52,15 @@ from ..stored_queries import (
     GRLC_PAGE,
     IRI_PATTERN,
     MAX_INTEGER_DIGITS,
+    MAX_NUMBER_LENGTH,
     MAX_PAGE_SIZE,
     MAX_STRING_LENGTH,
-    Param,
+    NUMBER_PATTERN,
     ParamError,
     StoredQuery,
     app_queries,
-    enumeration_query,
+    enumerations,
+    lexical_schema,
 )
 from ..workers import write_solutions
 from ..xml_text import xml_safe
@@ -248,45 +251,34 @@ def _bind(query: StoredQuery, values: dict[str, str], *, empty_is_absent: bool =
         raise SsikgError(400, exc.message, extra={"parameter": exc.parameter}) from None
 
 
-ENUMERATIONS_KEPT = 256  # (query, parameter, store version) lists
+ENUMERATIONS_KEPT = 256  # (enumeration query, variable, store version) lists
 
 
 def _enumerations(query: StoredQuery) -> dict[str, tuple[str, ...]]:
-    """The values the data holds for each of the query's grlc ``enumerate`` parameters,
-    remembered per store version (a remote engine's data can change: asked each time).
-    A parameter with more values than the limit has no list (any value of its type goes)."""
+    """:func:`ssikg.stored_queries.enumerations` over the app's store (the rule
+    ``ssikg queries run`` applies too), each list remembered per store version (a remote
+    engine's data can change: asked each time)."""
     store = get_store()
-    embedded = getattr(store, "kind", None) == "embedded"
-    found: dict[str, tuple[str, ...]] = {}
-    for param in query.params:
-        if not param.from_data:
-            continue
-        if embedded:
-            values = store_memo("enumerations", (query.name, param.name, store.version),
-                                lambda param=param: _values_in_data(query, param), maxsize=ENUMERATIONS_KEPT)
-        else:
-            values = _values_in_data(query, param)
-        if values:
-            # the declared default stays a choice even when the data does not hold it (then it
-            # answers no rows): else the form's first view would be a 400, and the OpenAPI
-            # document invalid (a default outside its enum)
-            if param.default is not None and param.default not in values:
-                values = (*values, param.default)
-            found[param.name] = values
-    return found
+    if getattr(store, "kind", None) != "embedded":
+        return enumerations(query, _values_in_data)
+
+    def remembered(text: str, variable: str) -> tuple[str, ...]:
+        return store_memo("enumerations", (text, variable, store.version),
+                          lambda: _values_in_data(text, variable), maxsize=ENUMERATIONS_KEPT)
+
+    return enumerations(query, remembered)
 
 
-def _values_in_data(query: StoredQuery, param: Param) -> tuple[str, ...]:
-    """Run :func:`enumeration_query` (execution limits apply); () when there are too many."""
-    response = run_query(get_store(), enumeration_query(query, param),
-                         solutions_format=ox.QueryResultsFormat.JSON, graph_format=None)
+def _values_in_data(text: str, variable: str) -> tuple[str, ...]:
+    """Run an enumeration query (execution limits apply): the values of its variable."""
+    response = run_query(get_store(), text, solutions_format=ox.QueryResultsFormat.JSON,
+                         graph_format=None)
     try:
         document = json.loads(b"".join(response.chunks))
     finally:
         response.close()
     bindings = document.get("results", {}).get("bindings", [])
-    values = tuple(b[param.variable]["value"] for b in bindings if param.variable in b)
-    return values if len(values) <= ENUMERATION_LIMIT else ()
+    return tuple(b[variable]["value"] for b in bindings if variable in b)
 
 
 def _int_arg(api: dict, name: str, default: int, low: int, high: int) -> int:
@@ -760,7 +752,6 @@ def _html_page(query: StoredQuery) -> Response:
 
     values, api = _request_values(query, _api_params(query))
     _json_shape(api, "html")  # a page has no JSON shape: a _shape is a 400
-    submitted = {k: v for k, v in values.items() if v != ""}
     lang = _ui_lang()
     choices = {p.name: p.values for p in query.params if p.values}
     choices.update(_enumerations(query))
@@ -769,7 +760,8 @@ def _html_page(query: StoredQuery) -> Response:
                "links": {}, "formats": [], "page_info": None}
     needs_input = any(p.required and p.default is None for p in query.params)
     status = 200
-    if submitted or not needs_input or "limit" in api or "offset" in api:
+    # a submitted form runs, even with a required field left empty (then a 400 on the form)
+    if values or not needs_input or "limit" in api or "offset" in api:
         try:
             page = _page(query, api)
             substitutions, used = _bind(query, values, empty_is_absent=True)
@@ -844,20 +836,25 @@ def param_schema(param) -> dict:
         return {"type": "integer", "minimum": -bound, "maximum": bound}
     if param.type == "date":
         return {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+    if param.type == "number":
+        return {"type": "string", "maxLength": MAX_NUMBER_LENGTH, "pattern": NUMBER_PATTERN}
+    if param.type == "typed":
+        return lexical_schema(param.datatype)
     return {"type": "string", "enum": list(param.values)}
 
 
-def _example(param):
-    if param.type == "integer" and param.sample is not None:
-        return int(param.sample)
-    return param.sample
+def _in_schema(schema: dict, value: str):
+    """A request value as the schema's JSON type writes it (a number for an integer schema)."""
+    if schema.get("type") == "integer" and re.fullmatch(r"[+-]?[0-9]+", value):
+        return int(value)
+    return value
 
 
 def _operation(query: StoredQuery, method: str = "get") -> dict:
     """The OpenAPI operation of a query: its parameters in the URL for GET, in a form body
     for POST (grlc's ``method: POST``)."""
     parameters = []
-    enumerations = _enumerations(query)
+    enumerated = _enumerations(query)
     for param in query.params:
         description = param.description
         if param.description_fr:
@@ -865,19 +862,18 @@ def _operation(query: StoredQuery, method: str = "get") -> dict:
         if param.type == "iri":
             description += "\n\nAn absolute IRI, or a prefixed name with a project prefix (id:ssi-be)."
         if param.from_data:
-            description += ("\n\nOne of the values the data holds." if param.name in enumerations
+            description += ("\n\nOne of the values the data holds." if param.name in enumerated
                             else f"\n\nThe data holds more than {ENUMERATION_LIMIT} values: "
                                  "any value of the type.")
         schema = param_schema(param)
-        if param.name in enumerations:
-            schema["enum"] = [int(v) if param.type == "integer" else v
-                              for v in enumerations[param.name]]
+        if param.name in enumerated:
+            schema["enum"] = [_in_schema(schema, v) for v in enumerated[param.name]]
         if param.default is not None:
-            schema["default"] = int(param.default) if param.type == "integer" else param.default
+            schema["default"] = _in_schema(schema, param.default)
         entry = {"name": param.name, "in": "query", "required": param.required,
                  "description": description.strip() or param.name, "schema": schema}
         if param.sample is not None:
-            entry["example"] = _example(param)
+            entry["example"] = _in_schema(schema, param.sample)
         parameters.append(entry)
     if query.paginated:
         parameters += [
