@@ -1,5 +1,6 @@
 """Describing resources for people and machines: labels by language, relations,
-provenance per triple, quantities with their bound semantics, RDF documents.
+provenance per triple, quantities with their bound semantics, RDF documents, and the
+listings of the home page (the first resources of a kind by label).
 
 Everything here reads the graph through :meth:`GraphStore.query` only (SELECT,
 ASK and CONSTRUCT), so it works the same over the embedded store and a remote
@@ -12,6 +13,7 @@ blocks built from pyoxigraph's ``NamedNode`` (:func:`iri_values`).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -370,6 +372,67 @@ def graph_short_name(graph_iri: str) -> str:
 def exists(store, iri: str) -> bool:
     """Whether the graph mentions ``iri`` as a subject or an object (ValueError: not an IRI)."""
     return bool(store.query("ASK { { ?this ?p ?o } UNION { ?s ?p ?this } }", substitutions=bound({"this": iri})))
+
+
+# ---------------------------------------------------------------------------
+# Listings: the first resources of a kind by label (the home page's lists)
+
+
+LISTINGS = {  # name -> graph pattern on ?x
+    "organisations": "VALUES ?type { org:Organization org:OrganizationalUnit org:FormalOrganization "
+                     "cv:PublicOrganisation } ?x a ?type .",
+    "posts": "?x a org:Post .", "themes": "?x skos:inScheme scheme:themes .",
+}
+LISTING_SIZE = 50  # entries listed; the rest are counted and linked
+
+
+def recall(store, name: str):
+    """What a page kept of the whole store (see :meth:`ssikg.store.GraphStore.recall`) while
+    it holds what its build made, else ``None``: then read it in the store."""
+    recalled = getattr(store, "recall", None)  # stand-ins for a store may not keep any
+    return recalled(name) if recalled is not None else None
+
+
+def remember(store, name: str, value) -> None:
+    """Keep ``value`` for :func:`recall` (see :meth:`ssikg.store.GraphStore.remember`)."""
+    kept = getattr(store, "remember", None)
+    if kept is not None:
+        kept(name, value)
+
+
+def first_listed_query(pattern: str, lang: str, limit: int = LISTING_SIZE) -> str:
+    """The first ``limit`` resources matching ``pattern`` by their label in ``lang`` (else
+    any label, else their IRI), lower-cased; ties by IRI.  Ordered by the store, so that only
+    the labels of the entries shown are read afterwards."""
+    wanted = lang if lang in LANGS else DEFAULT_LANG  # a constant of the code, not the request's text
+    return f"""SELECT ?x (MIN(?key) AS ?sortKey) WHERE {{ {pattern}
+        OPTIONAL {{ ?x skos:prefLabel ?wanted FILTER(LANG(?wanted) = "{wanted}") }}
+        OPTIONAL {{ ?x skos:prefLabel|rdfs:label ?other }}
+        BIND(LCASE(STR(COALESCE(?wanted, ?other, STR(?x)))) AS ?key) }}
+        GROUP BY ?x ORDER BY ?sortKey ?x LIMIT {limit}"""
+
+
+def first_listed(store, pattern: str, lang: str, limit: int = LISTING_SIZE) -> list[str]:
+    """The IRIs :func:`first_listed_query` selects, in its order.  Ordering means reading the
+    label of every resource of the kind (at 1e6 quads, half a second for the posts), so the
+    answer is kept with the build until its first write (:func:`remember`), under the query's
+    own text: an answer kept for other code (another pattern, size or language) is never used."""
+    query = first_listed_query(pattern, lang, limit)
+    name = f"first-listed:{_query_key(query)}"
+    kept = recall(store, name)
+    if isinstance(kept, list):
+        return list(kept)
+    first = _first_listed_in(store, query)
+    remember(store, name, first)
+    return first
+
+
+def _first_listed_in(store, query: str) -> list[str]:
+    return [row["x"].value for row in select(store, query) if is_iri(row["x"])]
+
+
+def _query_key(query: str) -> str:
+    return hashlib.sha256(query.encode()).hexdigest()[:24]
 
 
 LINKS_SHOWN = 100  # values shown per property and direction on a page; the rest are counted

@@ -7,7 +7,9 @@ implements the same interface elsewhere.
 
 On disk a store is a folder holding ``db/`` (RocksDB, written by pyoxigraph)
 and ``meta.json`` (the hash of the inputs it was built from, the build time,
-and whether it holds writes not yet exported).  The configured store path is a
+and whether it holds writes not yet exported), and, once a page has asked, ``summaries.json``
+(what pages read of the whole build, kept until its first write: :meth:`GraphStore.recall`).
+The configured store path is a
 symbolic link to the current build; a build fills a fresh folder and swaps the
 link with one atomic rename, so a failed build leaves the previous store as it
 was.
@@ -44,6 +46,7 @@ from .namespaces import GRAPHS, ONTOLOGY_GRAPH
 from .sparql_lexer import tokenize
 
 META_FILE = "meta.json"
+SUMMARIES_FILE = "summaries.json"  # GraphStore.remember
 DB_DIR = "db"
 BUILDS_DIR = ".store-builds"
 WRITER_LOCK = "writer.lock"
@@ -482,6 +485,15 @@ class GraphStore(ABC):
     def close(self) -> None:  # noqa: B027 - optional for implementations
         pass
 
+    def recall(self, name: str):
+        """The summary ``name`` a page kept with :meth:`remember` (JSON data), while the store
+        holds exactly what its build made; ``None`` when unknown (then read the store)."""
+        return None
+
+    def remember(self, name: str, value) -> None:  # noqa: B027 - optional for implementations
+        """Keep ``value`` (JSON data read from the whole store, such as the home page's counts)
+        for :meth:`recall` by every process serving this build until its first write."""
+
 
 class EmbeddedStore(GraphStore):
     """pyoxigraph, opened from a built folder (read-write, or copied into memory)."""
@@ -504,6 +516,9 @@ class EmbeddedStore(GraphStore):
         # landed, so a query keyed by the new version sees it (meta counts a write as it begins)
         self._versions_seen = meta.writes_total
         self._session = os.urandom(4).hex()
+        # resolved now: a rebuild moves the store path to another build folder
+        self._summaries_path = self.folder.resolve() / SUMMARIES_FILE
+        self._kept_summaries: dict | None = None
         self._folder_lock = self._take_folder_lock(in_memory, read_only)
         db = str(self.folder / DB_DIR)
         try:
@@ -606,6 +621,52 @@ class EmbeddedStore(GraphStore):
             raise
         self._writes += 1
         self._versions_seen = self.meta.writes_total
+
+    def recall(self, name: str):
+        if self._written():
+            return None
+        return self._summaries().get(name)
+
+    def remember(self, name: str, value) -> None:
+        if self._written():
+            return
+        value = json.loads(json.dumps(value))  # as another process will read it
+        with self._lock:
+            summaries = {**self._read_summaries(), name: value}
+            self._kept_summaries = summaries
+            try:  # whole or absent for the other processes; a read-only folder keeps it here only
+                partial = self._summaries_path.with_suffix(f".{os.getpid()}.partial")
+                partial.write_text(json.dumps({"build": self._build_id(), "entries": summaries}))
+                os.replace(partial, self._summaries_path)
+            except OSError:
+                pass
+
+    def _written(self) -> bool:
+        """Whether a write has begun on this build (on disk: meta's counter, which no export
+        resets and which counts a write as it begins; in memory: this session's): then what
+        the build held no longer tells, and what is read meanwhile is not kept."""
+        return bool(self._versions_seen or self._writes or self.meta.writes_total)
+
+    def _build_id(self) -> str:
+        return f"{self.meta.inputs_hash}:{self.meta.built_at}"
+
+    def _summaries(self) -> dict:
+        if self._kept_summaries is None:
+            with self._lock:
+                self._kept_summaries = self._read_summaries()
+        return self._kept_summaries
+
+    def _read_summaries(self) -> dict:
+        """The file's entries if they are this build's (the store path may have moved on to
+        a newer build, whose servers write there too)."""
+        try:
+            kept = json.loads(self._summaries_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(kept, dict) or kept.get("build") != self._build_id():
+            return {}
+        entries = kept.get("entries")
+        return entries if isinstance(entries, dict) else {}
 
     def mark_exported(self) -> None:
         self.meta.unexported_writes = 0

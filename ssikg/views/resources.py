@@ -21,9 +21,10 @@ IRIs, so data from every deployment merges.  Page language: ``?lang=`` then
 from __future__ import annotations
 
 import json
+import threading
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
 from .. import http, orgchart, protocol, stored_queries, streaming
 from .. import linked_data as ld
@@ -650,52 +651,98 @@ def home():
     held = _held(parts, "Accept-Language")
     if held is not None:
         return held
-    context = store_memo("home-page", (store.version, lang), lambda: _home_context(store, lang),
-                         maxsize=2 * len(ld.LANGS))
+    context = _home_page_context(current_app._get_current_object(), store, lang)
     return _conditional(page("home.html", lang=lang, stored=_stored_queries(lang), **context), *parts)
 
 
-HOME_LIST_SIZE = 50  # entries per list on the home page; the rest are counted and linked
+HOME_LIST_SIZE = ld.LISTING_SIZE  # entries per list on the home page; the rest are counted and linked
+# How long a request waits for the home page another is making (about a second after a write
+# at 1e6) before making it too: a failing backend never queues requests behind one another.
+HOME_WAIT_S = 10.0
+_FLIGHTS_GUARD = threading.Lock()
+
+
+def _home_page_context(app, store, lang: str) -> dict:
+    """The home page's context for the store's version and ``lang``, memoised.  Made by one
+    thread at a time per version and language: a request arriving while it is being made
+    waits for it rather than making it again (crawlers ask for it many at once after a write)."""
+    key = (store.version, lang)
+    lock = _flight_lock(app, ("home-page", key))
+    held = lock.acquire(timeout=HOME_WAIT_S)
+    try:
+        return store_memo("home-page", key, lambda: _home_context(store, lang),
+                          maxsize=2 * len(ld.LANGS), app=app)
+    finally:
+        if held:
+            lock.release()
+
+
+def _flight_lock(app, key) -> threading.Lock:
+    locks = app.extensions.setdefault("ssikg.home-flights", {})
+    with _FLIGHTS_GUARD:
+        if len(locks) > 8 * len(ld.LANGS):  # old versions' locks: dropped (a holder keeps its own)
+            locks.clear()
+        return locks.setdefault(key, threading.Lock())
 
 
 def _home_context(store, lang: str) -> dict:
     """What the home page says of the store (counts and lists): the same for every request
     at one store version and language.  Every list is the first :data:`HOME_LIST_SIZE` by
     label, with its total (a COUNT) and the query listing them all."""
+    summary = store_memo("home-summary", store.version, lambda: _home_summary(store), maxsize=2)
+    return {
+        **{key: value for key, value in summary.items() if key != "list_totals"},
+        **{name: {**_home_list(store, pattern, lang), "total": summary["list_totals"][name]}
+           for name, pattern in ld.LISTINGS.items()},
+    }
+
+
+# The name under which the summary is kept with the build: a new shape of it needs a new name
+# (a build's summaries outlive the code that wrote them).
+HOME_SUMMARY = "home-summary/1"
+
+
+def _home_summary(store) -> dict:
+    """The home page's counts and source, the same in every language (made once per version).
+    Counting reads every quad (a third of a second at 1e6, a second with the lists' totals),
+    so until its first write the build keeps them for every process (:func:`ld.remember`)."""
+    kept = ld.recall(store, HOME_SUMMARY)
+    if isinstance(kept, dict):
+        return kept
+    summary = _home_summary_in(store)
+    ld.remember(store, HOME_SUMMARY, summary)
+    return summary
+
+
+def _home_summary_in(store) -> dict:
     graph_sizes = {row["g"].value: int(row["n"].value) for row in ld.select(
         store, "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")}
-    org_types = ("org:Organization", "org:OrganizationalUnit", "org:FormalOrganization",
-                 "cv:PublicOrganisation")
-    lists = {"organisations": f"VALUES ?type {{ {' '.join(org_types)} }} ?x a ?type .",
-             "posts": "?x a org:Post .", "themes": "?x skos:inScheme scheme:themes ."}
     facts = ld.select(store, "SELECT (COUNT(DISTINCT ?f) AS ?n) WHERE { ?f a ssikg:SourceStatement }")
     source = ld.select(store, """SELECT ?title ?issued ?identifier WHERE {
         OPTIONAL { id:page dct:title ?title } OPTIONAL { id:page dct:issued ?issued }
         OPTIONAL { ?copy prov:wasDerivedFrom id:page ; dct:identifier ?identifier } } LIMIT 1""")
     first = source[0] if source else {}
     return {
-        "graph_sizes": sorted(((ld.graph_short_name(g), g, n) for g, n in graph_sizes.items()),
+        "graph_sizes": sorted(([ld.graph_short_name(g), g, n] for g, n in graph_sizes.items()),
                               key=lambda x: x[0]),
         "total": sum(graph_sizes.values()), "facts": int(facts[0]["n"].value) if facts else 0,
-        **{name: _home_list(store, pattern, lang) for name, pattern in lists.items()},
+        "list_totals": {name: _home_list_total(store, pattern) for name, pattern in ld.LISTINGS.items()},
         "source": {k: (first.get(k).value if first.get(k) is not None else None)
                    for k in ("title", "issued", "identifier")},
         "source_iri": ID + "page",
     }
 
 
-def _home_list(store, pattern: str, lang: str) -> dict:
-    """The first resources matching ``pattern`` (on ``?x``) by label in ``lang``, their total,
-    and a query listing them all."""
+def _home_list_total(store, pattern: str) -> int:
     total = ld.select(store, f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ {pattern} }}")
+    return int(total[0]["n"].value) if total else 0
+
+
+def _home_list(store, pattern: str, lang: str) -> dict:
+    """The first resources matching ``pattern`` (on ``?x``) by label in ``lang``, and a query
+    listing them all."""
     wanted = lang if lang in ld.LANGS else ld.DEFAULT_LANG  # a constant of the code, not the request's text
-    # ordered by the store, so that only the labels of the entries shown are read
-    first = ld.select(store, f"""SELECT ?x (MIN(?key) AS ?sortKey) WHERE {{ {pattern}
-        OPTIONAL {{ ?x skos:prefLabel ?wanted FILTER(LANG(?wanted) = "{wanted}") }}
-        OPTIONAL {{ ?x skos:prefLabel|rdfs:label ?other }}
-        BIND(LCASE(STR(COALESCE(?wanted, ?other, STR(?x)))) AS ?key) }}
-        GROUP BY ?x ORDER BY ?sortKey ?x LIMIT {HOME_LIST_SIZE}""")
-    iris = [row["x"].value for row in first if ld.is_iri(row["x"])]
+    iris = ld.first_listed(store, pattern, lang, HOME_LIST_SIZE)
     labels = ld.Labels().load(store, iris)
     items = sorted(({"iri": i, "label": labels.pick(i, lang)} for i in iris),
                    key=lambda item: item["label"].text.lower())
@@ -704,7 +751,7 @@ def _home_list(store, pattern: str, lang: str) -> dict:
     listing = (declared + f"SELECT ?x (COALESCE(SAMPLE(?wanted), SAMPLE(?other)) AS ?label) WHERE {{ {pattern}\n"
                f"  OPTIONAL {{ ?x skos:prefLabel ?wanted FILTER(LANG(?wanted) = \"{wanted}\") }}\n"
                "  OPTIONAL { ?x skos:prefLabel ?other } }\nGROUP BY ?x ORDER BY LCASE(STR(?label)) ?x")
-    return {"items": items, "total": int(total[0]["n"].value) if total else len(items), "query": listing}
+    return {"items": items, "query": listing}
 
 
 def _stored_queries(lang: str) -> list[dict]:
