@@ -146,3 +146,18 @@ def test_validate_write_max_triples_lets_checked_writes_through_above_validate_m
     broad = requests.post(f"{server.url}/sparql", data={"update": note.replace('"n"', '"m"')}, headers=AUTH,
                           timeout=60)
     assert broad.status_code == 413 and "validate_max_triples" in broad.json()["message"]
+
+
+def test_the_fact_numbering_rule_runs_only_when_a_write_adds_or_removes_a_source_statement():
+    """SourceStatement-noGap reads only the view's ``a ssikg:SourceStatement`` triples: a write
+    touching none gives it the same results before and after, so it is left out of both (it
+    judged every fact the view held: half the check on a write touching 1,000 posts at 1e6)."""
+    shapes = validation.load_shapes(validation.default_shapes_path(PROJECT_ROOT))
+    switched_off = validation._idle_whole_dataset_shapes(
+        {(ox.NamedNode(ID + "dcis"), ox.NamedNode(SKOS + "note"), ox.Literal("n", language="fr"))})
+    assert switched_off == ["FactNumberingShape"]
+    assert (validation.SSIKGSH["FactNumberingShape"], None, None) in shapes.graph  # a real shape's name
+    fact_typed = (ox.NamedNode("https://w3id.org/ssikg/id/fact/F80"),
+                  ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"),
+                  ox.NamedNode(validation.PREFIXES["ssikg"] + "SourceStatement"))
+    assert validation._idle_whole_dataset_shapes({fact_typed}) == []
