@@ -1339,15 +1339,34 @@ def _check_delta(before: ox.Store, added: list, removed: list, what: str, source
     after = _Overlay(before, after, set(removed))
     shapes = load_shapes(default_shapes_path(source_dir))
     focus, selection = _select((before, after), touched, _reach(shapes))
-    texts = read_page_texts(source_dir=source_dir)
     idle = _idle_whole_dataset_shapes(touched)
-    after_report = _validate_focus(selection.cut(after), focus, shapes, texts, idle)
-    if not after_report.results:
+    after_report, before_report = _validate_views(selection.cut(after), lambda: selection.cut(before), focus,
+                                                  shapes, idle, what, source_dir)
+    if before_report is None:
         return  # nothing to refuse: what the store had before does not matter
-    before_report = _validate_focus(selection.cut(before), focus, shapes, texts, idle)
     after_report.triples = len(before) + len(added) - len(removed)
     after_report.seconds = time.monotonic() - started
     _refuse_new(what, after_report, _new_results(after_report, _result_keys(before_report)))
+
+
+def _validate_views(after: set, before, focus: set, shapes: Shapes, idle: list[str], what: str,
+                    source_dir: Path | None) -> tuple[ValidationReport, ValidationReport | None]:
+    """The reports on the cut views after and (only when that one has results) ``before()``.
+    In a server they are made in a child process (:mod:`ssikg.validation_process`): pyshacl
+    cannot be interrupted and holds the interpreter, so there the check is bounded by
+    ``validation_timeout`` and ``validation_memory_mb`` (the write is then not made) and the
+    server's other requests go on at full speed; elsewhere (tests, tools) in process."""
+    timeout = _app_setting("validation_timeout")
+    if timeout is not None:
+        from .validation_process import check_focus_in_child
+
+        return check_focus_in_child(after, before(), focus, idle, timeout=timeout, source_dir=source_dir,
+                                    memory_mb=_app_setting("validation_memory_mb") or 0, what=what)
+    texts = read_page_texts(source_dir=source_dir)
+    after_report = validate_focus(after, focus, shapes, texts, idle)
+    if not after_report.results:
+        return after_report, None
+    return after_report, validate_focus(before(), focus, shapes, texts, idle)
 
 
 def _idle_whole_dataset_shapes(touched: set) -> list[str]:
@@ -1389,7 +1408,7 @@ def _focused_shapes(shapes_graph: rdflib.Graph, view: rdflib.Graph, focus: set) 
     return graph
 
 
-def _validate_focus(quads: set, focus: set, shapes: Shapes, texts: list[str],
+def validate_focus(quads: set, focus: set, shapes: Shapes, texts: list[str],
                     idle: list[str] = ()) -> ValidationReport:
     """Validate a cut view on the focus nodes only, the ``idle`` shapes switched off."""
 

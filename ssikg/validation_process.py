@@ -13,8 +13,11 @@ started ahead per server process once the first validation has run: the next val
 finds its interpreter ready.  A child whose server is gone reads the end of its input and
 exits.
 
-The command line (``ssikg validate``) and the checks of ``validate_on_write`` (which run
-under the store's write lock, on a copy) validate in their own process, as before.
+The checks of ``validate_on_write`` run pyshacl here too (:func:`check_focus_in_child`): the
+server cuts the small views a write can change (:mod:`ssikg.validation`) and the child
+validates them, so that a write reaching thousands of nodes is bounded by the same
+``validation_timeout`` (the write is then not made) and leaves the server's other requests
+their interpreter.  The command line (``ssikg validate``) validates in its own process.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from .errors import SsikgError
-from .validation import ShapesUnavailable, ValidationInputError, ValidationReport
+from .validation import ShapesUnavailable, TooDeepToValidate, ValidationInputError, ValidationReport
 
 log = logging.getLogger(__name__)
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
@@ -49,8 +52,40 @@ def validate_in_child(nquads: bytes, *, timeout: float, source_dir: Path | None 
     """The report of :func:`ssikg.validation.validate_quads` on ``nquads``, computed in a
     child process; a 503 once ``timeout`` seconds (0 = none) have passed, the child killed; a
     413 when it needs more than ``memory_mb`` MiB beyond what it holds on receiving the job."""
+    return _run(("store", nquads, str(source_dir) if source_dir else None, whole_dataset, memory_mb),
+                timeout=timeout, memory_mb=memory_mb)
+
+
+def check_focus_in_child(after: set, before: set, focus: set, idle: list[str], *, timeout: float,
+                         source_dir: Path | None, memory_mb: int = 0, what: str = "the write"
+                         ) -> tuple[ValidationReport, ValidationReport | None]:
+    """The reports of :func:`ssikg.validation._validate_focus` on the cut views ``after`` and
+    (only when ``after`` has results) ``before`` of a checked write, computed in a child
+    process; past ``timeout`` a 503 saying ``what`` was not made."""
+    job = ("focus", serialise(after), serialise(before), list(focus), list(idle),
+           str(source_dir) if source_dir else None, memory_mb)
+    try:
+        return _run(job, timeout=timeout, memory_mb=memory_mb)
+    except SsikgError as exc:
+        if exc.status not in (413, 503) or exc.title == "Validation unavailable":
+            raise
+        raise SsikgError(exc.status, f"{what} was not made, the store is unchanged: checking it against the "
+                                     f"shapes (validate_on_write) {_stopped_because(exc)}; write fewer "
+                                     "triples at a time", title=exc.title, extra=exc.extra) from None
+
+
+def _stopped_because(exc: SsikgError) -> str:
+    if "validation_timeout" in exc.extra:
+        return f"took longer than validation_timeout ({exc.extra['validation_timeout']:g} s)"
+    if "validation_memory_mb" in exc.extra:
+        return f"needed more than validation_memory_mb ({exc.extra['validation_memory_mb']} MiB)"
+    return "ended without a verdict"
+
+
+def _run(job: tuple, *, timeout: float, memory_mb: int):
+    """The child's answer to ``job`` (see :func:`_main`), or the error it stands for."""
     child = _take_child()
-    job = pickle.dumps((nquads, str(source_dir) if source_dir else None, whole_dataset, memory_mb))
+    job = pickle.dumps(job)
     started = time.monotonic()
     try:
         output, errors = child.communicate(job, timeout=timeout or None)
@@ -72,6 +107,8 @@ def validate_in_child(nquads: bytes, *, timeout: float, source_dir: Path | None 
         log.error("validation unavailable: %s", value)
         raise SsikgError(503, "validation is not available on this server: its SHACL shapes cannot be read "
                               "(the server log says why)", title="Validation unavailable")
+    if kind == "too-deep":
+        raise TooDeepToValidate(value)
     if kind == "input":
         raise ValidationInputError(value)
     if kind == "memory":
@@ -123,20 +160,18 @@ def _main() -> None:
     """The child: read one job from stdin, write its outcome to stdout."""
     import pyshacl  # noqa: F401 - loaded while the child waits for its job
 
-    from .validation import quads_from_store, validate_quads
-
     job = sys.stdin.buffer.read()
     if not job:  # the server went away before giving a job
         return
-    nquads, source_dir, whole_dataset, memory_mb = pickle.loads(job)
-    if memory_mb:
-        _limit_memory(memory_mb)
+    kind, *args = pickle.loads(job)
+    if args[-1]:
+        _limit_memory(args[-1])
     try:
-        quads = quads_from_store(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
-        outcome = ("report", validate_quads(quads, source_dir=Path(source_dir) if source_dir else None,
-                                            whole_dataset=whole_dataset))
+        outcome = ("report", (_validate_store_job if kind == "store" else _check_focus_job)(*args[:-1]))
     except ShapesUnavailable as exc:
         outcome = ("setup", str(exc))
+    except TooDeepToValidate as exc:
+        outcome = ("too-deep", str(exc))
     except ValidationInputError as exc:
         outcome = ("input", str(exc))
     except MemoryError:
@@ -145,6 +180,27 @@ def _main() -> None:
         outcome = ("error", f"{type(exc).__name__}: {exc}")
     sys.stdout.buffer.write(pickle.dumps(outcome))
     sys.stdout.buffer.flush()
+
+
+def _validate_store_job(nquads: bytes, source_dir: str | None, whole_dataset: bool) -> ValidationReport:
+    from .validation import quads_from_store, validate_quads
+
+    quads = quads_from_store(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
+    return validate_quads(quads, source_dir=Path(source_dir) if source_dir else None, whole_dataset=whole_dataset)
+
+
+def _check_focus_job(after: bytes, before: bytes, focus: list, idle: list[str], source_dir: str | None
+                     ) -> tuple[ValidationReport, ValidationReport | None]:
+    from .validation import default_shapes_path, load_shapes, read_page_texts, validate_focus
+
+    folder = Path(source_dir) if source_dir else None
+    shapes, texts = load_shapes(default_shapes_path(folder)), read_page_texts(source_dir=folder)
+
+    def report(nquads: bytes) -> ValidationReport:
+        return validate_focus(set(ox.parse(nquads, format=ox.RdfFormat.N_QUADS)), set(focus), shapes, texts, idle)
+
+    after_report = report(after)
+    return after_report, (report(before) if after_report.results else None)
 
 
 if __name__ == "__main__":

@@ -161,3 +161,30 @@ def test_the_fact_numbering_rule_runs_only_when_a_write_adds_or_removes_a_source
                   ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"),
                   ox.NamedNode(validation.PREFIXES["ssikg"] + "SourceStatement"))
     assert validation._idle_whole_dataset_shapes({fact_typed}) == []
+
+
+def test_a_checked_write_is_validated_in_a_child_bounded_by_validation_timeout(make_app, serve_app):
+    """The check of a write runs pyshacl in the validation child: past validation_timeout the
+    child is killed, the client gets a 503 saying the write was not made, and the store is
+    unchanged; with time enough the same write is checked there and committed."""
+    note = f"<{ID}dcis> <{SKOS}note> \"vérifiée dans un processus enfant\"@fr"
+    update = f"INSERT DATA {{ GRAPH <{EDITORIAL.strip('<>')}> {{ {note} }} }}"
+
+    def present(server) -> bool:
+        return requests.get(f"{server.url}/sparql", params={"query": f"ASK {{ GRAPH ?g {{ {note} }} }}"},
+                            headers={"Accept": "application/sparql-results+json"}, timeout=60).json()["boolean"]
+
+    hurried = serve_app(make_app(update_token=TOKEN, validate_on_write=True, validation_timeout=0.001))
+    stopped = requests.post(f"{hurried.url}/sparql", data={"update": update},
+                            headers={**AUTH, "Accept": "application/json"}, timeout=60)
+    assert stopped.status_code == 503, stopped.text
+    assert "was not made" in stopped.json()["message"] and "validation_timeout" in stopped.json()["message"]
+    assert not present(hurried)
+
+    patient = serve_app(make_app(update_token=TOKEN, validate_on_write=True, validation_timeout=120))
+    cycle = f"<{ID}post-dg-pn> <{ORG}reportsTo> <{ID}dcis>"
+    refused = requests.post(f"{patient.url}/sparql", headers=AUTH, timeout=120,
+                            data={"update": f"INSERT DATA {{ GRAPH <{DERIVED.strip('<>')}> {{ {cycle} }} }}"})
+    assert refused.status_code == 422 and "ReportingLine-noCycle" in refused.text
+    assert requests.post(f"{patient.url}/sparql", data={"update": update}, headers=AUTH, timeout=120).status_code == 204
+    assert present(patient)
