@@ -740,7 +740,7 @@ def _existing_results(store, source_dir: Path | None) -> Counter:
     with _before_lock:
         if cache_key in _before_cache:
             return _before_cache[cache_key]
-    keys = _result_keys(validate_store(store, source_dir=source_dir))
+    keys = _result_keys(_validate_whole(store.quads(), source_dir, "the write"))
     with _before_lock:
         _before_cache.clear()
         _before_cache[cache_key] = keys
@@ -755,11 +755,22 @@ def _scratch_copy(store) -> ox.Store:
 
 def _refuse_if_broken(store, scratch: ox.Store, what: str, source_dir: Path | None) -> None:
     """The reference check: validate the whole would-be store, refuse results the store lacks."""
-    after = validate_quads(quads_from_store(scratch.quads_for_pattern(None, None, None, None)),
-                           source_dir=source_dir)
+    after = _validate_whole(scratch.quads_for_pattern(None, None, None, None), source_dir, what)
     if after.conforms and not after.results:
         return
     _refuse_new(what, after, _new_results(after, _existing_results(store, source_dir)))
+
+
+def _validate_whole(quads, source_dir: Path | None, what: str) -> ValidationReport:
+    """The whole-dataset report on pyoxigraph ``quads``: in a server, in the validation child
+    (bounded as :func:`_validate_views` is), elsewhere in process."""
+    timeout = _app_setting("validation_timeout")
+    if timeout is None:
+        return validate_quads(quads_from_store(quads), source_dir=source_dir)
+    from .validation_process import check_whole_in_child
+
+    return check_whole_in_child(quads, timeout=timeout, source_dir=source_dir,
+                                memory_mb=_app_setting("validation_memory_mb") or 0, what=what)
 
 
 def _refuse_new(what: str, after: ValidationReport, new: list[ValidationResult]) -> None:

@@ -22,6 +22,7 @@ their interpreter.  The command line (``ssikg validate``) validates in its own p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -59,13 +60,27 @@ def validate_in_child(nquads: bytes, *, timeout: float, source_dir: Path | None 
 def check_focus_in_child(after: set, before: set, focus: set, idle: list[str], *, timeout: float,
                          source_dir: Path | None, memory_mb: int = 0, what: str = "the write"
                          ) -> tuple[ValidationReport, ValidationReport | None]:
-    """The reports of :func:`ssikg.validation._validate_focus` on the cut views ``after`` and
+    """The reports of :func:`ssikg.validation.validate_focus` on the cut views ``after`` and
     (only when ``after`` has results) ``before`` of a checked write, computed in a child
     process; past ``timeout`` a 503 saying ``what`` was not made."""
     job = ("focus", serialise(after), serialise(before), list(focus), list(idle),
            str(source_dir) if source_dir else None, memory_mb)
-    try:
+    with _for_the_write(what):
         return _run(job, timeout=timeout, memory_mb=memory_mb)
+
+
+def check_whole_in_child(quads, *, timeout: float, source_dir: Path | None, memory_mb: int = 0,
+                         what: str = "the write") -> ValidationReport:
+    """The whole-dataset report on ``quads`` for a checked write too broad to check by parts."""
+    with _for_the_write(what):
+        return validate_in_child(serialise(quads), timeout=timeout, source_dir=source_dir, memory_mb=memory_mb)
+
+
+@contextlib.contextmanager
+def _for_the_write(what: str):
+    """A child stopped by its time or memory limit, as the refusal of the write it checked."""
+    try:
+        yield
     except SsikgError as exc:
         if exc.status not in (413, 503) or exc.title == "Validation unavailable":
             raise

@@ -188,3 +188,13 @@ def test_a_checked_write_is_validated_in_a_child_bounded_by_validation_timeout(m
     assert refused.status_code == 422 and "ReportingLine-noCycle" in refused.text
     assert requests.post(f"{patient.url}/sparql", data={"update": update}, headers=AUTH, timeout=120).status_code == 204
     assert present(patient)
+
+
+def test_a_write_too_broad_to_check_by_parts_is_bounded_by_validation_timeout_too(make_app, serve_app, monkeypatch):
+    """Validated whole (here: every write is too broad), the check runs in the child as well."""
+    monkeypatch.setattr(validation, "INCREMENTAL_MAX_CHANGES", 0)
+    server = serve_app(make_app(update_token=TOKEN, validate_on_write=True, validation_timeout=0.001))
+    note = f"INSERT DATA {{ GRAPH <{EDITORIAL.strip('<>')}> {{ <{ID}dcis> <{SKOS}note> \"large\"@fr }} }}"
+    stopped = requests.post(f"{server.url}/sparql", data={"update": note},
+                            headers={**AUTH, "Accept": "application/json"}, timeout=60)
+    assert stopped.status_code == 503 and "was not made" in stopped.json()["message"], stopped.text
