@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from typing import Any
 
 from flask import Flask, current_app
@@ -47,7 +48,38 @@ def create_app(overrides: dict[str, Any] | None = None, *, store: GraphStore | N
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
     replay.install(app)  # answers repeated cached queries before Flask
+    trust_forwarded_headers(app, settings.get("forwarded_proxies") or 0)
     return app
+
+
+def trust_forwarded_headers(app: Flask, proxies: int) -> None:
+    """Behind ``proxies`` trusted reverse proxies, read the client's address, scheme, host,
+    port and path prefix from their X-Forwarded-* headers (werkzeug's ProxyFix).  Outermost,
+    so the replay front, the access log and every URL the app makes see the public values;
+    with 0 the headers are left unread (anyone may send them)."""
+    if proxies <= 0:
+        return
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,
+                            x_port=proxies, x_prefix=proxies)
+    app.before_request(_refuse_unusable_prefix)
+
+
+# A path prefix every URL can start with: "//host" would make links leave the site, and a
+# space or a quote would make IRIs no serialiser can write.
+_USABLE_PREFIX = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*/?")
+
+
+def _refuse_unusable_prefix() -> None:
+    from flask import request
+
+    from .errors import SsikgError
+
+    prefix = request.environ.get("SCRIPT_NAME", "")
+    if not _USABLE_PREFIX.fullmatch(prefix):
+        raise SsikgError(400, f"X-Forwarded-Prefix {prefix!r} is not a path prefix such as /ssikg "
+                              "(the proxy in front of this server is misconfigured)")
 
 
 def _open_configured_store(settings: Settings) -> GraphStore:

@@ -22,7 +22,9 @@ from . import __version__
 from .namespaces import PREFIXES
 from .settings import SettingsError, declared, load_settings
 from .store import (
+    DB_DIR,
     StoreError,
+    StoreInUse,
     UnexportedWritesError,
     build_store,
     check_free_for_writing,
@@ -212,20 +214,55 @@ def _prepare_store(store_path: Path, source_dir: Path, remote: bool, read_only: 
     built elsewhere."""
     if remote:
         return "current"
-    if read_only:
+    building = _running_build(store_path) if not (Path(store_path) / DB_DIR).is_dir() else None
+    if building is not None:  # a first build (a rebuild leaves the current build servable)
+        raise StoreInUse(f"'ssikg build' is building {store_path} (in {building}): wait for it to "
+                         "finish, then start the server")
+    if read_only:  # never built here: a read-only server serves a store built elsewhere
         open_store(store_path, read_only=True).close()  # say a bad store here, not once per process
         return "current"
-    if auto_build:
-        status = ensure_built(store_path, source_dir, progress=_progress)
-        if status in {"missing", "stale"}:
-            status = "current"  # just built: the warnings below are about a store left as it was
-    else:
-        status = store_status(store_path, source_dir)
-        if status == "missing":
-            raise StoreError(f"no built store at {store_path}, and auto_build is off: run 'ssikg build'")
-    if writes:
-        check_free_for_writing(store_path)
+    try:
+        if auto_build:
+            status = ensure_built(store_path, source_dir, progress=_progress)
+            if status in {"missing", "stale"}:
+                status = "current"  # just built: the warnings below are about a store left as it was
+        else:
+            status = store_status(store_path, source_dir)
+            if status == "missing":
+                raise StoreError(f"no built store at {store_path}, and auto_build is off: run 'ssikg build'")
+        if writes:
+            check_free_for_writing(store_path)
+    except StoreInUse:  # the store's message is written for 'ssikg build'
+        raise StoreInUse(f"{store_path} is open for writing in another process (a server with an "
+                         "update token, or ssikg export) or is being built: wait for the build to "
+                         "finish, or stop the other server, then start this one") from None
     return status
+
+
+def _running_build(store_path: Path) -> Path | None:
+    """The folder a running ``ssikg build`` fills beside the store path, if any (a build
+    holds its new folder's writer lock until it is swapped in), so that a server started
+    before the first build has ended neither builds a second time nor says to run one.
+    (The builds folder is shared by the store paths of one folder: asked only while the
+    store path has no build, so a rebuild never keeps a server from serving the current one.)"""
+    import fcntl
+
+    from .store import BUILDS_DIR, WRITER_LOCK, _flock, _release
+
+    builds = Path(store_path).parent / BUILDS_DIR
+    current = Path(store_path).resolve()
+    try:
+        folders = sorted(entry for entry in builds.iterdir() if entry.is_dir())
+    except OSError:
+        return None
+    for folder in folders:
+        if folder.resolve() == current:
+            continue  # the build in service: held by a writer, not by a build
+        try:
+            _release(_flock(folder, WRITER_LOCK, fcntl.LOCK_EX))
+        except BlockingIOError:
+            return folder
+    return None
 
 
 def _prepare_store_elsewhere(store_path: Path, source_dir: Path, remote: bool, read_only: bool,
@@ -273,14 +310,16 @@ def _prepare_store_main(argv: list[str]) -> None:
                    "is held in memory.")
 def serve(store, host, port, production, threads, processes):
     """Serve the store over HTTP (builds it first when missing or stale)."""
-    from .auth import writes_enabled
-
     settings = _settings(store=store)
     if processes != "auto" and processes > 1 and not production:
         raise click.UsageError("--processes needs --production")
-    if processes != "auto" and processes > 1 and writes_enabled(settings):
+    writes = server_writes(settings)
+    if processes != "auto" and processes > 1 and writes:
         raise click.UsageError("--processes > 1 serves the store read-only: only one process may "
                                "write, so unset the update token or use one process")
+    if _token_ignored(settings):
+        click.secho("warning: the update token is ignored: the store is read-only (read_only), so "
+                    "writes are refused", fg="yellow", err=True)
     processes, why = server_processes(processes, production, settings)
     from .workers import AllocatorMissing, find_allocator
 
@@ -295,7 +334,6 @@ def serve(store, host, port, production, threads, processes):
     except QueryFileError as exc:
         _fail(f"{exc}\n(run 'ssikg queries check' for the full list)")
     _check_listen(host, port)  # before a build that may take minutes
-    writes = writes_enabled(settings)
     prepare = (settings.store_path, settings.source_dir, bool(settings.get("backend")),
                bool(settings.get("read_only")), settings.auto_build, writes)
     try:
@@ -321,9 +359,12 @@ def serve(store, host, port, production, threads, processes):
         click.echo(f"ssikg: {processes} server process{'es' if processes > 1 else ''} ({why})", err=True)
         if processes > 1:
             overrides["read_only"] = True  # each process opens the one built store read-only
-        with _shared_results(settings, processes) as folder:
+        with _shared_results(settings, processes) as folder, \
+                _pinned_build(settings, writes) as build:
             if folder is not None:
                 overrides["result_cache_dir"] = folder
+            if build is not None:
+                overrides["store"] = build
             run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes,
                          writes=writes)
         return
@@ -384,18 +425,60 @@ def _shared_results(settings, processes: int):
             shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _pinned_build(settings, writes: bool):
+    """The build folder a read-only production server serves, for as long as it runs: the
+    store path resolved once, here, so that every gunicorn process, a respawned one too,
+    opens the build this server started with even after a rebuild has moved the path on;
+    and the folder's readers lock held by this (master) process meanwhile, so a rebuild
+    keeps the folder (see :mod:`ssikg.store`).  None for a writer (it holds its build's
+    writer lock, so no build replaces it) and for a remote backend."""
+    if writes or settings.get("backend"):
+        yield None
+        return
+    import fcntl
+
+    from .store import DB_DIR, READERS_LOCK, _flock, _release
+
+    build = Path(settings.store_path).resolve()
+    try:
+        held = _flock(build, READERS_LOCK, fcntl.LOCK_SH)
+    except BlockingIOError:
+        held = None  # a build is removing it: the check below says so
+    if not (build / DB_DIR).is_dir():
+        _release(held)
+        _fail(f"{settings.store_path} no longer points to a built store (a build replaced it while "
+              "the server started): start the server again")
+    try:
+        yield build
+    finally:
+        _release(held)
+
+
+def server_writes(settings) -> bool:
+    """Whether this server accepts writes: an update token is set and the store is not
+    read-only (``read_only`` wins over a token, everywhere)."""
+    from .auth import writes_enabled
+
+    return writes_enabled(settings) and not settings.get("read_only")
+
+
+def _token_ignored(settings) -> bool:
+    from .auth import writes_enabled
+
+    return writes_enabled(settings) and bool(settings.get("read_only"))
+
+
 def server_processes(asked, production: bool, settings) -> tuple[int, str]:
     """How many gunicorn processes serve, and why.  Several processes use every core for
     the Python request path (the GIL caps one process at about one core: the small-query
     benchmark doubles its throughput with two on two cores), but each opens the store
     read-only, and an in-memory store would be copied once per query worker per process."""
-    from .auth import writes_enabled
-
     if asked != "auto":
         return asked, "--processes"
     if not production:
         return 1, "development server"
-    if writes_enabled(settings):
+    if server_writes(settings):
         return 1, "writes are enabled: only one process may open the store read-write"
     if settings.in_memory and not settings.get("backend"):
         return 1, "in-memory store: more processes would hold more copies of it"
@@ -604,12 +687,50 @@ def export(store, fmt, output):
 @cli.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the table the README's Settings section holds.")
 def show_settings(markdown):
-    """List every setting, its environment variable, default and meaning."""
+    """List every setting: its effective value, where that came from (the default or its
+    SSIKG_<NAME> environment variable) and its meaning.
+
+    A malformed value is refused as 'ssikg serve' refuses it (exit 2), and an SSIKG_*
+    variable that names no setting is a warning.  --markdown prints the defaults only."""
     if markdown:
         click.echo(settings_markdown())
         return
-    for setting in declared():
-        click.echo(f"{setting.name}  ({setting.env}, default {setting.default!r})\n    {setting.help}")
+    from .settings import Settings, resolve
+
+    try:
+        effective = resolve()
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    store_path = Settings({item.setting.name: item.value for item in effective}).store_path
+    for item in effective:
+        shown = _shown_effective(item.setting.name, item.value)
+        if item.setting.name == "store" and item.value is None:
+            shown += f" (so {store_path})"
+        click.echo(f"{item.setting.name} = {shown}  ({_shown_origin(item)})\n    {item.setting.help}")
+
+
+def _shown_origin(item) -> str:
+    if item.origin == "default":
+        return f"default; set with {item.setting.env}"
+    if item.origin == item.setting.env:
+        return f"from {item.setting.env}; default {_shown_effective(item.setting.name, item.setting.default)}"
+    return item.origin
+
+
+def _shown_effective(name: str, value) -> str:
+    """A value as a person reads it: a path as a path, None as unset, never a secret, and a
+    URL without the user and password it may carry."""
+    from .settings import SECRET_SETTINGS
+
+    if name in SECRET_SETTINGS and value not in (None, ""):
+        return "set (hidden)"
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str) and "://" in value:
+        from .remote_store import redact_url
+
+        return redact_url(value)
+    return _shown_default(value)
 
 
 def settings_markdown() -> str:

@@ -25,7 +25,12 @@ Safety (see README "Limits and safety"):
 * **Deadline.**  Before the status line: a 503 JSON error naming the limit.
   After it (the result was streaming): the transfer is aborted — the server
   drops the connection without the terminating chunk, so no HTTP/1.1 client can
-  take the partial body for a complete one.
+  take the partial body for a complete one.  An HTTP/1.0 client, which has no
+  chunked framing to tell it, gets the answer only once it is complete
+  (:func:`ssikg.streaming.whole_for_http10`), so a failure is still a clean 503.
+  The access-log line of a cut answer says why (``"aborted"``).
+* **Server stop.**  SIGTERM stops the queries in flight at once
+  (:func:`stop_running_queries`): 503 before the first byte, a cut transfer after.
 * **Back-pressure.**  At most ``max_concurrent_queries`` run at once; beyond,
   503 with ``Retry-After``.
 * **Result cache.**  The result of a deterministic query on the embedded store,
@@ -40,9 +45,11 @@ Safety (see README "Limits and safety"):
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import json
 import logging
+import os
 import queue
 import re
 import select
@@ -61,9 +68,10 @@ from flask import current_app, has_app_context, has_request_context, request
 from . import sparql_lexer
 from .auth import writes_enabled
 from .errors import SsikgError
-from .http import count
+from .http import ABORTED_KEY, count
 from .result_cache import CACHE_HEADER, ResultCache
 from .sparql_guard import OutboundPolicy, Refused, Target, check_outbound
+from .streaming import spool, whole_for_http10
 from .workers import (
     RDF_FORMATS,
     RESULTS_FORMATS,
@@ -104,15 +112,29 @@ class NotAcceptable(SsikgError):
                          extra={"offered": offered})
 
 
-class QueryAborted(SsikgError):
+class QueryAborted(SsikgError, BrokenPipeError):
     """Raised inside a response that is already streaming: the server drops the
     connection, so the client sees a broken transfer rather than a short result.
 
-    A caller that collects the chunks before answering (stored queries) gets a
-    clean 503 from it instead."""
+    A broken pipe to the HTTP server (errno EPIPE): gunicorn and werkzeug end the
+    connection as they do for a client gone, without the terminating chunk and
+    without a traceback in the log; the request's access-log line says why the
+    answer was cut (``reason``: ``timeout``, ``client-gone``, ``worker-died``,
+    ``failed`` or ``server-stopping``: see :func:`mark_aborted`).
 
-    def __init__(self, message: str):
+    A caller that collects the chunks before answering (stored queries, an HTTP/1.0
+    answer) gets a clean 503 from it instead."""
+
+    def __init__(self, message: str, reason: str = "failed"):
         super().__init__(503, message, title="Query aborted")
+        self.errno = errno.EPIPE
+        self.reason = reason
+
+
+def mark_aborted(environ: dict | None, reason: str) -> None:
+    """Note in the request's WSGI ``environ`` that its answer was cut, and why."""
+    if environ is not None:
+        environ.setdefault(ABORTED_KEY, reason)
 
 
 class QueryTimeout(SsikgError):
@@ -259,7 +281,9 @@ def run_query(store, query: str, *, solutions_format: ox.QueryResultsFormat | No
             if hit.shared:
                 count("result_cache_shared_hits")
             return QueryResponse(hit.kind, hit.format, [hit.body], {**dict(hit.headers), CACHE_HEADER: "hit"})
-    response = executor.run(job, seconds, _client_socket(), offered or {}, solutions_format, graph_format)
+    environ = request.environ if has_request_context() else None
+    response = executor.run(job, seconds, _client_socket(), offered or {}, solutions_format, graph_format,
+                            environ)
     if key is not None:
         count("result_cache_misses")
         kept = dict(response.headers)
@@ -268,7 +292,26 @@ def run_query(store, query: str, *, solutions_format: ox.QueryResultsFormat | No
             cache.put(key, response.kind, response.format, b"".join(response.chunks), kept)
         else:
             response.chunks = _CachingChunks(response.chunks, cache, key, response.kind, response.format, kept)
+    if not isinstance(response.chunks, list) and whole_for_http10(environ):
+        _spool_whole(response, seconds, environ)
     return response
+
+
+def _spool_whole(response: QueryResponse, seconds: float | None, environ: dict) -> None:
+    """The whole result, before the status line, for a client that cannot tell a cut
+    answer (:func:`ssikg.streaming.whole_for_http10`): a failure is then a clean 503."""
+    try:
+        body = spool(response.chunks)
+    except SsikgError as exc:
+        environ.pop(ABORTED_KEY, None)  # answered with a status of its own: nothing was cut
+        if not isinstance(exc, QueryAborted):
+            raise
+        if exc.reason == "timeout" and seconds:
+            raise QueryTimeout(seconds) from None
+        raise SsikgError(503, str(exc), title="Query aborted") from None
+    response.chunks = body
+    if not isinstance(body, list):
+        response.headers["Content-Length"] = str(body.length)
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +324,7 @@ def choose_isolation(store, settings) -> tuple[str, str]:
         return "thread", "isolation=thread"
     if getattr(store, "kind", None) != "embedded" or not hasattr(store, "folder"):
         return "thread", f"a {getattr(store, 'kind', 'custom')} store runs queries itself"
-    if getattr(store, "in_memory", False) and writes_enabled(settings):
+    if getattr(store, "in_memory", False) and writes_enabled(settings) and not settings.get("read_only"):
         return "thread", "an in-memory store that accepts writes cannot be shared with workers"
     if getattr(store, "in_memory", False):
         return "process", "each worker holds its own in-memory copy of the built store"
@@ -294,6 +337,50 @@ class _Deadline(Exception):
 
 class _ClientGone(Exception):
     pass
+
+
+class _Stopping(Exception):
+    """The server process is stopping (SIGTERM): the query ends now."""
+
+
+_STOPPING = threading.Event()
+_stop_pipe: tuple[int, int] | None = None  # (read end, write end), made on first use
+
+
+def _stop_fd() -> int:
+    """A descriptor that becomes readable when :func:`stop_running_queries` is called in
+    this process, for the waits on query workers."""
+    global _stop_pipe
+    if _stop_pipe is None:
+        _stop_pipe = os.pipe()
+    return _stop_pipe[0]
+
+
+def _forget_stop_pipe() -> None:
+    """In a forked child (gunicorn's processes): a pipe of its own, else a stop in one
+    process would wake the others' waits."""
+    global _stop_pipe
+    _stop_pipe = None
+    _STOPPING.clear()
+
+
+os.register_at_fork(after_in_child=_forget_stop_pipe)
+
+
+def stop_running_queries() -> None:
+    """Stop every query of this process now and refuse new ones (the server is stopping:
+    gunicorn calls this on SIGTERM, see :mod:`ssikg.production`).  A query waiting for
+    its first byte answers 503, a streaming one is cut; so the process exits within a
+    moment instead of waiting for its longest query.  Safe in a signal handler."""
+    _STOPPING.set()
+    _stop_fd()
+    os.write(_stop_pipe[1], b"x")  # never read: stays readable
+
+
+def _stopping_error() -> SsikgError:
+    return SsikgError(503, "the server is stopping; the query was stopped: retry (another instance, "
+                           "or this one once restarted)", title="Server stopping",
+                      headers={"Retry-After": "1"}, extra={"retry_after": 1})
 
 
 def _client_gone(sock) -> bool | None:
@@ -378,8 +465,11 @@ class _WorkerSource(_Source):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise _Deadline()
-            watched = [conn] + ([self.sock] if self.sock is not None else [])
+            stop = _stop_fd()
+            watched = [conn, stop] + ([self.sock] if self.sock is not None else [])
             ready = wait(watched, timeout=remaining)
+            if stop in ready:
+                raise _Stopping()
             if conn in ready:
                 try:
                     frame = conn.recv_bytes()
@@ -451,6 +541,8 @@ class _ThreadSource(_Source):
                 return
             except queue.Empty:
                 pass
+            if _STOPPING.is_set():
+                raise _Stopping()
             if self.sock is not None:
                 ready, _, _ = select.select([self.sock], [], [], 0)
                 self._watch_client(ready)
@@ -520,7 +612,10 @@ class Executor:
     # -- running
 
     def run(self, job: dict, seconds: float | None, sock, offered: dict, solutions_format,
-            graph_format) -> QueryResponse:
+            graph_format, environ: dict | None = None) -> QueryResponse:
+        """``environ``: the request's WSGI environ, where a cut answer is noted (:func:`mark_aborted`)."""
+        if _STOPPING.is_set():
+            raise _stopping_error()
         wait = float(self.settings.get("queue_timeout") or 0)
         acquired = self.gate.acquire(timeout=wait) if wait else self.gate.acquire(blocking=False)
         if not acquired:
@@ -550,8 +645,8 @@ class Executor:
         if rest is not None:  # the whole result is here: answer it in one piece
             source.done()
             return QueryResponse(kind, fmt, [b"".join([first[1], *rest])], headers)
-        return QueryResponse(kind, fmt, _Chunks(self._stream(source, first, deadline, seconds), source),
-                             headers)
+        return QueryResponse(kind, fmt, _Chunks(self._stream(source, first, deadline, seconds, environ),
+                                                source), headers)
 
     @staticmethod
     def _first_messages(source, deadline: float | None, seconds: float | None,
@@ -578,6 +673,9 @@ class Executor:
             source.cancel()
             log.info("client went away; query stopped")
             raise SsikgError(503, "the client closed the connection; the query was stopped") from None
+        except _Stopping:
+            source.cancel()
+            raise _stopping_error() from None
         except WorkerError as exc:
             source.cancel()
             log.error("%s", exc)
@@ -643,7 +741,11 @@ class Executor:
 
     @staticmethod
     def _stream(source, first: tuple[bytes, bytes], deadline: float | None,
-                seconds: float | None) -> Iterator[bytes]:
+                seconds: float | None, environ: dict | None = None) -> Iterator[bytes]:
+        """The result's bytes; an end before the last one raises :class:`QueryAborted`
+        (the answer is cut: no terminating chunk), noted in ``environ`` for the access log.
+        Those ends are expected (a deadline, a client gone, a killed worker, a stop): they
+        are logged by the access-log line alone, not as errors."""
         finished = False
         try:
             tag, payload = first
@@ -655,21 +757,33 @@ class Executor:
                     if payload:
                         yield payload
                 elif tag in (b"X", b"!"):
-                    raise QueryAborted(f"the query failed while streaming: {_job_error(tag, payload, {})}")
+                    mark_aborted(environ, "failed")
+                    error = _job_error(tag, payload, {})
+                    log.error("query failed while streaming (transfer aborted): %s", error)  # not expected
+                    raise QueryAborted(f"the query failed while streaming: {error}")
                 tag, payload = source.next(deadline)
             finished = True
         except _Deadline:
             count("timeouts")
-            log.warning("query stopped at its %g s deadline while streaming; transfer aborted", seconds)
+            mark_aborted(environ, "timeout")
             raise QueryAborted(f"time limit of {seconds:g} s reached while streaming; "
-                               "the transfer was aborted") from None
+                               "the transfer was aborted", "timeout") from None
         except _ClientGone:
             # Abort rather than end: if the peer only half-closed, it must not get a
             # terminating chunk after a cut result.
-            log.info("client went away while streaming; query stopped")
-            raise QueryAborted("the client closed the connection; the query was stopped") from None
+            mark_aborted(environ, "client-gone")
+            raise QueryAborted("the client closed the connection; the query was stopped",
+                               "client-gone") from None
+        except _Stopping:
+            mark_aborted(environ, "server-stopping")
+            raise QueryAborted("the server is stopping; the transfer was aborted", "server-stopping") from None
         except WorkerError as exc:
-            raise QueryAborted(str(exc)) from None
+            mark_aborted(environ, "worker-died")
+            raise QueryAborted(str(exc), "worker-died") from None
+        except GeneratorExit:
+            # closed before its end: the HTTP server could not write to the client any more
+            mark_aborted(environ, "client-gone")
+            raise
         finally:
             if finished:
                 source.done()

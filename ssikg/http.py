@@ -29,6 +29,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, g, has_app_context, request
 
 access_log = logging.getLogger("ssikg.access")
+ABORTED_KEY = "ssikg.aborted"  # WSGI environ: why a streamed answer was cut (execution.mark_aborted)
 
 # ---------------------------------------------------------------------------
 # Metrics
@@ -120,6 +121,7 @@ KNOWN_EVENTS = {
     "result_cache_hits": "Queries answered from the result cache.",
     "result_cache_misses": "Cacheable queries evaluated (and kept when they fit).",
     "result_cache_shared_hits": "Result cache hits on results another server process kept (result_cache_dir).",
+    "aborted_answers": "Streamed answers cut before their end (access log: aborted), their status sent.",
 }
 
 
@@ -562,12 +564,16 @@ def install(app: Flask) -> None:
         started = getattr(g, "ssikg_started", None) or time.perf_counter()
         record = functools.partial(
             record_request, request_id, request.method, request.path, _route_label(), response.status_code,
-            mimetype=response.mimetype, remote=request.remote_addr, agent=request.user_agent.string or None)
+            mimetype=response.mimetype, remote=request.remote_addr, agent=request.user_agent.string or None,
+            proxy=proxy_address(request.environ))
         if response.is_streamed:
             # A streamed body's time is the answer's time: recorded when the server closes it
             # (sent, failed or abandoned by the client); its size is not measured, which would
             # mean reading the whole result into memory.
-            response.call_on_close(lambda: record(elapsed=time.perf_counter() - started, size=None))
+            # A body cut before its end says why in the WSGI environ (execution.mark_aborted).
+            environ = request.environ
+            response.call_on_close(lambda: record(elapsed=time.perf_counter() - started, size=None,
+                                                  aborted=environ.get(ABORTED_KEY)))
         else:
             record(elapsed=time.perf_counter() - started, size=response.calculate_content_length())
         return response
@@ -582,14 +588,35 @@ def _drop_type_of_no_content(response: Response) -> None:
         response.headers.pop("Content-Type", None)
 
 
+def proxy_address(environ) -> str | None:
+    """The address of the trusted proxy the request came through, None without one: behind
+    ``forwarded_proxies`` ProxyFix puts the client's address (from X-Forwarded-For) in
+    REMOTE_ADDR and keeps the connecting proxy's here.  With ``forwarded_proxies`` = 0 the
+    header is never read, so a client cannot choose the address it is logged under."""
+    original = environ.get("werkzeug.proxy_fix.orig")
+    if not original or not environ.get("HTTP_X_FORWARDED_FOR"):
+        return None  # not through a proxy: the connecting address is the client's
+    return original.get("REMOTE_ADDR")
+
+
 def record_request(request_id: str | None, method: str, path: str, route: str, status: int,
                    elapsed: float, mimetype: str | None, size: int | None, remote: str | None,
-                   agent: str | None) -> None:
-    """Count a request in the metrics and write its access-log line (one JSON object)."""
+                   agent: str | None, proxy: str | None = None, aborted: str | None = None) -> None:
+    """Count a request in the metrics and write its access-log line (one JSON object):
+    ``remote`` is the client's address, ``proxy`` (only behind trusted proxies) the address
+    of the proxy that connected; ``aborted`` why a streamed answer was cut before its end
+    (``timeout``, ``client-gone``, ``worker-died``, ``failed``, ``server-stopping``)."""
     METRICS.observe(route, method, status, elapsed)
+    if aborted:
+        METRICS.count("aborted_answers")
     if access_log.isEnabledFor(logging.INFO):
-        access_log.info(json.dumps({
+        line = {
             "event": "request", "id": request_id, "method": method, "path": path, "route": route,
             "status": status, "ms": round(elapsed * 1000, 2), "type": mimetype, "bytes": size,
             "remote": remote, "agent": agent,
-        }, ensure_ascii=False))
+        }
+        if proxy:
+            line["proxy"] = proxy
+        if aborted:
+            line["aborted"] = aborted
+        access_log.info(json.dumps(line, ensure_ascii=False))

@@ -6,6 +6,11 @@ iterates and serialises, so threads do run queries in parallel.  A read-only
 deployment (no update token) may run several processes, each opening the store
 read-only, so the Python request path uses every core.  The processes share their
 metrics through a temporary folder, so ``/metrics`` reports the whole server.
+
+SIGTERM stops a server within moments, not after its longest query: each process
+stops its queries in flight at once (:func:`ssikg.execution.stop_running_queries`:
+503 before the first byte, a cut transfer after), then gunicorn lets answers still
+being written finish for at most :data:`GRACEFUL_TIMEOUT` seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -60,6 +66,24 @@ def _leave_metrics(arbiter, worker) -> None:
     http.stop_sharing_metrics()
 
 
+def _stop_queries_on_sigterm(worker) -> None:
+    """gunicorn's post_worker_init hook: on SIGTERM (the server stopping, or a reload's old
+    process) the queries in flight stop now, then gunicorn's own handler stops the process
+    once its requests have ended; without this the stop waited for the longest query (up
+    to query_timeout) while new connections hung."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum, frame):
+        from .execution import stop_running_queries
+
+        stop_running_queries()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it: no EINTR in requests
+
+
 def _one_writer(arbiter, new_value: int, old_value: int) -> None:
     """gunicorn's nworkers_changed hook for a server with writes enabled: only one process
     may write to the store, so SIGTTIN does not add a second (it could never open it)."""
@@ -72,6 +96,9 @@ def _one_writer(arbiter, new_value: int, old_value: int) -> None:
 # gunicorn's largest request line (its default is 4094): a GET of a ~4 KB query was a 414
 # while max_query_length allows 100,000 characters.  0 would mean no limit at all.
 MAX_REQUEST_LINE = 8190
+# Seconds gunicorn gives a stopping process to finish the answers it is still writing (its
+# queries were stopped at once) before it kills it; gunicorn's default is 30.
+GRACEFUL_TIMEOUT = 10
 
 
 def gunicorn_options(host: str, port: int, threads: int, processes: int = 1,
@@ -82,6 +109,8 @@ def gunicorn_options(host: str, port: int, threads: int, processes: int = 1,
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 0,  # queries have their own deadline; gunicorn must not kill a busy worker
+        "graceful_timeout": GRACEFUL_TIMEOUT,
+        "post_worker_init": _stop_queries_on_sigterm,
         "keepalive": 5,
         "limit_request_line": MAX_REQUEST_LINE,
         "worker_exit": _leave_metrics,
@@ -93,6 +122,10 @@ def gunicorn_options(host: str, port: int, threads: int, processes: int = 1,
         # gunicorn's control socket is one path per user: a second server took it over and
         # removed it when it stopped; ssikg has no use for it
         "control_socket_disable": True,
+        # Forwarded headers are ssikg's to trust (forwarded_proxies, through werkzeug's ProxyFix),
+        # never gunicorn's: by default gunicorn took X-Forwarded-Proto and a raw SCRIPT_NAME
+        # header from any client on 127.0.0.1 (its FORWARDED_ALLOW_IPS), whatever ssikg said.
+        "forwarded_allow_ips": "",
         **({"nworkers_changed": _one_writer} if writes else {}),
     }
 

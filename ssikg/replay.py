@@ -9,10 +9,14 @@ What is replayed is narrow on purpose:
 * only what the view marked (``REPLAYABLE`` in the WSGI environ): a query answered
   whole from the result cache, whose bytes depend on the request and the store
   version alone, as the result cache's own rules guarantee (:mod:`ssikg.result_cache`);
-* keyed by the store version, the path, the query string and every request header
-  except those that cannot change an answer (``IGNORED_HEADERS``), so another
-  ``Accept``, ``Accept-Encoding`` or ``Origin`` is another entry, and a header the
-  front does not know is a reason to keep apart, never to share;
+* keyed by the store version, the path, the query string, the URL scheme and script
+  root, and every request header except those that cannot change an answer
+  (``IGNORED_HEADERS``), so another ``Accept``, ``Accept-Encoding``, ``Origin``, ``Host``
+  or ``X-Forwarded-Host/-Proto/-Prefix`` is another entry, and a header the front does
+  not know is a reason to keep apart, never to share.  A proxy's ``X-Forwarded-For`` and
+  ``X-Real-IP`` name the client, which no answer depends on: one entry serves every
+  client behind the proxy.  Behind trusted proxies (``forwarded_proxies``) the front sees
+  the environ ProxyFix has already corrected;
 * never a conditional or ranged request (Flask answers those, 304 included), never a
   request with a body.
 
@@ -33,7 +37,9 @@ from .result_cache import CACHE_HEADER, VersionedLRU, cache_bytes
 REPLAYABLE = "ssikg.replayable"
 PATH = "/sparql"
 IGNORED_HEADERS = frozenset({"HTTP_USER_AGENT", "HTTP_CONNECTION", "HTTP_KEEP_ALIVE", "HTTP_REFERER",
-                             "HTTP_X_REQUEST_ID", "HTTP_TE"})
+                             "HTTP_X_REQUEST_ID", "HTTP_TE",
+                             # who the client is (differs per client behind a proxy), never what it gets
+                             "HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP"})
 _NOT_REPLAYED = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH",
                  "HTTP_IF_UNMODIFIED_SINCE", "HTTP_IF_RANGE", "HTTP_RANGE")
 _OK = "200 OK"
@@ -56,7 +62,7 @@ class ReplayFront:
         if not _may_replay(environ):
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
-        key = (self.store.version, environ.get("QUERY_STRING", ""), _headers(environ))
+        key = _key(self.store.version, environ)
         replay = self.cache.get(key)
         if replay is None:
             return self._record(environ, start_response, key)
@@ -65,7 +71,7 @@ class ReplayFront:
         http.count("result_cache_hits")
         http.record_request(request_id, "GET", PATH, PATH, 200, time.perf_counter() - started,
                             replay.mimetype, len(replay.body), environ.get("REMOTE_ADDR"),
-                            environ.get("HTTP_USER_AGENT") or None)
+                            environ.get("HTTP_USER_AGENT") or None, http.proxy_address(environ))
         return [replay.body]
 
     def _record(self, environ, start_response, key: tuple):
@@ -95,8 +101,14 @@ class ReplayFront:
 
 def _may_replay(environ) -> bool:
     return (environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == PATH
-            and not environ.get("SCRIPT_NAME") and environ.get("CONTENT_LENGTH") in (None, "", "0")
+            and environ.get("CONTENT_LENGTH") in (None, "", "0")
             and not any(name in environ for name in _NOT_REPLAYED))
+
+
+def _key(version: str, environ) -> tuple:
+    """The entry's key: the query string second (its size is counted with the entry)."""
+    return (version, environ.get("QUERY_STRING", ""), _headers(environ),
+            environ.get("wsgi.url_scheme", ""), environ.get("SCRIPT_NAME", ""))
 
 
 def _headers(environ) -> tuple[tuple[str, str], ...]:

@@ -3,7 +3,8 @@ its default dataset, and the VoID description served at ``/.well-known/void``
 (VoID §7: where crawlers and catalogues look for a site's datasets).
 
 The description says what the endpoint really does: its URL as requested
-(``sd:endpoint``), the languages (Update only when a token enables writes), the
+(``sd:endpoint``; behind trusted proxies, ``forwarded_proxies``, the public URL their
+X-Forwarded-* headers give, which ProxyFix has put in the request), the languages (Update only when a token enables writes), the
 result and input formats, ``sd:UnionDefaultGraph`` (the default graph is the
 union of all named graphs; each graph is also queryable by name), and the
 default dataset with VoID counts per graph.  Statistics are computed by SPARQL

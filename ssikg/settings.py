@@ -3,11 +3,15 @@
 Like Datasette's settings, each setting is declared once here.  A value comes
 from, in increasing priority: the default, the environment variable
 ``SSIKG_<NAME>``, and the overrides given to :func:`load_settings` (the CLI and
-tests pass these).  ``ssikg settings`` prints this table and the README lists it.
+tests pass these).  ``ssikg settings`` prints this table with the effective values and the
+README lists it.  A malformed value is a :class:`SettingsError`; an ``SSIKG_*`` variable that
+names no setting (a typo would leave its setting at the default) is a warning naming the closest.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -95,6 +99,15 @@ def _non_negative_int(value: Any) -> int:
     return number
 
 
+def _at_least_one(value: Any) -> int:
+    """A count with no meaning at 0 (slots, seconds to announce): 0 is refused, not
+    quietly served as 1."""
+    number = _non_negative_int(value)
+    if number < 1:
+        raise ValueError(f"must be at least 1, got {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -123,6 +136,11 @@ SETTINGS: tuple[Setting, ...] = (
             "File whose first line is the update token (alternative to update_token)."),
     Setting("cors_origins", ("*",), _list,
             "Origins allowed to read by CORS (comma-separated; '*' for any)."),
+    Setting("forwarded_proxies", 0, _non_negative_int,
+            "Reverse proxies in front of ssikg whose X-Forwarded-For/-Proto/-Host/-Port/-Prefix "
+            "headers are trusted (1 for one nginx): every URL the server makes then follows the "
+            "public scheme, host and path prefix, and the access log records the client's address. "
+            "0 = trust none (the headers are ignored: they could be spoofed)."),
     Setting("auto_build", True, _bool,
             "Build the store at start-up when it is missing or stale."),
     Setting("read_only", False, _bool,
@@ -159,20 +177,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_rows", 0, _non_negative_int,
             "Cut query results after this many rows / triples and say so (SSIKG-Truncated header, "
             "a link in SPARQL JSON/XML); 0 = unlimited."),
-    Setting("max_concurrent_queries", 4, lambda v: max(1, _non_negative_int(v)),
+    Setting("max_concurrent_queries", 4, _at_least_one,
             "Queries evaluated at once (each in its own worker process); beyond, a query waits up to "
             "queue_timeout for a slot."),
-    Setting("max_concurrent_validations", 2, lambda v: max(1, _non_negative_int(v)),
+    Setting("max_concurrent_validations", 2, _at_least_one,
             "SHACL validations (GET /validate when its report is not cached, POST /validate) run at once "
             "per server process (each in a child process, taking a core); beyond, a request waits up to "
             "queue_timeout for a slot, then gets a 503 with Retry-After."),
     Setting("validation_timeout", 120.0, _non_negative_float,
-            "Most seconds a validation of the HTTP service (GET /validate, POST /validate) may run; it runs "
-            "in a child process, killed when the time is up (the client gets a 503). 0 = no limit. "
-            "ssikg validate and validate_on_write are not limited by it."),
+            "Most seconds a validation of the HTTP service (GET /validate, POST /validate) or the check of a "
+            "write under validate_on_write may run; it runs in a child process, killed when the time is up "
+            "(the client gets a 503; a write is then not made). 0 = no limit. ssikg validate is not "
+            "limited by it."),
     Setting("validation_memory_mb", 1024, _non_negative_int,
-            "Most MiB a validation of the HTTP service may take beyond the validator's own code; its "
-            "child process is capped there and the client gets a 413. 0 = no limit."),
+            "Most MiB a validation of the HTTP service (or a write's check) may take beyond the validator's "
+            "own code; its child process is capped there and the client gets a 413. 0 = no limit."),
     Setting("validate_max_triples", 250_000, _non_negative_int,
             "Most triples one validation takes: the store for GET /validate and ssikg validate, the upload "
             "(with the store under merge=store) for POST /validate; beyond, pyshacl would need minutes and "
@@ -180,15 +199,15 @@ SETTINGS: tuple[Setting, ...] = (
             "0 = no limit."),
     Setting("validate_write_max_triples", None, lambda v: None if v in (None, "") else _non_negative_int(v),
             "Largest store on which validate_on_write checks a write (413 beyond). A checked write validates "
-            "only what it changes (under a second for a few triples written through the Graph Store at a "
-            "million triples, but 88 s for 1,000; an update is also run on a copy of the store, 5-15 s "
-            "there), so this may be set far above "
+            "only what it changes (at a million triples: 1-2 s for a few triples, 2-4 s for 1,000 new ones, "
+            "40 s for notes on 1,000 posts; an update other than INSERT DATA / DELETE DATA is also run on a "
+            "copy of the store, 10-14 s there), so this may be set far above "
             "validate_max_triples; a write reaching too much of the store is validated whole, and then "
             "validate_max_triples applies. Unset: validate_max_triples; 0 = no limit."),
     Setting("queue_timeout", 2.0, _non_negative_float,
             "Seconds a query waits for a free slot when max_concurrent_queries are running, so a short "
             "burst queues instead of failing; then 503 with Retry-After (0 = refuse at once)."),
-    Setting("retry_after", 5, _non_negative_int,
+    Setting("retry_after", 5, _at_least_one,
             "Seconds announced in Retry-After when the server is too busy."),
     Setting("service_allowlist", (), _list,
             "IRI prefixes of endpoints that SERVICE (and LOAD in authorised updates) may contact, "
@@ -241,23 +260,82 @@ def declared() -> tuple[Setting, ...]:
 
 
 def load_settings(overrides: dict[str, Any] | None = None, environ=None) -> Settings:
-    """Resolve every declared setting; unknown override names are an error."""
+    """Resolve every declared setting; unknown override names and malformed values are an
+    error (:class:`SettingsError`), unknown ``SSIKG_*`` variables a warning (see
+    :func:`report_unknown_variables`)."""
+    return Settings({resolved.setting.name: resolved.value for resolved in resolve(overrides, environ)})
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One setting's effective value and where it came from: ``"default"``, the name of
+    its environment variable, or ``"override"`` (a command-line option, a test)."""
+
+    setting: Setting
+    value: Any
+    origin: str
+
+
+def resolve(overrides: dict[str, Any] | None = None, environ=None) -> list[Resolved]:
+    """Every declared setting's effective value and origin, in table order (``ssikg settings``
+    shows them; :func:`load_settings` keeps the values)."""
     environ = os.environ if environ is None else environ
+    report_unknown_variables(environ)
     overrides = dict(overrides or {})
     unknown = set(overrides) - set(_BY_NAME)
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    resolved = Settings()
-    for setting in SETTINGS:
-        if setting.name in overrides:
-            raw, origin = overrides[setting.name], "override"
-        elif setting.env in environ:
-            raw, origin = environ[setting.env], setting.env
-        else:
-            resolved[setting.name] = setting.default
+    return [_resolve_one(setting, overrides, environ) for setting in SETTINGS]
+
+
+def _resolve_one(setting: Setting, overrides: dict[str, Any], environ) -> Resolved:
+    if setting.name in overrides:
+        raw, origin = overrides[setting.name], "override"
+    elif setting.env in environ:
+        raw, origin = environ[setting.env], setting.env
+    else:
+        return Resolved(setting, setting.default, "default")
+    try:
+        return Resolved(setting, raw if raw is None else setting.convert(raw), origin)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {setting.name} (from {origin}): {exc}") from None
+
+
+# SSIKG_* variables the project reads that are not settings: the test suite's switches
+# (tests/conftest.py; .ci/run sets SSIKG_REQUIRE_SYSTEM_TOOLS).  They are not misspelt settings.
+NON_SETTING_VARIABLES = frozenset({"SSIKG_REQUIRE_SYSTEM_TOOLS", "SSIKG_TEST_BACKEND"})
+
+# Settings whose value ``ssikg settings`` never prints.
+SECRET_SETTINGS = frozenset({"update_token", "backend_password", "backend_token"})
+
+_log = logging.getLogger("ssikg.settings")
+_reported_variables: set[str] = set()
+
+
+def unknown_variables(environ) -> list[str]:
+    """One message per ``SSIKG_*`` variable of ``environ`` that names no setting (a typo
+    would otherwise leave its setting at the default without a word), with the closest
+    setting's variable when one is close.  The prefix is matched in any case, as a
+    lower-case ``ssikg_query_timeout`` is just as ignored."""
+    known = {setting.env for setting in SETTINGS} | NON_SETTING_VARIABLES
+    messages = []
+    for name in sorted(environ):
+        if not name.upper().startswith("SSIKG_") or name in known:
             continue
-        try:
-            resolved[setting.name] = raw if raw is None else setting.convert(raw)
-        except (TypeError, ValueError) as exc:
-            raise SettingsError(f"setting {setting.name} (from {origin}): {exc}") from None
-    return resolved
+        # compared without the shared SSIKG_ prefix, which would make any name look close
+        close = difflib.get_close_matches(name[len("SSIKG_"):].lower(), list(_BY_NAME), n=1)
+        hint = f" (did you mean {_BY_NAME[close[0]].env}?)" if close else " ('ssikg settings' lists the settings)"
+        messages.append(f"{name} is not a setting{hint}; ignored")
+    return messages
+
+
+def report_unknown_variables(environ=None) -> None:
+    """Warn about each unknown ``SSIKG_*`` variable once per process: every command and every
+    app loads the settings, some more than once, and gunicorn's workers are forks of the
+    ``ssikg serve`` process that already said it.  The ``ssikg`` log goes to stderr (Python's
+    last-resort handler when nothing is configured)."""
+    environ = os.environ if environ is None else environ
+    for message in unknown_variables(environ):
+        if message not in _reported_variables:
+            _reported_variables.add(message)
+            _log.warning("warning: %s", message)

@@ -1312,9 +1312,9 @@ def list_for_links(lang: str | None = None, *, external: bool = False) -> list[t
 def _queries_dir(directory: Path | None) -> Path:
     if directory is not None:
         return directory
-    from .settings import load_settings
+    from .cli import _settings  # a bad setting is a usage error (exit 2), as for every command
 
-    return Path(load_settings().source_dir) / "queries"
+    return Path(_settings().source_dir) / "queries"
 
 
 DIR_OPTION = click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False),

@@ -7,23 +7,35 @@ the producer blocks while the client is slow.  pyoxigraph releases the GIL
 while it evaluates and serialises, so the producer costs the server little.
 Closing the generator (the client went away, or the response ended) stops the
 producer at its next write.
+
+It also owns the one rule for clients that cannot tell a cut answer: an HTTP/1.0
+request has no chunked framing, so a stream cut by a timeout or a failure would
+reach it as a complete 200.  Its answer is spooled whole before the status line
+(:func:`whole_for_http10`, :func:`spool`): in memory up to
+:data:`SPOOL_IN_MEMORY`, then in a temporary file, at most :data:`SPOOL_MAX`;
+a failure meanwhile is still a clean 503.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pyoxigraph as ox
+from flask import has_request_context, request
 
+from .errors import SsikgError
 from .xml_text import XmlSafeSink
 
 log = logging.getLogger("ssikg")
 
 CHUNK_SIZE = 64 * 1024
 MAX_CHUNKS = 8
+SPOOL_IN_MEMORY = 4 * 1024 * 1024  # an HTTP/1.0 answer up to this size is held in memory…
+SPOOL_MAX = 1024 * 1024 * 1024  # …beyond, in a temporary file, up to this size (else 503)
 
 
 class _Stopped(Exception):
@@ -142,7 +154,11 @@ def start(work: Callable[[object], None], *, chunk_size: int = CHUNK_SIZE,
     announced = first.value if isinstance(first, Announcement) else None
     pending = [] if isinstance(first, Announcement) else [first]
 
+    environ = request.environ if has_request_context() else None
+
     def consume() -> Iterator[bytes]:
+        from .execution import QueryAborted, mark_aborted
+
         try:
             for item in pending:
                 if item is _DONE:
@@ -153,11 +169,16 @@ def start(work: Callable[[object], None], *, chunk_size: int = CHUNK_SIZE,
                 if item is _DONE:
                     return
                 if isinstance(item, _Failed):
+                    # Cut, not ended: a terminating chunk would make the rest look complete.
                     log.error("stream ended early: %s", item.error)
-                    return
+                    mark_aborted(environ, "failed")
+                    raise QueryAborted(f"the serialisation failed while streaming: {item.error}")
                 if isinstance(item, Announcement):
                     continue
                 yield item
+        except GeneratorExit:
+            mark_aborted(environ, "client-gone")  # closed before its end: the client left
+            raise
         finally:
             stop.set()
             _drain(chunks)
@@ -197,4 +218,86 @@ def stream_quads(store, graph: str | None, fmt: ox.RdfFormat, prefixes: dict[str
         ox.serialize(items, XmlSafeSink(sink) if fmt == ox.RdfFormat.RDF_XML else sink, fmt,
                      prefixes=usable)
 
-    return start(work).chunks
+    return whole_for_http10_or_stream(start(work).chunks)
+
+
+# ---------------------------------------------------------------------------
+# HTTP/1.0: the whole answer before the status line
+
+
+def whole_for_http10(environ: dict | None = None) -> bool:
+    """Whether the answer to the request (``environ``, default the current one) must be
+    complete before its status line is sent: an HTTP/1.0 client (nginx's default
+    ``proxy_pass`` among them) has no chunked framing, so a stream cut short would reach
+    it as a complete answer."""
+    if environ is None:
+        environ = request.environ if has_request_context() else {}
+    return (str(environ.get("SERVER_PROTOCOL", "")).upper() == "HTTP/1.0"
+            and environ.get("REQUEST_METHOD") != "HEAD")  # a HEAD answer's body is never sent
+
+
+class SpooledBody:
+    """A spooled answer read back in chunks; ``length`` for its Content-Length."""
+
+    def __init__(self, spooled, length: int):
+        self._file = spooled
+        self.length = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._file.seek(0)
+        while True:
+            chunk = self._file.read(CHUNK_SIZE)
+            if not chunk:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def spool(chunks: Iterable[bytes], limit: int | None = None) -> list[bytes] | SpooledBody:
+    """Read ``chunks`` to their end: ``[body]`` when it fits :data:`SPOOL_IN_MEMORY` (the
+    framework then sends its Content-Length), else a :class:`SpooledBody` in a temporary
+    file.  Whatever the stream raises is raised here, before any byte is sent; a body
+    longer than ``limit`` (default :data:`SPOOL_MAX`) is a 503."""
+    limit = SPOOL_MAX if limit is None else limit
+    spooled = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by the body
+    length = 0
+    try:
+        for chunk in chunks:
+            length += len(chunk)
+            if length > limit:
+                raise SsikgError(503, f"the answer is larger than {limit // (1024 * 1024):,} MiB, the most "
+                                      "this server holds for an HTTP/1.0 client (which cannot tell a cut "
+                                      "answer from a whole one); ask over HTTP/1.1, or add a LIMIT",
+                                 title="Answer too large for HTTP/1.0")
+            spooled.write(chunk)
+    except BaseException:
+        spooled.close()
+        raise
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()
+    if length <= SPOOL_IN_MEMORY:
+        spooled.seek(0)
+        body = spooled.read()
+        spooled.close()
+        return [body]
+    return SpooledBody(spooled, length)
+
+
+def whole_for_http10_or_stream(chunks: Iterator[bytes]) -> Iterable[bytes]:
+    """``chunks`` as they are, or, for an HTTP/1.0 request, spooled whole (:func:`spool`).
+    A failure while spooling is a 503 before the status line."""
+    if not whole_for_http10():
+        return chunks
+    from .execution import ABORTED_KEY, QueryAborted
+
+    try:
+        return spool(chunks)
+    except SsikgError as exc:
+        request.environ.pop(ABORTED_KEY, None)  # answered with a status of its own: nothing was cut
+        if isinstance(exc, QueryAborted):
+            raise SsikgError(503, str(exc), title="Answer failed") from None
+        raise

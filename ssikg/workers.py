@@ -634,13 +634,18 @@ class WorkerPool:
         worker.kill()
 
     def discard(self, worker: Worker, *, replace_version: str | None = None, open_lock=None) -> None:
-        """Kill ``worker`` now; start a spare in the background when ``replace_version`` is given."""
+        """Kill ``worker`` now; when ``replace_version`` is given, start one in its place in
+        the background unless the pool is full: the pool stays at its size even while other
+        workers are idle (else each killed query shrank it for good)."""
         worker.kill()
         with self._lock:
             self._busy.discard(worker)
-            want_spare = replace_version is not None and not self._closed and not self._idle
+            present = len(self._idle) + len(self._busy) + self._starting
+            want_spare = replace_version is not None and not self._closed and present < self.size
+            if want_spare:
+                self._starting += 1  # counted now: a discard just after sees the pool full
         if want_spare:
-            self._spawn_spare(replace_version, open_lock)
+            self._spawn_spare(replace_version, open_lock, counted=True)
 
     def _spawn_spare(self, version: str, open_lock, counted: bool = False) -> None:
         if not counted:

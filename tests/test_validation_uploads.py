@@ -202,7 +202,8 @@ def test_max_concurrent_validations_is_at_least_one_and_a_whole_number():
     from ssikg.settings import SettingsError, load_settings
 
     assert load_settings({}, environ={})["max_concurrent_validations"] == 2
-    assert load_settings({"max_concurrent_validations": "0"}, environ={})["max_concurrent_validations"] == 1
+    with pytest.raises(SettingsError, match="must be at least 1"):
+        load_settings({"max_concurrent_validations": "0"}, environ={})
     assert load_settings({}, environ={"SSIKG_MAX_CONCURRENT_VALIDATIONS": "5"})["max_concurrent_validations"] == 5
     with pytest.raises(SettingsError, match="max_concurrent_validations"):
         load_settings({"max_concurrent_validations": "two"}, environ={})

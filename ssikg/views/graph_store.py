@@ -174,6 +174,8 @@ def read(target: Target) -> Response:
         keep_graph_names = chosen.format in QUAD_SYNTAXES
         body = streaming.stream_quads(store, target.graph, chosen.format, dict(PREFIXES),
                                       as_triples=not keep_graph_names)
+        if isinstance(body, streaming.SpooledBody):  # spooled whole for an HTTP/1.0 client
+            headers["Content-Length"] = str(body.length)
     if target.is_dataset:  # a file to save, named for what it holds
         headers["Content-Disposition"] = f'attachment; filename="ssikg.{chosen.short}"'
     response = Response(body, content_type=chosen.content_type, headers=headers)

@@ -137,10 +137,10 @@ ROBOTS = """\
 # ssikg: pages and linked-data documents may be crawled; the query endpoints may not
 # (every request there runs a query or reads the whole store).
 User-agent: *
-Disallow: /sparql
-Disallow: /store
-Disallow: /query
-Allow: /
+Disallow: {root}/sparql
+Disallow: {root}/store
+Disallow: {root}/query
+Allow: {root}/
 """
 
 
@@ -155,6 +155,7 @@ def favicon():
 
 @bp.route("/robots.txt")
 def robots():
-    response = Response(ROBOTS, content_type="text/plain; charset=utf-8")
+    # under a path prefix (a proxy's X-Forwarded-Prefix) the rules name the public paths
+    response = Response(ROBOTS.format(root=request.script_root), content_type="text/plain; charset=utf-8")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

@@ -179,9 +179,10 @@ def link(iri: str, suffix: str = "") -> str | None:
 
 
 def lang_url(lang: str) -> str:
+    """This page in another language (under the script root: the path a proxy mounts it at)."""
     args = request.args.to_dict()
     args["lang"] = lang
-    return request.path + "?" + urlencode(args)
+    return request.script_root + request.path + "?" + urlencode(args)
 
 
 def negotiate_format() -> str:

@@ -363,7 +363,7 @@ def _html(report: ValidationReport, lang: str) -> Response:
     if posted:  # an upload's nodes may not be in the store: a link to them would be a 404
         _link_known_focus(groups)
     return page("validation.html", lang=lang, report=report.as_dict(lang), groups=groups,
-                v=_HTML_TEXT[lang], self_url=request.path,
+                v=_HTML_TEXT[lang], self_url=request.script_root + request.path,
                 # the links fetch the store's report: a posted body's report is not behind them
                 downloads=not posted, lang_note=_lang_note(lang) if posted else None)
 
@@ -406,7 +406,7 @@ def _form_error_page(error: SsikgError) -> Response:
     error's status kept)."""
     lang = ui_lang(current_lang())
     response = page("validation.html", status=error.status, lang=lang, report=None, error=error.body(),
-                    groups=[], v=_HTML_TEXT[lang], self_url=request.path, downloads=False)
+                    groups=[], v=_HTML_TEXT[lang], self_url=request.script_root + request.path, downloads=False)
     response.headers.update(error.headers)
     response.headers["Cache-Control"] = "no-store"
     response.vary.add("Accept")
