@@ -165,21 +165,27 @@ def deepest_nesting(text: str) -> int:
     parts join left-deep: ``{…}{…}{…}``, OPTIONAL, MINUS, UNION, GRAPH and BIND chains nest
     the algebra as brackets do; a group counts once, as a part), a run of unary operators
     (``!!!!…``) and a chain of path steps (``a/b/c/…``).  Each of those, a few hundred long, exhausted the stack of the
-    thread evaluating it (a crash, not an error).  Cheap when the text holds few candidates:
+    thread evaluating it (a crash, not an error).  Not counted: the blocks of data and
+    templates (``INSERT DATA {…}``, ``DELETE {…}``, ``CONSTRUCT {…}`` and the ``GRAPH`` blocks
+    in them are flat lists of quads, not joins) and the operations of an update (``;`` at
+    the top level starts the next one).  Cheap when the text holds few candidates:
     their count bounds the depth, and the text is tokenized only when that count is high."""
     candidates = sum(text.count(c) for c in "([{!/") + text.upper().count("BIND")
     if candidates <= NESTING_SCREEN:
         return candidates
     brackets = deepest = 0
     parts: list[int] = [0]  # per open group: the parts seen so far (the top level is one group)
+    flat: list[bool] = [False]  # per open group: a block of data or a template, whose parts do not join
     run = chain = 0  # unary operators in a row; path steps in a row
     previous = None
     for token in iter_tokens(text):
         here = brackets + sum(parts)
         if token.kind == "punct":
             if token.text == "{":  # a group is one part of the group around it: counted once
-                parts[-1] += 1
+                if not flat[-1]:
+                    parts[-1] += 1
                 parts.append(0)
+                flat.append(flat[-1] or _opens_quads(previous))
                 deepest = max(deepest, here + 1)
             elif token.text in _OPENING:
                 brackets += 1
@@ -187,6 +193,9 @@ def deepest_nesting(text: str) -> int:
             elif token.text == "}":
                 if len(parts) > 1:
                     parts.pop()
+                    flat.pop()
+            elif token.text == ";" and len(parts) == 1 and not brackets:
+                parts[0] = 0  # the next operation of an update: the operations do not join
             elif token.text in _CLOSING:
                 brackets = max(0, brackets - 1)
             elif token.text in "!-+" and _starts_operand(previous):
@@ -205,6 +214,12 @@ def deepest_nesting(text: str) -> int:
         run = 0
         previous = token
     return deepest
+
+
+def _opens_quads(previous: Token | None) -> bool:
+    """Whether a ``{`` after ``previous`` opens quads, not a pattern: ``INSERT DATA {``,
+    ``DELETE DATA {``, the templates ``INSERT {`` / ``DELETE {`` and ``CONSTRUCT {``."""
+    return previous is not None and previous.keyword("DATA", "INSERT", "DELETE", "CONSTRUCT")
 
 
 def _starts_operand(previous: Token | None) -> bool:

@@ -138,6 +138,8 @@ def load_shapes(path: Path | None = None) -> Shapes:
         graph = rdflib.Graph()
         try:
             graph.parse(path, format="turtle")
+        except MemoryError:
+            raise  # a validation child past validation_memory_mb: not a fault of the shapes
         except Exception as exc:  # rdflib raises many types for bad syntax
             raise ShapesUnavailable(f"{path}: cannot parse the shapes: {exc}") from None
         axioms = rdflib.Graph()
@@ -806,18 +808,48 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
     """
     _refuse_non_deterministic(update_text)
     _refuse_unvalidatable(store, incremental=_incremental(incremental))
+    before, scratch, added, removed = update_changes(store, update_text, base_iri)
+    _refuse_unstorable(added)
+    _check(store, before, scratch, added, removed, "update", _source_dir(source_dir), incremental)
+
+
+def update_changes(store, update_text: str, base_iri: str | None = None):
+    """``(before, after, added, removed)``: the store as read (``raw``, or a copy of a remote
+    engine's), the store after the update when it had to be run on a copy (else None), and
+    the quads the update adds and removes.  A malformed or failing update is a 400."""
     before = _before_state(store)
     with _update_errors():
         delta = data_only_delta(before, update_text, base_iri)
     if delta is not None:
-        _check(store, before, None, *delta, "update", _source_dir(source_dir), incremental)
-        return
+        return before, None, *delta
     scratch = ox.Store()
     scratch.extend(before.quads_for_pattern(None, None, None, None))
     with _update_errors():
         scratch.update(update_text, base_iri=base_iri)
-    added, removed = _diff(before, scratch)
-    _check(store, before, scratch, added, removed, "update", _source_dir(source_dir), incremental)
+    return before, scratch, *_diff(before, scratch)
+
+
+def refuse_unstorable_update(store, update_text: str, base_iri: str | None = None) -> None:
+    """400 for an update that would store a literal typed ``rdf:langString`` or
+    ``rdf:dirLangString`` without its language: Oxigraph's SPARQL parser and ``STRDT`` make
+    one, but no RDF syntax can write it (N-Quads, TriG and Turtle parsers refuse it), so the
+    store's own dumps and its validation would break.  Only an update that names one of
+    these datatypes is read for its changes (on a copy, unless it is data only)."""
+    if "langstring" in update_text.lower():
+        _refuse_unstorable(update_changes(store, update_text, base_iri)[2])
+
+
+_LANG_STRING_TYPES = frozenset(str(RDF) + name for name in ("langString", "dirLangString"))
+
+
+def _refuse_unstorable(added: list) -> None:
+    for quad in added:
+        term = quad.object
+        if isinstance(term, ox.Literal) and term.language is None and term.datatype.value in _LANG_STRING_TYPES:
+            raise SsikgError(400, f"the write was not made: the literal \"{term.value}\"^^<{term.datatype.value}> "
+                                  "has no language tag, and no RDF syntax can write it back (the store's dumps "
+                                  "would not parse); give it a language (\"…\"@fr) or another datatype",
+                             title="Literal not storable")
 
 
 @contextmanager
@@ -892,6 +924,10 @@ def _check(store, before: ox.Store, after: ox.Store | None, added: list, removed
         _check_changes(store, before, after, added, removed, what, source_dir, incremental)
     except TooDeepToValidate as exc:
         raise SsikgError(400, f"{what} refused: {exc}; the store is unchanged",
+                         title="Not checkable") from None
+    except ValidationInputError as exc:  # e.g. an RDF 1.2 triple term, which the validator cannot read
+        raise SsikgError(400, f"{what} refused: it cannot be checked against the shapes ({exc}); the store "
+                              "is unchanged; turn validate_on_write off to write it unchecked",
                          title="Not checkable") from None
 
 

@@ -85,16 +85,18 @@ def _for_the_write(what: str):
         if exc.status not in (413, 503) or exc.title == "Validation unavailable":
             raise
         raise SsikgError(exc.status, f"{what} was not made, the store is unchanged: checking it against the "
-                                     f"shapes (validate_on_write) {_stopped_because(exc)}; write fewer "
-                                     "triples at a time", title=exc.title, extra=exc.extra) from None
+                                     f"shapes (validate_on_write) {_stopped_because(exc)}",
+                                     title=exc.title, extra=exc.extra) from None
 
 
 def _stopped_because(exc: SsikgError) -> str:
     if "validation_timeout" in exc.extra:
-        return f"took longer than validation_timeout ({exc.extra['validation_timeout']:g} s)"
+        return (f"took longer than validation_timeout ({exc.extra['validation_timeout']:g} s); write fewer "
+                "triples at a time")
     if "validation_memory_mb" in exc.extra:
-        return f"needed more than validation_memory_mb ({exc.extra['validation_memory_mb']} MiB)"
-    return "ended without a verdict"
+        return (f"needed more than validation_memory_mb ({exc.extra['validation_memory_mb']} MiB); write fewer "
+                "triples at a time")
+    return "ended without a verdict (its process was stopped); retry"
 
 
 def _run(job: tuple, *, timeout: float, memory_mb: int):
@@ -200,8 +202,18 @@ def _main() -> None:
 def _validate_store_job(nquads: bytes, source_dir: str | None, whole_dataset: bool) -> ValidationReport:
     from .validation import quads_from_store, validate_quads
 
-    quads = quads_from_store(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
+    quads = quads_from_store(_parsed(nquads))
     return validate_quads(quads, source_dir=Path(source_dir) if source_dir else None, whole_dataset=whole_dataset)
+
+
+def _parsed(nquads: bytes) -> list:
+    """The quads the server sent; a term it could serialise but N-Quads cannot carry (a literal
+    typed rdf:langString without its language, stored by an old write) is input, not a crash."""
+    try:
+        return list(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
+    except SyntaxError as exc:
+        raise ValidationInputError(f"the data holds a term that cannot be written as N-Quads, so it cannot be "
+                                   f"validated: {exc}") from None
 
 
 def _check_focus_job(after: bytes, before: bytes, focus: list, idle: list[str], source_dir: str | None
@@ -212,7 +224,7 @@ def _check_focus_job(after: bytes, before: bytes, focus: list, idle: list[str], 
     shapes, texts = load_shapes(default_shapes_path(folder)), read_page_texts(source_dir=folder)
 
     def report(nquads: bytes) -> ValidationReport:
-        return validate_focus(set(ox.parse(nquads, format=ox.RdfFormat.N_QUADS)), set(focus), shapes, texts, idle)
+        return validate_focus(set(_parsed(nquads)), set(focus), shapes, texts, idle)
 
     after_report = report(after)
     return after_report, (report(before) if after_report.results else None)

@@ -303,10 +303,12 @@ def run_update(operation: protocol.UpdateOperation) -> Response:
     text = operation.rewritten()
     try:
         with _malformed(text, "update"), store.write_session:
-            if settings.get("validate_on_write"):
-                from .. import validation
+            from .. import validation
 
+            if settings.get("validate_on_write"):
                 validation.check_update(store, text, settings.public_base)
+            else:
+                validation.refuse_unstorable_update(store, text, settings.public_base)
             store.update(text, base_iri=settings.public_base)
     except StoreError as exc:
         raise SsikgError(403, str(exc)) from None
