@@ -120,11 +120,31 @@ def parse_rdf_body(body: bytes, fmt: ox.RdfFormat, *, base_iri: str | None, limi
     elif fmt == ox.RdfFormat.JSON_LD:
         guard_json_depth(body, what)
     try:
-        return list(ox.parse(body, fmt, base_iri=base_iri))
+        quads = list(ox.parse(body, fmt, base_iri=base_iri))
     except SyntaxError as exc:
         raise SsikgError(400, f"cannot parse {what} as {fmt.name}: {exc}; nothing was changed") from None
     except (ValueError, OSError) as exc:
         raise SsikgError(400, f"cannot read {what} as {fmt.name}: {exc}; nothing was changed") from None
+    refuse_unwritable(quads, what)
+    return quads
+
+
+_LANG_STRING_TYPES = frozenset(f"http://www.w3.org/1999/02/22-rdf-syntax-ns#{name}"
+                               for name in ("langString", "dirLangString"))
+
+
+def refuse_unwritable(quads, what: str) -> None:
+    """400 for a literal typed ``rdf:langString`` or ``rdf:dirLangString`` without its
+    language.  JSON-LD, RDF/XML and SPARQL (``STRDT``) let one through, but no RDF syntax can
+    write it back (the N-Quads, TriG and Turtle parsers refuse it): stored, it made the
+    store's own dumps unparsable and its validation fail."""
+    for quad in quads:
+        term = quad.object
+        if isinstance(term, ox.Literal) and term.language is None and term.datatype.value in _LANG_STRING_TYPES:
+            raise SsikgError(400, f"{what} holds the literal \"{term.value}\"^^<{term.datatype.value}>, which has no "
+                                  "language tag: no RDF syntax can write it back (the store's dumps would not "
+                                  "parse); give it a language (\"…\"@fr) or another datatype; nothing was changed",
+                             title="Literal not storable")
 
 
 # ---------------------------------------------------------------------------

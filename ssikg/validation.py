@@ -839,17 +839,10 @@ def refuse_unstorable_update(store, update_text: str, base_iri: str | None = Non
         _refuse_unstorable(update_changes(store, update_text, base_iri)[2])
 
 
-_LANG_STRING_TYPES = frozenset(str(RDF) + name for name in ("langString", "dirLangString"))
-
-
 def _refuse_unstorable(added: list) -> None:
-    for quad in added:
-        term = quad.object
-        if isinstance(term, ox.Literal) and term.language is None and term.datatype.value in _LANG_STRING_TYPES:
-            raise SsikgError(400, f"the write was not made: the literal \"{term.value}\"^^<{term.datatype.value}> "
-                                  "has no language tag, and no RDF syntax can write it back (the store's dumps "
-                                  "would not parse); give it a language (\"…\"@fr) or another datatype",
-                             title="Literal not storable")
+    from .uploads import refuse_unwritable
+
+    refuse_unwritable(added, "the update")
 
 
 @contextmanager

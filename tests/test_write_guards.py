@@ -108,3 +108,17 @@ def test_memory_running_out_while_reading_the_shapes_is_not_called_a_broken_shap
     monkeypatch.setattr(validation.rdflib.Graph, "parse", out_of_memory)
     with pytest.raises(MemoryError):
         validation.load_shapes(shapes)
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/ld+json", f'{{"@id": "urn:a", "urn:p": {{"@value": "z", "@type": "{RDF}langString"}}}}'),
+    ("application/rdf+xml", f'<?xml version="1.0"?><rdf:RDF xmlns:rdf="{RDF}"><rdf:Description rdf:about="urn:a">'
+                            f'<rdf:value rdf:datatype="{RDF}langString">z</rdf:value></rdf:Description></rdf:RDF>'),
+], ids=["JSON-LD", "RDF/XML"])
+def test_an_upload_carrying_such_a_literal_is_refused_too(server, content_type, body):
+    """JSON-LD and RDF/XML parsers let the literal through (Turtle's refuses it)."""
+    before = quad_count(server)
+    refused = requests.post(f"{server.url}/store", params={"graph": "urn:g"}, data=body.encode(),
+                            headers={**JSON, "Content-Type": content_type}, timeout=60)
+    assert refused.status_code == 400 and refused.json()["title"] == "Literal not storable", refused.text
+    assert quad_count(server) == before
