@@ -122,3 +122,18 @@ def test_an_upload_carrying_such_a_literal_is_refused_too(server, content_type, 
                             headers={**JSON, "Content-Type": content_type}, timeout=60)
     assert refused.status_code == 400 and refused.json()["title"] == "Literal not storable", refused.text
     assert quad_count(server) == before
+
+
+def test_a_refused_write_shows_what_broke_in_the_pages_language(make_app, serve_app):
+    """A browser's 422 page lists the results, each message in the page's language (it showed
+    only the first message, in English)."""
+    server = serve_app(make_app(update_token=TOKEN, validate_on_write=True))
+    cycle = (f"INSERT DATA {{ GRAPH <https://w3id.org/ssikg/graph/derived> {{ <{ID}post-dg-pn> "
+             f"<http://www.w3.org/ns/org#reportsTo> <{ID}dcis> }} }}")
+    for lang, words in (("fr", "Boucle hiérarchique"), ("en", "Reporting cycle")):
+        page = requests.post(f"{server.url}/sparql", data={"update": cycle}, timeout=120,
+                             headers={"Authorization": f"Bearer {TOKEN}", "Accept": "text/html",
+                                      "Accept-Language": lang})
+        assert page.status_code == 422
+        listed = page.text.split('<ul class="validation-results">', 1)[1].split("</ul>", 1)[0]
+        assert words in listed and "id:post-dg-pn" in listed and "ReportingLine-noCycle" in listed
