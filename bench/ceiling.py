@@ -193,6 +193,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--json", help="also write the raw figures to this file")
     args = parser.parse_args(argv)
+    systems.stop_on_sigterm()
     results = measure(args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

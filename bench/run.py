@@ -819,6 +819,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
+    systems.stop_on_sigterm()
     wanted_all = [s.strip() for s in args.systems.split(",") if s.strip()]
     wanted_all += [name for name, _ in args.variant or []]
     unknown = set(wanted_all) - set(ALL_SYSTEMS) - {name for name, _ in args.variant or []}

@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -66,6 +67,16 @@ class RssSampler:
     def __exit__(self, *exc):
         out, _ = self._proc.communicate(timeout=30)
         self.peak = max(self.baseline, int(out.split()[-1]))
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit`` so that a runner told to stop (by a test that timed
+    out, a CI job cancelled) unwinds through its ``finally`` blocks and stops the servers it
+    started, instead of leaving them running."""
+    def _exit(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def timed_command(args: list[str], *, env: dict | None = None, log: Path) -> dict:

@@ -4,9 +4,12 @@ well-formed numbers.  Nothing here judges speed; bench/RESULTS.md does."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -17,6 +20,27 @@ from bench.generate import generate
 from bench.run import load_queries
 from ssikg.namespaces import GRAPHS
 from ssikg.settings import PROJECT_ROOT
+
+
+def run_runner(command: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run a benchmark runner in its own process group: if it outlives ``timeout``, it gets
+    SIGTERM (it stops its servers on the way out), then the whole group is killed — the
+    servers it started never outlive the test."""
+    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            out, err = "", ""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise AssertionError(f"{command[2]} did not finish in {timeout} s:\n{out[-3000:]}{err[-3000:]}") from None
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def _sha(path):
@@ -74,7 +98,7 @@ def test_smoke_run_completes_with_well_formed_numbers(tmp_path):
                "--reps", "3", "--large-reps", "1", "--duration", "0.5", "--rounds", "1",
                "--load-generator", "python", "--timeout", "30", "--out", str(out),
                "--variant", "ssikg-warm:result_cache_mb=64"]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240)
+    done = run_runner(command)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     (run_dir,) = list(out.glob("run-*"))
@@ -120,7 +144,7 @@ def test_ceiling_run_completes_with_well_formed_numbers(tmp_path):
     out = tmp_path / "ceiling.json"
     command = [sys.executable, "-m", "bench.ceiling", "--processes", "1", "--duration", "0.5", "--rounds", "1",
                "--reps", "20", "--load-generator", "python", "--json", str(out)]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240)
+    done = run_runner(command)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = json.loads(out.read_text())["processes"]["1"]
     assert set(figures) == {"wsgi-minimal", "flask-minimal", "ssikg", "ssikg-warm", "oxigraph"}
