@@ -21,6 +21,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A wheel carries ontology/, data/ and queries/ here (setup.py copies them at build time).
+PACKAGED_SOURCES = Path(__file__).resolve().parent / "_sources"
+
+
+def default_source_dir() -> Path:
+    """The checkout the package runs from (a clone, an editable install), else the copy of
+    the sources an installed wheel carries."""
+    if (PROJECT_ROOT / "ontology" / "ssikg.ttl").is_file():
+        return PROJECT_ROOT
+    return PACKAGED_SOURCES
+
+
+def user_data_dir() -> Path:
+    """Where an installed package keeps its store: ``$XDG_DATA_HOME/ssikg``, by default
+    ``~/.local/share/ssikg`` (site-packages may be read-only and is replaced on upgrade)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ssikg"
+
+
+SOURCE_ROOT = default_source_dir()
 
 
 MIN_WORKER_MEMORY_MB = 400  # RocksDB's caches: a worker capped lower cannot open the store
@@ -121,10 +141,12 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("source_dir", PROJECT_ROOT, _path,
-            "Folder holding ontology/, data/ and queries/ (the sources of the store)."),
+    Setting("source_dir", SOURCE_ROOT, _path,
+            "Folder holding ontology/, data/ and queries/ (the sources of the store); an installed "
+            "wheel carries its own copy."),
     Setting("store", None, lambda v: None if v is None else _path(v),
-            "On-disk store folder; default <source_dir>/var/store."),
+            "On-disk store folder; default <source_dir>/var/store, or $XDG_DATA_HOME/ssikg/store "
+            "(~/.local/share/ssikg/store) for the sources a wheel carries."),
     Setting("in_memory", False, _bool,
             "Serve from an in-memory copy of the built store (faster joins; writes are lost on exit)."),
     Setting("public_base", "https://w3id.org/ssikg/", _base_iri,
@@ -252,7 +274,11 @@ class Settings(dict):
 
     @property
     def store_path(self) -> Path:
-        return self["store"] or (self["source_dir"] / "var" / "store")
+        if self["store"]:
+            return self["store"]
+        if self["source_dir"] == PACKAGED_SOURCES:
+            return user_data_dir() / "store"
+        return self["source_dir"] / "var" / "store"
 
 
 def declared() -> tuple[Setting, ...]:

@@ -47,7 +47,7 @@ from rdflib.plugins.sparql import prepareQuery
 from .errors import SsikgError
 from .namespaces import CONCEPT, FACT, GRAPHS, ONTOLOGY, PREFIXES
 from .result_cache import non_deterministic_calls
-from .settings import PROJECT_ROOT
+from .settings import SOURCE_ROOT
 from .update_delta import data_only_delta
 
 SHAPES_NS = "https://w3id.org/ssikg/shapes#"
@@ -98,11 +98,11 @@ def check_triple_limit(triples: int, limit: int, what: str, **kwargs) -> None:
 
 
 def default_shapes_path(source_dir: Path | None = None) -> Path:
-    return Path(source_dir or PROJECT_ROOT) / "ontology" / "shapes.ttl"
+    return Path(source_dir or SOURCE_ROOT) / "ontology" / "shapes.ttl"
 
 
 def default_page_path(source_dir: Path | None = None) -> Path:
-    return Path(source_dir or PROJECT_ROOT) / "data" / "source" / "page.txt"
+    return Path(source_dir or SOURCE_ROOT) / "data" / "source" / "page.txt"
 
 
 @dataclass

@@ -1,0 +1,25 @@
+"""Packaging hook: a wheel carries the store's sources.
+
+``ontology/``, ``data/`` and ``queries/`` stay at the top of the repository (where maintainers
+edit them); a non-editable install (``pip install .``, a wheel, ``pipx``) gets a copy of them in
+``ssikg/_sources/`` so that ``ssikg serve`` builds the same store anywhere.  An editable install
+reads them from the checkout instead (:func:`ssikg.settings.default_source_dir`)."""
+
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+SOURCE_FOLDERS = ("ontology", "data", "queries")
+
+
+class BuildWithSources(build_py):
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        for name in SOURCE_FOLDERS:
+            self.copy_tree(str(Path(name)), str(Path(self.build_lib) / "ssikg" / "_sources" / name))
+
+
+setup(cmdclass={"build_py": BuildWithSources})
