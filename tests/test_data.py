@@ -18,6 +18,7 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 import rdflib
+from rdflib.namespace import OWL, RDF, RDFS, XSD
 
 ROOT = Path(__file__).resolve().parent.parent
 ONTOLOGY_FILE = ROOT / "ontology" / "ssikg.ttl"
@@ -278,6 +279,46 @@ def test_every_ontology_term_is_documented(store):
           }}
         }} }}""")
     assert not bad
+
+
+OWL_KINDS = {"class": {OWL.Class, RDFS.Datatype},
+             "object": {OWL.ObjectProperty}, "data": {OWL.DatatypeProperty},
+             "annotation": {OWL.AnnotationProperty}}
+BUILT_IN = (str(RDF), str(RDFS), str(OWL), str(XSD))
+
+
+def _kind(g: rdflib.Graph, term) -> set[str]:
+    declared = set(g.objects(term, RDF.type))
+    return {kind for kind, types in OWL_KINDS.items() if declared & types}
+
+
+def test_the_ontology_declares_every_term_it_uses_as_owl_2_dl_tools_need():
+    """OWL API (Protégé, HermiT) reads an undeclared reused term by guessing: a sub-property of
+    org:subOrganizationOf became an annotation in RDF/XML and not in Turtle.  Every term in a
+    class or property position is declared with exactly one OWL kind; sub-properties match
+    their super-property's kind; no reserved vocabulary names a class."""
+    g = rdflib.Graph().parse(ONTOLOGY_FILE, format="turtle")
+    problems = []
+    for s, p, o in g:
+        if not str(p).startswith(BUILT_IN) and len(_kind(g, p)) != 1:
+            problems.append(f"predicate {p} not declared once")
+        if p in (RDFS.domain, RDFS.range, RDFS.subClassOf):
+            if str(o).startswith(BUILT_IN) and (o, RDF.type, RDFS.Datatype) not in g and not str(o).startswith(str(XSD)):
+                problems.append(f"reserved {o} used as a class ({s} {p})")
+            elif not str(o).startswith(str(XSD)) and "class" not in _kind(g, o):
+                problems.append(f"{o} used as a class, not declared ({s} {p})")
+        if p == RDFS.subPropertyOf and (_kind(g, s) != _kind(g, o) or not _kind(g, s)):
+            problems.append(f"{s} ({_kind(g, s)}) below {o} ({_kind(g, o)})")
+    assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_no_two_ontology_terms_share_a_label():
+    """Label-based tools (Protégé's rendering, ROBOT's duplicate_label) merge terms that do."""
+    g = rdflib.Graph().parse(ONTOLOGY_FILE, format="turtle")
+    seen: dict[tuple[str, str], set] = {}
+    for term, label in g.subject_objects(RDFS.label):
+        seen.setdefault((str(label).lower(), label.language), set()).add(term)
+    assert {key: terms for key, terms in seen.items() if len(terms) > 1} == {}
 
 
 def test_key_ontology_axioms(store):

@@ -215,6 +215,8 @@ def test_the_ontology_page_shows_each_term_in_use_and_the_reused_vocabularies(li
     count = int(next(iter(posts_in))["n"].value)
     assert re.search(rf'<code>org:postIn</code></a></th><td class="num">{count}</td>', reused)
     assert "<code>ssikg:" not in reused  # the project's own terms have their articles above
+    # the reused terms the file declares for OWL tools (org:Organization a owl:Class) are not its terms
+    assert 'id="JointAuthority"' in html and 'id="Organization"' not in html and 'id="Concept"' not in html
 
 
 def test_the_ontology_version_iri_dereferences_to_the_ontology(live_server):
@@ -227,6 +229,9 @@ def test_the_ontology_version_iri_dereferences_to_the_ontology(live_server):
     assert turtle.status_code == 200 and len(parse(turtle, "turtle")) == len(ontology)
     assert get(f"{live_server.url}/{path}.rdf").headers["Content-Type"].startswith("application/rdf+xml")
     assert get(f"{live_server.url}/{path}", "text/html").status_code == 200
+    # the version's documents are named below its IRI, not after the current version's
+    assert turtle.headers["Content-Location"] == f"/{path}.ttl"
+    assert f'</{path}.rdf>; rel="alternate"' in turtle.headers["Link"] and "</ontology." not in turtle.headers["Link"]
     unknown = get(f"{live_server.url}/ontology/0.0.1", "text/turtle")
     assert unknown.status_code == 404 and unknown.headers["Content-Type"].startswith("text/turtle")
 

@@ -19,6 +19,7 @@ import rdflib
 from rdflib.namespace import SH
 from validation_harness import (
     DERIVED,
+    EDITORIAL,
     ID,
     PROVENANCE,
     STATED,
@@ -164,6 +165,19 @@ def test_an_undeclared_term_is_named_with_where_it_is_used(base_quads):
     assert f"{ID}ssi-be" in result.message("en") and "org:subOrganizationOf" in result.message("en")
 
 
+def test_qualified_and_inverse_prov_o_terms_are_known(base_quads):
+    """PROV-O's qualified pattern and expanded inverses are PROV-O: a write using them is not
+    refused as a typo; a misspelt PROV-O term still is."""
+    report = validate(mutate(base_quads, f"""INSERT DATA {{ GRAPH {EDITORIAL} {{
+        id:page prov:qualifiedDerivation [ a prov:Derivation ; prov:entity id:page ; prov:hadRole id:page ] ;
+                prov:generated id:page ; prov:influenced id:page .
+        id:page a prov:EmptyCollection }} }}"""))
+    assert results_of(report, "DeclaredTerm-known") == []
+    typo = validate(mutate(base_quads, f"INSERT DATA {{ GRAPH {EDITORIAL} {{ id:page prov:qualifiedDerivaton id:page }} }}"))
+    assert [str(r.value) for r in results_of(typo, "DeclaredTerm-known")] == [
+        "http://www.w3.org/ns/prov#qualifiedDerivaton"]
+
+
 def test_an_empty_store_reports_every_required_graph(base_quads):
     report = validate(mutate(base_quads, "DROP ALL"))
     missing = {str(r.value).rsplit("/", 1)[-1] for r in results_of(report, "Store-requiredGraphs")}
@@ -206,3 +220,8 @@ def test_every_shape_and_sparql_constraint_has_an_iri():
                          if {m.language for m in graph.objects(node, SH.message)} != {"fr", "en"}
                          and (node, SH.property, None) not in graph and (node, SH.sparql, None) not in graph)
     assert messageless == []
+    # as the README says: a name in both languages for each, a description for each node shape
+    unnamed = sorted(str(node) for node in typed if {n.language for n in graph.objects(node, SH.name)} != {"fr", "en"})
+    undescribed = sorted(str(node) for node in graph.subjects(rdflib.RDF.type, SH.NodeShape)
+                         if {d.language for d in graph.objects(node, SH.description)} != {"fr", "en"})
+    assert unnamed == [] and undescribed == []

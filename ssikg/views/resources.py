@@ -432,15 +432,17 @@ def ontology_version(name: str):
     versions = ld.select(store, "SELECT ?v WHERE { GRAPH graph:ontology { ?o owl:versionIRI ?v } }")
     if iri not in {row["v"].value for row in versions}:
         return _not_found(suffix, iri)
-    return ontology_document(suffix, negotiated=negotiated)
+    # its documents are named below the version IRI: once a later version is published, the
+    # links of this one must not lead to it
+    return ontology_document(suffix, negotiated=negotiated, document="/ontology/" + stem)
 
 
-def ontology_document(suffix: str, negotiated: bool) -> Response:
+def ontology_document(suffix: str, negotiated: bool, document: str = "/ontology") -> Response:
     store = get_store()
     parts = ("ontology", suffix, current_lang())
-    headers = {"Link": _alternates(request.script_root + "/ontology")}
+    headers = {"Link": _alternates(request.script_root + document)}
     if negotiated:
-        headers["Content-Location"] = request.script_root + "/ontology." + suffix
+        headers["Content-Location"] = f"{request.script_root}{document}.{suffix}"
     vary = ", ".join(v for v in ("Accept-Language" if suffix == "html" else "", "Accept" if negotiated else "") if v)
     held = _held(parts, vary, headers)
     if held is not None:
@@ -491,10 +493,11 @@ def _ontology_context(store, lang: str) -> dict:
     mentioned |= {p for pairs in about.values() for p, _o in pairs}
     labels = ld.Labels().load(store, mentioned)
     placed: set[str] = {header}
+    own = SSIKG  # the reused terms the file declares for OWL tools are not its terms
     sections = []
     for key, kinds in _TERM_KINDS:
         kind_iris = {_expand(k) for k in kinds}
-        terms = sorted((iri for iri, pairs in about.items() if iri not in placed and any(
+        terms = sorted((iri for iri, pairs in about.items() if iri not in placed and iri.startswith(own) and any(
             p == rdf_type and ld.is_iri(o) and o.value in kind_iris for p, o in pairs)),
             key=lambda i: _fragment(i).lower())
         placed.update(terms)
