@@ -13,7 +13,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
 from . import http, replay
 from .errors import register_error_handlers
@@ -121,6 +121,21 @@ def start_query_workers(app: Flask) -> None:
 def get_store() -> GraphStore:
     """The one accessor for the current app's store."""
     return current_app.extensions["ssikg.store"]
+
+
+def store_version() -> str:
+    """The store's version as this request first read it.  Read before any of the request's
+    content (the views' blueprints ask for it first), so a body is never older than the version
+    its ETag names: a write landing meanwhile can only make the body newer, and revalidating
+    that ETag then gets the new content instead of a 304 that keeps the old one."""
+    if "ssikg_store_version" not in g:
+        g.ssikg_store_version = get_store().version
+    return g.ssikg_store_version
+
+
+def read_version_first() -> None:
+    """A ``before_request`` hook for blueprints whose answers carry the store's version."""
+    store_version()
 
 
 def get_settings() -> Settings:

@@ -28,6 +28,7 @@ from .store import (
     UnexportedWritesError,
     build_store,
     check_free_for_writing,
+    check_not_served_read_only,
     ensure_built,
     open_store,
     store_status,
@@ -63,13 +64,13 @@ def _progress(message: str) -> None:
 
 def _open_for_reading(store: Path | None, *, read_only: bool = False):
     """The store, built first when it is the default one; ``read_only`` (``query``, ``chart``) also
-    works while a server writes to it."""
+    works while a server writes to it; otherwise (``export``) it works beside read-only servers."""
     settings = _settings(store=store)
     path = settings.store_path
     try:
         if store is None:
             ensure_built(path, settings.source_dir, progress=_progress)
-        return open_store(path, read_only=read_only)
+        return open_store(path, read_only=read_only, beside_servers=not read_only)
     except StoreError as exc:
         _fail(str(exc))
 
@@ -236,6 +237,8 @@ def _prepare_store(store_path: Path, source_dir: Path, remote: bool, read_only: 
         raise StoreInUse(f"{store_path} is open for writing in another process (a server with an "
                          "update token, or ssikg export) or is being built: wait for the build to "
                          "finish, or stop the other server, then start this one") from None
+    if writes:
+        check_not_served_read_only(store_path)
     return status
 
 
@@ -368,6 +371,13 @@ def serve(store, host, port, production, threads, processes):
             run_gunicorn(overrides, host=host, port=port, threads=threads, processes=processes,
                          writes=writes)
         return
+    with _pinned_build(settings, writes) as build:
+        if build is not None:
+            overrides["store"] = build
+        _run_development_server(settings, overrides, host, port)
+
+
+def _run_development_server(settings, overrides: dict, host: str, port: int) -> None:
     from .app import create_app, start_query_workers
 
     try:
@@ -427,18 +437,20 @@ def _shared_results(settings, processes: int):
 
 @contextlib.contextmanager
 def _pinned_build(settings, writes: bool):
-    """The build folder a read-only production server serves, for as long as it runs: the
-    store path resolved once, here, so that every gunicorn process, a respawned one too,
-    opens the build this server started with even after a rebuild has moved the path on;
-    and the folder's readers lock held by this (master) process meanwhile, so a rebuild
-    keeps the folder (see :mod:`ssikg.store`).  None for a writer (it holds its build's
-    writer lock, so no build replaces it) and for a remote backend."""
-    if writes or settings.get("backend"):
+    """The build folder a read-only server serves, for as long as it runs: the store path
+    resolved once, here, so that every gunicorn process, a respawned one too, opens the
+    build this server started with even after a rebuild has moved the path on; the folder's
+    readers lock held by this (master) process meanwhile, so a rebuild keeps the folder, and
+    its serving lock, so no process opens it for writing while this server reads its version
+    once (see :mod:`ssikg.store`).  None for a writer (it holds its build's writer lock, so no
+    build replaces it), for an in-memory copy (it does not read the folder again) and for a
+    remote backend."""
+    if writes or settings.get("backend") or settings.get("in_memory"):
         yield None
         return
     import fcntl
 
-    from .store import DB_DIR, READERS_LOCK, _flock, _release
+    from .store import DB_DIR, READERS_LOCK, StoreInUse, _flock, _release, hold_for_serving
 
     build = Path(settings.store_path).resolve()
     try:
@@ -450,8 +462,14 @@ def _pinned_build(settings, writes: bool):
         _fail(f"{settings.store_path} no longer points to a built store (a build replaced it while "
               "the server started): start the server again")
     try:
+        serving = hold_for_serving(build)
+    except StoreInUse as exc:
+        _release(held)
+        _fail(str(exc))
+    try:
         yield build
     finally:
+        _release(serving)
         _release(held)
 
 

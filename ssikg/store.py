@@ -17,7 +17,9 @@ was.
 Who uses a build folder is known by two lock files in it (``flock``, released when the
 process ends, however it ends): a process with the store open for writing holds
 ``writer.lock`` exclusively, readers (read-only servers, their query workers, in-memory
-copies) share ``readers.lock``.  A build holds the current folder's ``writer.lock`` from
+copies) share ``readers.lock``.  A read-only *server* also shares ``serving.lock`` for as long
+as it serves the build, and a writing process holds it exclusively: the two never run on one
+build (a read-only server's version is read once, so it would not follow the other's writes).  A build holds the current folder's ``writer.lock`` from
 its start to the swap, so it refuses to replace a store someone is writing to (those
 writes would be lost) and no writer opens it meanwhile; a previous build still held by
 readers is kept until they are gone (they go on serving it until restarted), and builds
@@ -51,6 +53,7 @@ DB_DIR = "db"
 BUILDS_DIR = ".store-builds"
 WRITER_LOCK = "writer.lock"
 READERS_LOCK = "readers.lock"
+SERVING_LOCK = "serving.lock"  # read-only servers (shared) against writers (exclusive)
 
 QUAD_FORMATS = {".trig": ox.RdfFormat.TRIG, ".nq": ox.RdfFormat.N_QUADS}
 # Named graphs every build creates, empty until a source fills them: the README documents
@@ -133,6 +136,9 @@ class StoreMeta:
     # Writes ever begun on this build, never reset (export resets unexported_writes): the
     # store version is made of it, so a version, and the ETags made of it, is never reused.
     writes_total: int = 0
+    # A random name for the last write, part of the version: two builds of the same sources (or
+    # two copies of one build) written to alike count the same writes_total for different data.
+    last_write_id: str | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -287,6 +293,31 @@ def _hold_for_build(store_path: Path) -> int | None:
         raise StoreInUse(f"{store_path} is open for writing in another process (a server with an "
                          "update token, or ssikg export) or is being built: stop it first (writes made "
                          "meanwhile would be lost; 'ssikg export' keeps them), then build") from None
+
+
+def hold_for_serving(build: Path) -> int | None:
+    """``serving.lock``, shared, for a read-only server's lifetime; StoreInUse while a process
+    writes to the build (it holds the lock exclusively)."""
+    try:
+        return _flock(Path(build), SERVING_LOCK, fcntl.LOCK_SH)
+    except BlockingIOError:
+        raise StoreInUse(f"{build} is open for writing by another process (a server with an update "
+                         "token): a read-only server beside it would not follow its writes; stop it, "
+                         "or serve read-only from a copy of the build") from None
+
+
+def check_not_served_read_only(store_path: Path) -> None:
+    """Raise StoreInUse when a read-only server serves the store's current build (a writing
+    server says so in one line before it starts, as for another writer)."""
+    current = Path(store_path).resolve()
+    if not (current / DB_DIR).is_dir():
+        return
+    try:
+        _release(_flock(current, SERVING_LOCK, fcntl.LOCK_EX))
+    except BlockingIOError:
+        raise StoreInUse(f"{store_path} is served by a read-only server, whose answers would not follow "
+                         "this server's writes (its version is read once): stop the read-only servers "
+                         "first, or write to a copy of the build") from None
 
 
 def check_free_for_writing(store_path: Path) -> None:
@@ -501,7 +532,7 @@ class EmbeddedStore(GraphStore):
     kind = "embedded"
 
     def __init__(self, folder: Path, *, in_memory: bool = False, read_only: bool = False,
-                 source_dir: Path | None = None):
+                 source_dir: Path | None = None, beside_servers: bool = False):
         super().__init__()
         self.folder = Path(folder)
         meta = StoreMeta.read(self.folder)
@@ -515,11 +546,15 @@ class EmbeddedStore(GraphStore):
         # writes_total as of the last committed write: the version moves once a write has
         # landed, so a query keyed by the new version sees it (meta counts a write as it begins)
         self._versions_seen = meta.writes_total
+        self._write_id = meta.last_write_id
         self._session = os.urandom(4).hex()
         # resolved now: a rebuild moves the store path to another build folder
         self._summaries_path = self.folder.resolve() / SUMMARIES_FILE
         self._kept_summaries: dict | None = None
         self._folder_lock = self._take_folder_lock(in_memory, read_only)
+        self._serving_lock = None
+        if self.writable and not in_memory and not beside_servers:
+            self._serving_lock = self._exclude_read_only_servers()
         db = str(self.folder / DB_DIR)
         try:
             if in_memory:
@@ -530,6 +565,7 @@ class EmbeddedStore(GraphStore):
                 self._store = ox.Store(db)
         except OSError as exc:
             _release(self._folder_lock)
+            _release(self._serving_lock)
             raise StoreError(f"cannot open the store at {self.folder}: {exc}") from None
 
     def _take_folder_lock(self, in_memory: bool, read_only: bool) -> int | None:
@@ -545,6 +581,15 @@ class EmbeddedStore(GraphStore):
             raise StoreInUse(f"{self.folder} is being rebuilt, or is open for writing in another "
                              "process") from None
 
+    def _exclude_read_only_servers(self) -> int | None:
+        try:
+            return _flock(self.folder, SERVING_LOCK, fcntl.LOCK_EX)
+        except BlockingIOError:
+            _release(self._folder_lock)
+            raise StoreInUse(f"{self.folder} is served by a read-only server, whose answers would not "
+                             "follow this process's writes (its version is read once): stop the "
+                             "read-only servers, or write to a copy of the build") from None
+
     @property
     def raw(self) -> ox.Store:
         """The pyoxigraph store, for code that must stream (dump, serialise)."""
@@ -554,6 +599,8 @@ class EmbeddedStore(GraphStore):
     def version(self) -> str:
         if self.in_memory and self._writes:  # lost at exit: a later session must not reuse these
             return f"{self.meta.inputs_hash[:16]}-{self._versions_seen}-{self._session}-{self._writes}"
+        if self._versions_seen and self._write_id:  # written: which writes, not only how many
+            return f"{self.meta.inputs_hash[:16]}-{self._versions_seen}-{self._write_id}"
         return f"{self.meta.inputs_hash[:16]}-{self._versions_seen}"
 
     def query(self, sparql, *, base_iri=None, default_graphs=None, named_graphs=None,
@@ -608,19 +655,23 @@ class EmbeddedStore(GraphStore):
             yield
             self._writes += 1
             return
-        before = (self.meta.unexported_writes, self.meta.last_write_at)
+        before = (self.meta.writes_total, self.meta.unexported_writes, self.meta.last_write_at,
+                  self.meta.last_write_id)
         self.meta.writes_total = self._versions_seen + 1
         self.meta.unexported_writes += 1
         self.meta.last_write_at = time.time()
+        self.meta.last_write_id = os.urandom(6).hex()
         self.meta.write(self.folder)
         try:
             yield
-        except (SyntaxError, ValueError):
-            self.meta.unexported_writes, self.meta.last_write_at = before
+        except (SyntaxError, ValueError, RuntimeError):  # refused by the engine: nothing was written
+            (self.meta.writes_total, self.meta.unexported_writes, self.meta.last_write_at,
+             self.meta.last_write_id) = before
             self.meta.write(self.folder)
             raise
         self._writes += 1
         self._versions_seen = self.meta.writes_total
+        self._write_id = self.meta.last_write_id
 
     def recall(self, name: str):
         if self._written():
@@ -686,8 +737,9 @@ class EmbeddedStore(GraphStore):
         if self.writable and not self.in_memory:
             self._store.flush()
         del self._store
+        _release(self._serving_lock)  # first: a process waiting for writer.lock then finds both free
         _release(self._folder_lock)
-        self._folder_lock = None
+        self._folder_lock = self._serving_lock = None
 
 
 def declares_dataset(sparql: str) -> bool:
@@ -707,11 +759,12 @@ def _graph_node(graph: str):
 
 
 def open_store(store_path: Path, *, in_memory: bool = False, read_only: bool = False,
-               source_dir: Path | None = None) -> EmbeddedStore:
+               source_dir: Path | None = None, beside_servers: bool = False) -> EmbeddedStore:
     """Open a built store; ``source_dir`` lets an in-memory copy be made in build order (see
-    :func:`memory_copy`)."""
+    :func:`memory_copy`); ``beside_servers``: opened for writing by a process that changes no
+    data (``ssikg export``), so read-only servers may keep serving the build."""
     return EmbeddedStore(Path(store_path).resolve(), in_memory=in_memory, read_only=read_only,
-                         source_dir=source_dir)
+                         source_dir=source_dir, beside_servers=beside_servers)
 
 
 # ---------------------------------------------------------------------------

@@ -46,6 +46,7 @@ It also exposes the ``ssikg queries`` command (``check``, ``list`` and ``run``).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -1291,6 +1292,21 @@ def app_queries() -> dict[str, StoredQuery]:
     from flask import current_app
 
     return current_app.extensions.get("ssikg.queries", {})
+
+
+def catalogue_fingerprint() -> str:
+    """A digest of the catalogue the current app serves (each query's name and text), read
+    when the app was made: the ETags of pages showing the catalogue name it, so that a
+    process started after a query file was edited never answers a 304 for the old text."""
+    from flask import current_app
+
+    kept = current_app.extensions.get("ssikg.queries_fingerprint")
+    if kept is None:
+        digest = hashlib.sha256()
+        for name, query in sorted(app_queries().items()):
+            digest.update(f"{name}\0{query.text}\0".encode())
+        kept = current_app.extensions["ssikg.queries_fingerprint"] = digest.hexdigest()[:16]
+    return kept
 
 
 def list_for_links(lang: str | None = None, *, external: bool = False) -> list[tuple[str, str, str]]:

@@ -120,6 +120,20 @@ class Shapes:
         return len(shapes)
 
 
+def validation_inputs_state(source_dir: Path | None = None) -> tuple:
+    """What a report also depends on besides the data: the shapes file and the page copy
+    (path, size, modification time), so a report kept for a store version is not given
+    for rules or a page edited since."""
+    state = []
+    for path in (default_shapes_path(source_dir), default_page_path(source_dir)):
+        try:
+            info = path.stat()
+            state.append((str(path), info.st_size, info.st_mtime_ns))
+        except OSError:
+            state.append((str(path), None, None))
+    return tuple(state)
+
+
 _shapes_cache: dict[tuple[str, float], Shapes] = {}
 _shapes_lock = threading.Lock()
 

@@ -12,6 +12,7 @@ import shutil
 import threading
 from urllib.parse import quote
 
+import pyoxigraph as ox
 import requests
 from conftest import require_tool
 
@@ -159,3 +160,77 @@ def test_service_description_is_described_once_per_version_and_format(make_app, 
     write(server)
     assert requests.get(url, headers={"Accept": "text/turtle"}, timeout=TIMEOUT).status_code == 200
     assert computed(app, "service-description") == 3
+
+
+class ReadAnswer(list):
+    """A query's answer read to the end (solutions keep their ``variables``)."""
+
+    def __init__(self, answer):
+        super().__init__(answer)
+        self.variables = getattr(answer, "variables", None)
+
+
+def test_a_page_read_while_a_write_lands_is_never_older_than_its_etag(make_app, serve_app):
+    """The version an ETag names is read before the page's content: a write landing between
+    the two makes the body older than the store, never older than its ETag, so revalidating
+    gets the new content (a 304 there would keep the pre-write page until the next write)."""
+    app = make_app(update_token="t")
+    store = app.extensions["ssikg.store"]
+    server = serve_app(app)
+    real_query = store.query
+
+    def query_then_write(*args, **kwargs):  # the write lands once the page has read the store
+        answer = real_query(*args, **kwargs)
+        if isinstance(answer, ox.QueryBoolean):  # "is there such a resource?": not the content yet
+            return answer
+        answer = ReadAnswer(answer)  # evaluation is lazy: read it all before the write
+        del store.query
+        store.update("INSERT DATA { GRAPH <https://w3id.org/ssikg/graph/editorial> { "
+                     '<https://w3id.org/ssikg/id/dcis> <http://www.w3.org/2004/02/skos/core#altLabel> "ZZ-late"@fr } }')
+        return answer
+
+    for path in ("/id/dcis.ttl", "/id/dcis.jsonld"):
+        store.query = query_then_write
+        first = requests.get(server.url + path, timeout=TIMEOUT)
+        assert first.status_code == 200 and "ZZ-late" not in first.text, path
+        again = requests.get(server.url + path, headers={"If-None-Match": first.headers["ETag"]}, timeout=TIMEOUT)
+        assert again.status_code == 200 and "ZZ-late" in again.text, path
+        store.update('DELETE WHERE { GRAPH ?g { ?s ?p "ZZ-late"@fr } }')
+
+
+def _sources_copy(tmp_path):
+    from ssikg.settings import PROJECT_ROOT
+
+    sources = tmp_path / "sources"
+    for folder in ("ontology", "data", "queries"):
+        shutil.copytree(PROJECT_ROOT / folder, sources / folder)
+    return sources
+
+
+def test_edited_sources_change_what_is_kept_for_a_store_version(make_app, serve_app, tmp_path):
+    """Stored queries and the validation rules are read from the source folder, not the build:
+    a process started after a query file was edited answers differently under the same store
+    version, so its ETags must differ (a 304 would keep the old answer); a report kept for a
+    store version is not given for a page copy edited since."""
+    sources = _sources_copy(tmp_path)
+    path = "/api/queries/cq32-network-embassy-count.json"
+    before = serve_app(make_app(source_dir=sources))
+    old = requests.get(before.url + path, timeout=TIMEOUT)
+    listing = requests.get(before.url + "/api/queries", timeout=TIMEOUT)
+    assert requests.get(before.url + "/validate", headers={"Accept": "application/json"},
+                        timeout=TIMEOUT).json()["conforms"] is True
+
+    query_file = sources / "queries" / "cq32-network-embassy-count.rq"
+    query_file.write_text(query_file.read_text().replace('= "fr")', '= "en")'))
+    after = serve_app(make_app(source_dir=sources))
+    new = requests.get(after.url + path, headers={"If-None-Match": old.headers["ETag"]}, timeout=TIMEOUT)
+    assert new.status_code == 200 and new.content != old.content
+    relisted = requests.get(after.url + "/api/queries", headers={"If-None-Match": listing.headers["ETag"]},
+                            timeout=TIMEOUT)
+    assert relisted.status_code == 200
+
+    page = sources / "data" / "source" / "page.txt"
+    page.chmod(0o644)
+    page.write_text(page.read_text().replace("Belgique", "Belgium"))
+    report = requests.get(before.url + "/validate", headers={"Accept": "application/json"}, timeout=TIMEOUT).json()
+    assert report["conforms"] is False  # the quotes no longer match the page copy

@@ -226,3 +226,35 @@ def test_metrics_of_a_production_server_of_two_processes_are_the_servers(store_c
     for earlier, later in itertools.pairwise(scrapes):
         assert all(later.get(name, 0) >= value for name, value in earlier.items()), \
             {name: (value, later.get(name)) for name, value in earlier.items() if later.get(name, 0) < value}
+
+
+def _serve_once(store: Path, **env: str) -> subprocess.CompletedProcess:
+    """``ssikg serve`` expected to refuse to start (it would otherwise serve until killed)."""
+    return subprocess.run([sys.executable, "-m", "ssikg", "serve", "--store", str(store), "--port", str(free_port())],
+                          cwd=PROJECT_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_a_writer_and_read_only_servers_never_share_a_build(store_copy, tmp_path, instances):
+    """A read-only server reads the store's version once: beside a process writing to the same
+    build, it answered some routes with the writes and others without, all under one version.
+    Either is refused while the other runs; 'ssikg export' (it changes no data) is not."""
+    reader = Instance(store_copy, tmp_path, SSIKG_UPDATE_TOKEN="", SSIKG_READ_ONLY="1")
+    instances.append(reader)
+    refused = _serve_once(store_copy, SSIKG_UPDATE_TOKEN=TOKEN)
+    assert refused.returncode == 1 and "served by a read-only server" in refused.stderr, refused.stderr
+    exported = subprocess.run([sys.executable, "-m", "ssikg", "export", "--store", str(store_copy),
+                               "-o", str(tmp_path / "dump.nq"), "--format", "nquads"],
+                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert exported.returncode == 0, exported.stderr
+    reader.stop()
+    instances.remove(reader)
+
+    writer = Instance(store_copy, tmp_path)  # with the update token
+    instances.append(writer)
+    refused = _serve_once(store_copy, SSIKG_UPDATE_TOKEN="", SSIKG_READ_ONLY="1")
+    assert refused.returncode == 1 and "open for writing by another process" in refused.stderr, refused.stderr
+    answer = requests.post(writer.url + "/update", data="INSERT DATA { GRAPH <http://example.org/g> { "
+                           "<http://example.org/s> <http://example.org/p> 1 } }",
+                           headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/sparql-update"},
+                           timeout=60)
+    assert answer.status_code == 204

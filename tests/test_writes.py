@@ -205,14 +205,41 @@ def test_a_write_counts_as_unexported_before_the_engine_commits_it(store_copy, r
 
 
 def test_a_refused_write_is_not_counted(store_copy):
+    """Malformed, or failing as it runs (the engine then aborts the whole update): nothing was
+    written, so nothing is left to export and the version stays."""
     from ssikg.store import open_store
 
     store = open_store(store_copy)
+    version = store.version
     with pytest.raises(SyntaxError):
         store.update("INSERT DATA { oops")
+    with pytest.raises(RuntimeError):
+        store.update(INSERT + " ; DROP GRAPH <http://example.org/never-made>")
+    assert store.version == version
     store.close()
     meta = json.loads((store_copy / "meta.json").read_text())
-    assert meta["unexported_writes"] == 0 and meta["last_write_at"] is None
+    assert meta["unexported_writes"] == 0 and meta["last_write_at"] is None and meta["writes_total"] == 0
+
+
+def test_two_builds_of_the_same_sources_written_alike_never_share_a_version(tmp_path):
+    """The version names which writes, not only how many: after 'ssikg build --force' (or on two
+    copies of one build), a first write must not take the ETags of the previous build's first
+    write, or a client holding one gets a 304 for different content."""
+    from ssikg.settings import PROJECT_ROOT
+    from ssikg.store import build_store, open_store
+
+    path = tmp_path / "store"
+    versions = []
+    for label in ("first build", "second build"):
+        build_store(path, PROJECT_ROOT, force=True)
+        store = open_store(path)
+        unwritten = store.version
+        store.update(INSERT.replace('"c"', f'"{label}"'))  # different content, one write each
+        versions.append((unwritten, store.version))
+        store.close()
+    (built_a, written_a), (built_b, written_b) = versions
+    assert built_a == built_b  # the same sources, unwritten: the same content and version
+    assert written_a != written_b
 
 
 @pytest.fixture

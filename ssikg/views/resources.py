@@ -28,12 +28,13 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from .. import http, orgchart, protocol, stored_queries, streaming
 from .. import linked_data as ld
-from ..app import get_settings, get_store
+from ..app import get_settings, get_store, read_version_first, store_version
 from ..errors import SsikgError
 from ..memo import store_memo
 from ..namespaces import BASE, GRAPH, ID, ONTOLOGY, PREFIXES, SSIKG
 
 bp = Blueprint("resources", __name__)
+bp.before_request(read_version_first)
 
 # (format suffix, media type) in server preference order: browsers get HTML.
 OFFERED = (
@@ -238,13 +239,13 @@ def _alternates(href_base: str) -> str:
 
 
 def _conditional(response: Response, *parts: str) -> Response:
-    return http.conditional(response, get_store().version, *parts)
+    return http.conditional(response, store_version(), *parts)
 
 
 def _held(parts: tuple[str, ...], vary: str, headers: dict[str, str] | None = None) -> Response | None:
     """The 304 for a page whose ETag ``parts`` are known before any work, when the client
     holds it (``vary`` and ``headers``: those of the 200, as :func:`_conditional` leaves them)."""
-    return http.answer_if_held(http.version_etag(get_store().version, *parts), vary=vary, headers=headers)
+    return http.answer_if_held(http.version_etag(store_version(), *parts), vary=vary, headers=headers)
 
 
 # ---------------------------------------------------------------------------
@@ -352,9 +353,9 @@ def _chart_data(store, lang: str, focus: str | None) -> orgchart.ChartData | org
     if focus is not None:
         if not orgchart.is_unit(store, focus):
             return None
-        return store_memo("chart-data", (store.version, lang, focus),
+        return store_memo("chart-data", (store_version(), lang, focus),
                           lambda: orgchart.load_focus(store, focus, lang), maxsize=CHART_CACHE_SIZE)
-    return store_memo("chart-data", (store.version, lang, None), lambda: orgchart.load_whole(store, lang),
+    return store_memo("chart-data", (store_version(), lang, None), lambda: orgchart.load_whole(store, lang),
                       maxsize=CHART_CACHE_SIZE)
 
 
@@ -375,7 +376,7 @@ def _chart(store, lang: str, focus: str | None):
             return orgchart.render_svg(orgchart.build_summary(data, lang, base, _focused_chart_url), timeout)
         return orgchart.render_svg(orgchart.build_graph(data, lang, base, link_query), timeout)
 
-    svg = store_memo("chart-svg", (store.version, lang, focus, base, link_query, request.script_root), draw,
+    svg = store_memo("chart-svg", (store_version(), lang, focus, base, link_query, request.script_root), draw,
                      maxsize=CHART_CACHE_SIZE)
     return data, svg
 
@@ -476,7 +477,7 @@ def _expand(prefixed: str) -> str:
 def _cached_ontology_context(store, lang: str) -> dict:
     """The ontology page's content, made once per store version and language: it counts and
     samples the whole dataset's use of each term."""
-    return store_memo("ontology-page", (store.version, lang), lambda: _ontology_context(store, lang),
+    return store_memo("ontology-page", (store_version(), lang), lambda: _ontology_context(store, lang),
                       maxsize=2 * len(ld.LANGS))
 
 
@@ -636,7 +637,7 @@ def _graph_document(store, iri: str, suffix: str, parts: tuple[str, ...], header
         store, iri, GRAPH_DOCUMENT_FORMATS[suffix].format, dict(PREFIXES), as_triples=True)
     response = Response(body, content_type=f"{media_type}; charset=utf-8", headers=headers)
     # not _conditional: werkzeug's make_conditional would read the streamed body whole to count it
-    response.set_etag(http.version_etag(store.version, *parts), weak=True)
+    response.set_etag(http.version_etag(store_version(), *parts), weak=True)
     response.headers["Cache-Control"] = http.READ_CACHE_CONTROL
     if negotiated:
         response.vary.add("Accept")
@@ -670,7 +671,7 @@ def _home_page_context(app, store, lang: str) -> dict:
     """The home page's context for the store's version and ``lang``, memoised.  Made by one
     thread at a time per version and language: a request arriving while it is being made
     waits for it rather than making it again (crawlers ask for it many at once after a write)."""
-    key = (store.version, lang)
+    key = (store_version(), lang)
     lock = _flight_lock(app, ("home-page", key))
     held = lock.acquire(timeout=HOME_WAIT_S)
     try:
@@ -693,7 +694,7 @@ def _home_context(store, lang: str) -> dict:
     """What the home page says of the store (counts and lists): the same for every request
     at one store version and language.  Every list is the first :data:`HOME_LIST_SIZE` by
     label, with its total (a COUNT) and the query listing them all."""
-    summary = store_memo("home-summary", store.version, lambda: _home_summary(store), maxsize=2)
+    summary = store_memo("home-summary", store_version(), lambda: _home_summary(store), maxsize=2)
     return {
         **{key: value for key, value in summary.items() if key != "list_totals"},
         **{name: {**_home_list(store, pattern, lang), "total": summary["list_totals"][name]}

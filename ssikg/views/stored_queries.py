@@ -41,7 +41,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from markupsafe import Markup, escape
 
 from .. import __version__, http, protocol
-from ..app import get_settings, get_store
+from ..app import get_settings, get_store, read_version_first, store_version
 from ..errors import SsikgError
 from ..execution import TRUNCATED_HEADER, run_query
 from ..memo import store_memo
@@ -59,6 +59,7 @@ from ..stored_queries import (
     ParamError,
     StoredQuery,
     app_queries,
+    catalogue_fingerprint,
     enumerations,
     lexical_schema,
 )
@@ -67,6 +68,7 @@ from ..xml_text import xml_safe
 from .sparql import HTML_ROWS
 
 bp = Blueprint("stored_queries", __name__)
+bp.before_request(read_version_first)
 
 # format name -> media type
 MEDIA = {
@@ -263,7 +265,7 @@ def _enumerations(query: StoredQuery) -> dict[str, tuple[str, ...]]:
         return enumerations(query, _values_in_data)
 
     def remembered(text: str, variable: str) -> tuple[str, ...]:
-        return store_memo("enumerations", (text, variable, store.version),
+        return store_memo("enumerations", (text, variable, store_version()),
                           lambda: _values_in_data(text, variable), maxsize=ENUMERATIONS_KEPT)
 
     return enumerations(query, remembered)
@@ -641,7 +643,9 @@ def _conditional(response: Response) -> Response:
         return response
     # only a page's bytes depend on the language (the JSON listing and OpenAPI hold both)
     lang = _ui_lang() if response.mimetype == "text/html" else ""
-    return http.conditional(response, store.version, request.full_path, lang, response.mimetype)
+    # the catalogue as this process read it: an edited query file changes the pages it shows
+    return http.conditional(response, store_version(), catalogue_fingerprint(), request.full_path, lang,
+                            response.mimetype)
 
 
 def _prefers_html() -> bool:
@@ -718,7 +722,9 @@ def _result_etag(query: StoredQuery, fmt: str, used: dict, page) -> str | None:
     store = get_store()
     if getattr(store, "kind", None) != "embedded":
         return None
-    return http.version_etag(store.version, query.name, fmt, json.dumps(used, sort_keys=True), repr(page))
+    # the query's text too: an edited file read by a newer process answers differently
+    return http.version_etag(store_version(), query.name, query.text, fmt, json.dumps(used, sort_keys=True),
+                             repr(page))
 
 
 # ---------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from ..validation import (
     ValidationReport,
     check_triple_limit,
     undeclared_rules,
+    validation_inputs_state,
 )
 from ..validation_process import serialise, validate_in_child
 from ..xml_text import xml_safe
@@ -271,12 +272,13 @@ _cache_lock = threading.Lock()
 
 def _store_report() -> ValidationReport:
     store = get_store()
-    key = str(store.version)
+    settings = get_settings()
+    # the rules and the page as they are now (they are read from source_dir, not the build)
+    key = (str(store.version), validation_inputs_state(settings.source_dir))
     cache = current_app.extensions.setdefault("ssikg.validation", {})
     with _cache_lock:
         if cache.get("version") == key:
             return cache["report"]
-    settings = get_settings()
     _refuse_too_large(len(store), settings, "the store")
     with validation_gate().slot(settings):
         with _cache_lock:  # another request may have made it while this one waited for a slot
