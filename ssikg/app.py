@@ -30,6 +30,7 @@ BLUEPRINTS = (
     "ssikg.views.resources",
     "ssikg.views.stored_queries",
     "ssikg.views.validation",
+    "ssikg.views.shapes",
     "ssikg.views.ops",
 )
 

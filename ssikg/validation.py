@@ -686,8 +686,10 @@ def _run_pyshacl(view, shapes_graph) -> tuple[bool, rdflib.Graph]:
     import pyshacl
 
     try:
+        # a copy: pyshacl adds triples to the shapes graph it is given (owl:Class rdfs:subClassOf
+        # rdfs:Class …), and the parsed shapes are kept for every later validation and served at /shapes
         conforms, report_graph, _text = pyshacl.validate(
-            view, shacl_graph=shapes_graph, inference="none", advanced=False, inplace=True,
+            view, shacl_graph=rdflib.Graph() + shapes_graph, inference="none", advanced=False, inplace=True,
             allow_warnings=True, meta_shacl=False)
     except RecursionError:
         raise TooDeepToValidate(

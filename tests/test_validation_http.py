@@ -7,9 +7,11 @@ write answers 422 with the report and leaves the store exactly as it was.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import rdflib
+import rdflib.compare
 import requests
 from rdflib.namespace import SH
 
@@ -236,6 +238,42 @@ def test_a_file_uploaded_by_the_form_is_validated(live_server):
     page = requests.post(f"{live_server.url}/validate?lang=en", timeout=TIMEOUT, headers={"Accept": "text/html"},
                          files={"file": ("post.ttl", BROKEN_POST_TTL.encode(), "text/turtle")})
     assert page.status_code == 200 and "The data does not conform." in page.text
+    # each result names its rule by a link to the rule's article in the shapes document
+    assert '<a href="/shapes?lang=en#Post-oneUnit"><code>ssikgsh:Post-oneUnit</code></a>' in page.text
+
+
+def test_every_shape_iri_dereferences_to_the_shapes_document(live_server, shared_app):
+    """A report's sh:sourceShape (``https://w3id.org/ssikg/shapes#PostShape``) names a document
+    this server serves, as /ontology is served: by content negotiation, each shape an anchor."""
+    from ssikg.settings import PROJECT_ROOT
+
+    source = rdflib.Graph().parse(PROJECT_ROOT / "ontology" / "shapes.ttl")
+    named = {str(s) for kind in (SH.NodeShape, SH.PropertyShape, SH.SPARQLConstraint)
+             for s in source.subjects(rdflib.RDF.type, kind)}
+    assert named and all(iri.startswith("https://w3id.org/ssikg/shapes#") for iri in named)
+    # after a validation in the server's process, whose validator once added triples to the
+    # shapes that process keeps (and serves)
+    from ssikg.validation import quads_from_store, validate_quads
+
+    validate_quads(quads_from_store(shared_app.extensions["ssikg.store"].quads()), source_dir=PROJECT_ROOT)
+
+    turtle = requests.get(f"{live_server.url}/shapes", headers={"Accept": "text/turtle"}, timeout=TIMEOUT)
+    assert turtle.status_code == 200 and turtle.headers["Content-Location"] == "/shapes.ttl"
+    assert "Accept" in turtle.headers["Vary"] and '</shapes.rdf>; rel="alternate"' in turtle.headers["Link"]
+    assert rdflib.compare.isomorphic(rdflib.Graph().parse(data=turtle.text, format="turtle"), source)
+    for suffix, parser in (("jsonld", "json-ld"), ("nt", "nt"), ("rdf", "xml")):
+        document = requests.get(f"{live_server.url}/shapes.{suffix}", timeout=TIMEOUT)
+        assert len(rdflib.Graph().parse(data=document.content, format=parser)) == len(source), suffix
+    again = requests.get(f"{live_server.url}/shapes", timeout=TIMEOUT,
+                         headers={"Accept": "text/turtle", "If-None-Match": turtle.headers["ETag"]})
+    assert again.status_code == 304
+
+    page = requests.get(f"{live_server.url}/shapes?lang=en", headers={"Accept": "text/html"}, timeout=TIMEOUT)
+    assert page.status_code == 200 and page.headers["Content-Location"] == "/shapes.html"
+    anchors = set(re.findall(r'id="([^"]+)"', page.text))
+    assert {iri.rpartition("#")[2] for iri in named} <= anchors
+    assert "A post must sit in exactly one organisation" in page.text  # the rule's message, in English
+    assert requests.get(f"{live_server.url}/shapes.xml", timeout=TIMEOUT).status_code == 404
 
 
 @pytest.mark.parametrize("filename,content_type,body,status,words", [

@@ -90,6 +90,8 @@ TEXT = {
                        "pour indenter, Ctrl+] (Cmd+] sur Mac), et Ctrl+[ pour désindenter. "
                        "Ctrl+Espace complète un préfixe, Ctrl+Entrée exécute la requête, Échap quitte l’éditeur.",
         "error": "Erreur", "chart_nodes": "Unités et postes", "chart_lines": "Liens dessinés",
+        "shape_list": "Formes", "targets": "Cibles", "severity": "Gravité", "message": "Message",
+        "constraints": "Contraintes", "path": "Chemin", "shapes": "Formes SHACL",
     },
     "en": {
         "skip": "Skip to content", "home": "Home", "query": "SPARQL queries",
@@ -132,6 +134,8 @@ TEXT = {
                        "to indent, press Ctrl+] (Cmd+] on a Mac), and Ctrl+[ to outdent. "
                        "Ctrl+Space completes a prefix, Ctrl+Enter runs the query, Esc leaves the editor.",
         "error": "Error", "chart_nodes": "Units and posts", "chart_lines": "Lines drawn",
+        "shape_list": "Shapes", "targets": "Targets", "severity": "Severity", "message": "Message",
+        "constraints": "Constraints", "path": "Path", "shapes": "SHACL shapes",
     },
 }
 
