@@ -808,7 +808,7 @@ def _single(report: ValidationReport, *results: ValidationResult) -> ValidationR
 
 
 def check_update(store, update_text: str, base_iri: str | None = None, *,
-                 source_dir: Path | None = None, incremental: bool | None = None) -> None:
+                 source_dir: Path | None = None, incremental: bool | None = None, what: str = "update") -> None:
     """Refuse (422) a SPARQL update whose result would break a shape; the store is not touched.
 
     An update made only of ``INSERT DATA`` / ``DELETE DATA`` operations is read for the quads
@@ -820,13 +820,14 @@ def check_update(store, update_text: str, base_iri: str | None = None, *,
     (``RAND()``, ``NOW()``, ``UUID()``, ``STRUUID()``, ``BNODE()``: the result cache's list) is
     refused (400): the commit runs it again, and could then make another choice than the one checked.
     ``incremental`` (default: the module's :data:`INCREMENTAL_WRITES`) validates only what the
-    update changes (:func:`_check_delta`); False validates the whole would-be store.
+    update changes (:func:`_check_delta`); False validates the whole would-be store.  ``what``
+    names the write in the refusal (a Graph Store load is checked as the update it makes).
     """
     _refuse_non_deterministic(update_text)
     _refuse_unvalidatable(store, incremental=_incremental(incremental))
     before, scratch, added, removed = update_changes(store, update_text, base_iri)
     _refuse_unstorable(added)
-    _check(store, before, scratch, added, removed, "update", _source_dir(source_dir), incremental)
+    _check(store, before, scratch, added, removed, what, _source_dir(source_dir), incremental)
 
 
 def update_changes(store, update_text: str, base_iri: str | None = None):

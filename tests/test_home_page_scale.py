@@ -49,9 +49,10 @@ def shown_list(html: str, name: str) -> set[str]:
 
 
 def store_graph_sizes(store) -> dict[str, int]:
-    """Quads per non-empty named graph, counted in the store now (short names, as the page)."""
+    """Quads per named graph (an empty one too), counted in the store now (short names, as the page)."""
     rows = ld.select(store, "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
-    return {ld.graph_short_name(row["g"].value): int(row["n"].value) for row in rows}
+    sizes = {ld.graph_short_name(graph): 0 for graph in store.named_graphs()}
+    return {**sizes, **{ld.graph_short_name(row["g"].value): int(row["n"].value) for row in rows}}
 
 
 def home(server, lang: str = "fr") -> str:

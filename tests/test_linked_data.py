@@ -440,6 +440,8 @@ def test_home_page_describes_the_dataset(live_server, shared_app):
                  'href="/org-chart"'):
         assert href in page, href
     assert "Stored queries" in page and "cq05-who-assists-the-asi" in page
+    # every graph the store holds, the empty one too, as the Service Description and VoID list them
+    assert re.search(r'href="/graph/external">[^<]+</a></td><td class="num">0</td>', page)
 
 
 # ---------------------------------------------------------------------------

@@ -286,4 +286,5 @@ def test_validate_on_write_refuses_a_shape_breaking_dataset_load(make_app, serve
     r = requests.post(f"{server.url}/store", data=trig, timeout=120, headers={
         "Content-Type": "application/trig", "Authorization": f"Bearer {TOKEN}"})
     assert r.status_code == 422 and "unchanged" in r.json()["message"]
+    assert r.json()["message"].startswith("graph store POST refused")  # named as the write it was
     assert ask(server.url, f"ASK {{ {post} ?p ?o }}") is False and ask(server.url) is False

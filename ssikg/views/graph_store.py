@@ -273,7 +273,7 @@ def load_dataset() -> Response:
         if settings.get("validate_on_write"):
             from .. import validation
 
-            validation.check_update(store, update, settings.public_base)
+            validation.check_update(store, update, settings.public_base, what="graph store POST")
         try:
             if quads:
                 store.update(update)

@@ -724,8 +724,10 @@ def _home_summary(store) -> dict:
 
 
 def _home_summary_in(store) -> dict:
-    graph_sizes = {row["g"].value: int(row["n"].value) for row in ld.select(
-        store, "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")}
+    # every graph the store holds, an empty one too (as the Service Description and VoID list them)
+    graph_sizes = dict.fromkeys(store.named_graphs(), 0)
+    graph_sizes.update({row["g"].value: int(row["n"].value) for row in ld.select(
+        store, "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")})
     facts = ld.select(store, "SELECT (COUNT(DISTINCT ?f) AS ?n) WHERE { ?f a ssikg:SourceStatement }")
     source = ld.select(store, """SELECT ?title ?issued ?identifier WHERE {
         OPTIONAL { id:page dct:title ?title } OPTIONAL { id:page dct:issued ?issued }
