@@ -130,6 +130,40 @@ def bad_derived_triples(store) -> list:
     return problems
 
 
+# Inverse pairs of W3C ORG that the derived graph materialises (ORG itself is not loaded here)
+ORG_INVERSES = "(org:postIn org:hasPost) (org:subOrganizationOf org:hasSubOrganization)"
+STATED_OR_DERIVED = f"VALUES ?g {{ <{G}stated> <{G}derived> }}"
+
+
+def missing_super_property_triples(store) -> list:
+    """Stated triples whose super-property triple (rdfs:subPropertyOf+ in the ontology) is
+    neither stated nor derived: a client without a reasoner would not see it."""
+    return rows(store, f"""
+        SELECT ?s ?p ?o ?super WHERE {{
+          GRAPH <{G}stated> {{ ?s ?p ?o }}
+          GRAPH <{G}ontology> {{ ?p rdfs:subPropertyOf+ ?super }}
+          FILTER NOT EXISTS {{ {STATED_OR_DERIVED} GRAPH ?g {{ ?s ?super ?o }} }}
+        }}""")
+
+
+def missing_inverse_triples(store) -> list:
+    """Stated triples whose inverse (ontology owl:inverseOf, or ORG's) is neither stated nor
+    derived, and skos:related links (symmetric) without their reverse."""
+    return rows(store, f"""
+        SELECT ?s ?p ?o ?inverse WHERE {{
+          {{ GRAPH <{G}ontology> {{ {{ ?p owl:inverseOf ?inverse }} UNION {{ ?inverse owl:inverseOf ?p }} }} }}
+          UNION {{ VALUES (?p ?inverse) {{ {ORG_INVERSES} }} }}
+          UNION {{ VALUES (?inverse ?p) {{ {ORG_INVERSES} }} }}
+          GRAPH <{G}stated> {{ ?s ?p ?o }}
+          FILTER NOT EXISTS {{ {STATED_OR_DERIVED} GRAPH ?g {{ ?o ?inverse ?s }} }}
+        }}""") + rows(store, f"""
+        SELECT ?s ?p ?o ?inverse WHERE {{
+          VALUES ?p {{ skos:related }} BIND(?p AS ?inverse)
+          {STATED_OR_DERIVED} GRAPH ?g {{ ?s ?p ?o }}
+          FILTER NOT EXISTS {{ GRAPH ?h {{ ?o ?p ?s }} }}
+        }}""")
+
+
 def quotes_not_in_page(store, page: str) -> list:
     found = rows(store, f"""
         SELECT ?fact ?text WHERE {{
@@ -588,6 +622,7 @@ def test_page_boundaries_are_respected_in_stated(store):
 
 
 def test_derived_graph_holds_the_expected_inferences(store):
+    concept = "<https://w3id.org/ssikg/id/concept/"
     for pattern in (
         "id:ssi-be org:memberOf id:reseau-ssi",
         "id:ambassade-fr-be org:hasSite id:site-ducale-65",
@@ -595,8 +630,30 @@ def test_derived_graph_holds_the_expected_inferences(store):
         'id:ministere-interieur skos:altLabel "ministère de l’Intérieur et des Outre-mer"@fr',
         "id:post-ol-benelux org:reportsTo id:post-asi-be",
         "id:post-via-be org:reportsTo id:post-asi-be",
+        # entailments of stated triples (sub-properties and inverses)
+        "id:ssi-be org:linkedTo id:ambassade-fr-be",
+        f"id:coop-asi-bilat ssikg:aspect {concept}coop-technique>, {concept}coop-operationnelle>, "
+        f"{concept}coop-institutionnelle>",
+        f"id:coop-asi-multi ssikg:aspect {concept}coop-technique>, {concept}coop-operationnelle>, "
+        f"{concept}coop-institutionnelle>",
+        f"{concept}role-asia> skos:related {concept}role-asi>",
+        f"{concept}role-asi> skos:related {concept}role-asia>",
+        "id:police-nationale org:hasSubOrganization id:dcis",
+        "id:post-asi-be ssikg:assistedBy id:post-via-be",
     ):
         assert bool(q(store, f"ASK {{ GRAPH <{G}derived> {{ {pattern} }} }}")), pattern
+    # the DCIS's org:subOrganizationOf is stated alongside ssikg:jointDirectorateOf (F33): not repeated
+    assert not bool(q(store, f"ASK {{ GRAPH <{G}derived> {{ id:dcis org:subOrganizationOf ?parent }} }}"))
+    # ssikg:factId ⊑ dct:identifier stays on the fact nodes: provenance metadata, not a page statement
+    assert not bool(q(store, f"ASK {{ GRAPH <{G}derived> {{ ?fact dct:identifier ?id }} }}"))
+
+
+def test_every_stated_triple_has_its_super_property_triples_for_clients_without_a_reasoner(store):
+    assert missing_super_property_triples(store) == []
+
+
+def test_every_stated_triple_has_its_inverse_and_skos_related_goes_both_ways(store):
+    assert missing_inverse_triples(store) == []
 
 
 def test_english_labels_are_editorial_and_cover_every_agent(store):
@@ -736,3 +793,16 @@ def test_checks_catch_a_misquoted_fact(broken_store):
     broken_store.remove(old)
     broken_store.add(ox.Quad(fact, value, ox.Literal("composé de 300 policiers", language="fr"), prov))
     assert [r["fact"] for r in quotes_not_in_page(broken_store, page_text())] == [fact.value]
+
+
+
+def test_checks_catch_a_missing_super_property_or_inverse_triple(broken_store):
+    derived = ox.NamedNode(G + "derived")
+    org = "http://www.w3.org/ns/org#"
+    for s, p, o in (("ssi-be", org + "linkedTo", "ambassade-fr-be"),
+                    ("gendarmerie-nationale", org + "hasSubOrganization", "dcis")):
+        broken_store.remove(ox.Quad(ox.NamedNode(ID + s), ox.NamedNode(p), ox.NamedNode(ID + o), derived))
+    assert [(r["s"], r["super"]) for r in missing_super_property_triples(broken_store)] == [
+        (ID + "ssi-be", org + "linkedTo")]
+    assert [(r["s"], r["inverse"]) for r in missing_inverse_triples(broken_store)] == [
+        (ID + "dcis", org + "hasSubOrganization")]

@@ -11,10 +11,11 @@ Usage (from the repository root)::
     python tools/generate_data.py            # rewrite data/*.trig
     python tools/generate_data.py --check    # exit 1 if the files would change
 
-Inputs:  data/source/page.txt (verbatim copy of the source page) and the
-tables below.  Outputs: data/stated.trig, data/provenance.trig,
-data/derived.trig, data/editorial.trig, data/vocabularies.trig.
-The ontology (ontology/ssikg.ttl) is maintained by hand.
+Inputs:  data/source/page.txt (verbatim copy of the source page), the
+tables below and the property axioms (rdfs:subPropertyOf, owl:inverseOf) of
+ontology/ssikg.ttl, read with pyoxigraph.  Outputs: data/stated.trig,
+data/provenance.trig, data/derived.trig, data/editorial.trig,
+data/vocabularies.trig.  The ontology itself is maintained by hand.
 
 Rules encoded here (see /work/shared/domain/facts.md for the analysis):
 * every triple in the ``stated`` graph comes from >= 1 fact F1..F79 and is
@@ -23,6 +24,11 @@ Rules encoded here (see /work/shared/domain/facts.md for the analysis):
 * every triple in ``derived`` is reified in ``provenance`` with the facts it
   rests on, ``ssikg:interpretation ssikg:Derived`` and a ``skos:editorialNote``
   citing the B-number of facts.md;
+* ``derived`` also holds the entailments of the stated triples that a client
+  without a reasoner would miss: their inverses (owl:inverseOf) and the
+  super-properties (rdfs:subPropertyOf, read from ontology/ssikg.ttl) of their
+  predicates, skos:related both ways; each is justified by the stated triple's
+  facts, like the other derived triples;
 * ``@en`` labels of entities live in ``editorial`` (modeller translations);
 * nothing is written to the default graph; the ``external`` graph stays empty.
 """
@@ -691,6 +697,100 @@ for post, org_, facts in (
 
 
 # --------------------------------------------------------------------------
+# Entailments of the stated triples, materialised for consumers without a
+# reasoner (an ORG-only client asking org:linkedTo, a SKOS client asking
+# skos:related): every super-property (rdfs:subPropertyOf+, read from the
+# ontology) of a stated triple's predicate, and skos:related both ways
+# (owl:SymmetricProperty in SKOS).  The inverses (owl:inverseOf) are written
+# above with their own notes; build() checks that none is missing.
+# An entailment that is already stated (ssikg:jointDirectorateOf ⊑
+# org:subOrganizationOf, F33) is not repeated.  ssikg:factId ⊑ dct:identifier
+# is not materialised: it is on the fact nodes of the provenance graph, not
+# on stated triples, and would mix fact numbers with the page copy's file name.
+# --------------------------------------------------------------------------
+ONTOLOGY = ROOT / "ontology" / "ssikg.ttl"
+SYMMETRIC = ("skos:related",)
+# inverse pairs the derived graph materialises: W3C ORG's (not in ontology/ssikg.ttl) and the
+# ontology's own owl:inverseOf pairs (read by inverse_properties)
+ORG_INVERSES = {"org:postIn": "org:hasPost", "org:subOrganizationOf": "org:hasSubOrganization"}
+# why each sub-property entailment holds (facts.md B-number, then a caveat for the reader); a
+# sub-property used in the stated graph without a line here stops the generator
+SUB_PROPERTY_BASIS = {
+    "ssikg:installedWithin": ("B7", "A hosting link: neither a sub-organisation nor a reporting line."),
+    "ssikg:emphasisedAspect": ("B26", "« en particulier » marks emphasis, not restriction (F14)."),
+    "ssikg:deputyOf": ("B19", "A relation between role concepts; no ASIA post is stated."),
+    "ssikg:jointDirectorateOf": ("B6", "The org:subOrganizationOf triples are stated (F33)."),
+}
+
+
+def curie(iri: str) -> str:
+    """An IRI of the ontology as this file writes it (prefix:local)."""
+    for prefix, ns in PREFIXES.items():
+        local = iri[len(ns):]
+        if iri.startswith(ns) and re.fullmatch(r"[A-Za-z][\w-]*", local):
+            return f"{prefix}:{local}"
+    raise SystemExit(f"no prefix for {iri} in PREFIXES")
+
+
+def ontology_pairs(predicate: str) -> list[tuple[str, str]]:
+    """(subject, object) of the ontology's triples with this predicate (a full IRI), as CURIEs."""
+    import pyoxigraph  # the store's own parser; only this tool and the build need it
+
+    return [
+        (curie(t.subject.value), curie(t.object.value))
+        for t in pyoxigraph.parse(path=str(ONTOLOGY), format=pyoxigraph.RdfFormat.TURTLE)
+        if t.predicate.value == predicate and isinstance(t.object, pyoxigraph.NamedNode)
+    ]
+
+
+def super_properties() -> dict[str, list[str]]:
+    """Each property -> its super-properties (rdfs:subPropertyOf, transitively), sorted."""
+    direct: dict[str, set[str]] = {}
+    for sub, sup in ontology_pairs(PREFIXES["rdfs"] + "subPropertyOf"):
+        direct.setdefault(sub, set()).add(sup)
+    closure = {}
+    for prop in direct:
+        seen, todo = set(), list(direct[prop])
+        while todo:
+            sup = todo.pop()
+            if sup not in seen:
+                seen.add(sup)
+                todo += direct.get(sup, ())
+        closure[prop] = sorted(seen)
+    return closure
+
+
+def inverse_properties() -> dict[str, str]:
+    """Each property -> its inverse: ORG's pairs and the ontology's owl:inverseOf, both ways."""
+    pairs = list(ORG_INVERSES.items()) + ontology_pairs(PREFIXES["owl"] + "inverseOf")
+    return {a: b for p, q in pairs for a, b in ((p, q), (q, p))}
+
+
+def sub_property_entailments() -> None:
+    """dv() the super-property triples of the stated graph that are neither stated nor derived yet."""
+    supers = super_properties()
+    present = {(s, p, o) for s, p, o, *_rest in STATED} | {(s, p, o) for s, p, o, *_rest in DERIVED}
+    for s, p, o, facts, _ctx in STATED:
+        for sup in supers.get(p, ()):
+            if p not in SUB_PROPERTY_BASIS:
+                raise SystemExit(f"{p} rdfs:subPropertyOf {sup}: add its basis to SUB_PROPERTY_BASIS")
+            basis, caveat = SUB_PROPERTY_BASIS[p]
+            entailed = [(s, sup, o, f"{basis}: super-property (rdfs:subPropertyOf {sup}) of the stated {p} "
+                                    f"triple, materialised for queries without a reasoner. {caveat}")]
+            if sup in SYMMETRIC:
+                entailed.append((o, sup, s, f"{basis}: {sup} is symmetric: reverse of the {sup} entailed by the "
+                                            f"stated {p} triple, materialised for queries without a reasoner. "
+                                            f"{caveat}"))
+            for es, ep, eo, note in entailed:
+                if (es, ep, eo) not in present:
+                    present.add((es, ep, eo))
+                    dv(es, ep, eo, facts, note)
+
+
+sub_property_entailments()
+
+
+# --------------------------------------------------------------------------
 # EDITORIAL graph: modeller additions (English labels, label status, notes)
 # --------------------------------------------------------------------------
 EDITORIAL: list[tuple[str, str, str]] = []
@@ -1162,6 +1262,11 @@ def build() -> dict[str, str]:
     used = {n for *_x, facts, _c in STATED for n in facts}
     missing = set(numbers) - used
     assert not missing, f"facts without a stated triple: {sorted(missing)}"
+    # the inverse entailments of the stated triples are all materialised (see ORG_INVERSES)
+    present = {(s, p, o) for s, p, o, *_rest in STATED + DERIVED}
+    inverses = inverse_properties()
+    lost = [(o, inverses[p], s) for s, p, o, *_rest in STATED if p in inverses and (o, inverses[p], s) not in present]
+    assert not lost, f"inverses of stated triples missing from DERIVED: {lost}"
 
     out = {}
     # ---- stated: grouped by the first fact of each triple
@@ -1230,7 +1335,8 @@ def build() -> dict[str, str]:
     # ---- derived
     out["derived.trig"] = graph_doc(
         "derived",
-        "# SSIKG derived graph: inferences from the page (facts.md rows marked DER).\n"
+        "# SSIKG derived graph: inferences from the page (facts.md rows marked DER) and the\n"
+        "# sub-property and inverse entailments of stated triples, for queries without a reasoner.\n"
         "# Each triple is reified in data/provenance.trig with its facts and the reasoning.\n"
         "# Generated by tools/generate_data.py.\n",
         "\n".join(subject_blocks([(s, p, o) for s, p, o, _f, _n in DERIVED])),
