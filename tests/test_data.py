@@ -130,8 +130,9 @@ def bad_derived_triples(store) -> list:
     return problems
 
 
-# Inverse pairs of W3C ORG that the derived graph materialises (ORG itself is not loaded here)
-ORG_INVERSES = "(org:postIn org:hasPost) (org:subOrganizationOf org:hasSubOrganization)"
+# W3C ORG's inverse pairs (owl:inverseOf in the ORG vocabulary, not in the project's ontology)
+ORG_INVERSES = ("(org:postIn org:hasPost) (org:subOrganizationOf org:hasSubOrganization) (org:hasSite org:siteOf) "
+                "(org:unitOf org:hasUnit) (org:memberOf org:hasMember) (org:holds org:heldBy)")
 STATED_OR_DERIVED = f"VALUES ?g {{ <{G}stated> <{G}derived> }}"
 
 

@@ -695,6 +695,12 @@ for post, org_, facts in (
         "without a reasoner (B11, B16 for the context-dependent ones).",
     )
 
+dv(
+    "id:site-ducale-65", "org:siteOf", "id:ssi-be", (25,),
+    "W3C ORG: inverse (owl:inverseOf) of the stated org:hasSite triple (B12, B13), materialised for "
+    "queries without a reasoner.",
+)
+
 
 # --------------------------------------------------------------------------
 # Entailments of the stated triples, materialised for consumers without a
@@ -712,7 +718,9 @@ ONTOLOGY = ROOT / "ontology" / "ssikg.ttl"
 SYMMETRIC = ("skos:related",)
 # inverse pairs the derived graph materialises: W3C ORG's (not in ontology/ssikg.ttl) and the
 # ontology's own owl:inverseOf pairs (read by inverse_properties)
-ORG_INVERSES = {"org:postIn": "org:hasPost", "org:subOrganizationOf": "org:hasSubOrganization"}
+ORG_INVERSES = {"org:postIn": "org:hasPost", "org:subOrganizationOf": "org:hasSubOrganization",
+                "org:hasSite": "org:siteOf", "org:unitOf": "org:hasUnit", "org:memberOf": "org:hasMember",
+                "org:holds": "org:heldBy"}
 # why each sub-property entailment holds (facts.md B-number, then a caveat for the reader); a
 # sub-property used in the stated graph without a line here stops the generator
 SUB_PROPERTY_BASIS = {
