@@ -103,6 +103,7 @@ def outbound_targets(text: str, base_iri: str | None = None) -> list[Target]:
     scope = _Scope(base_iri)
     targets: list[Target] = []
     depth, operation_start, position, previous = 0, True, 0, ""
+    place = _Place()
     while (token := next_token(text, position)) is not None:
         position = token.end
         word, after_iri_keyword, previous = token.word, previous.endswith(_IRI_KEYWORDS), token.word
@@ -116,18 +117,80 @@ def outbound_targets(text: str, base_iri: str | None = None) -> list[Target]:
             targets.extend(found)
         for offset in _occurrences(word, "SERVICE"):
             exact = offset == 0 and word == "SERVICE"
-            if offset == 0 and not exact and after_iri_keyword:
-                continue  # GRAPH service:g { … }: the word is that keyword's IRI
+            if token.kind == "pname" and not exact and (offset > 0 or after_iri_keyword or not place.call_possible):
+                continue  # ex:service, GRAPH service:g { … }, ?s ?p service:o { … }: a name, not a call
             targets.extend(_call(text, token.start + offset + 7, "SERVICE", token.start + offset,
                                  scope, need_brace=not exact))
         if token.kind == "punct" and token.value in "{}":
             depth += 1 if token.value == "{" else -1
         operation_start = depth == 0 and token.kind == "punct" and token.value == ";"
+        place.read(token)
     return targets
 
 
 # Keywords followed by an IRI then '{': a word after them is their IRI, not a SERVICE.
-_IRI_KEYWORDS = ("GRAPH", "SERVICE", "SILENT")
+_IRI_KEYWORDS = ("GRAPH", "SERVICE", "SILENT", "FROM", "NAMED", "USING", "WITH", "INTO", "TO", "DESCRIBE")
+_TERM_NAMES = {"TRUE", "FALSE", "A"}  # names that are terms (the verb ``a``, the booleans)
+
+
+class _Place:
+    """Where a prefixed name stands in a graph pattern, as Oxigraph's parser reads it.
+
+    A prefixed name spelling ``service…:x`` is a SERVICE call only where a pattern may begin
+    (``{ service:x { … } }``, after a complete triple, a ``.``, a group, a ``FILTER (…)``…);
+    in a triple's object place (``?s ?p service:x { … }``, ``?s ?p ?o , service:x``), or as a
+    literal's datatype, the parser takes it as the term (its prefixed-name rule comes first
+    and is greedy), and a ``{`` after it opens a plain group.  So the terms read since the
+    pattern began are counted: two means the next term is an object.  Brackets and
+    parentheses count as one term; ``/``, ``|`` and ``^^`` join the next term to the
+    previous one; a keyword starts a new pattern.  (Checked against the engine making, or
+    not making, the request: ``tests/test_safety_service_load.py``.)"""
+
+    def __init__(self):
+        self.terms, self.joined, self.describing = 0, False, False
+        self.stack: list[tuple[int, bool]] = []
+        self.previous: Token | None = None
+
+    @property
+    def call_possible(self) -> bool:
+        return not (self.joined or self.describing or self.terms == 2)
+
+    def read(self, token: Token) -> None:
+        kind, value = token.kind, token.value
+        if kind == "name" and value.upper() not in _TERM_NAMES:
+            self.terms, self.joined = 0, False
+            self.describing = value.upper() == "DESCRIBE" or (self.describing and value.upper() not in {"WHERE", "FROM"})
+        elif kind in {"var", "iri", "pname", "string", "name"} or (kind == "other" and not value.startswith("@")):
+            self._term()
+        elif kind == "punct":
+            self._punct(token)
+        self.previous = token
+
+    def _term(self) -> None:
+        if self.joined:
+            self.joined = False
+        else:
+            self.terms += 1
+
+    def _punct(self, token: Token) -> None:
+        value = token.value
+        if value in "{[(":
+            self.stack.append((self.terms, self.joined))
+            self.terms, self.joined = 0, False
+            self.describing = self.describing and value != "{"
+        elif value in "}])":
+            self.terms, self.joined = self.stack.pop() if self.stack else (0, False)
+            if value == "}":
+                self.terms, self.joined = 0, False  # after a group, a pattern may begin
+            else:
+                self._term()
+        elif value == ".":
+            self.terms = 0
+        elif value in ";,":
+            self.terms = 1 if value == ";" else 2
+        elif value in "/|" or (value == "^" and self.previous is not None and self.previous.kind == "string"):
+            self.joined = True
+
 
 
 def _occurrences(word: str, keyword: str) -> Iterator[int]:

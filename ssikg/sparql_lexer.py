@@ -180,6 +180,8 @@ def deepest_nesting(text: str) -> int:
     previous = None
     for token in iter_tokens(text):
         here = brackets + sum(parts)
+        if not _in_path(token):
+            chain = 0  # the object, a '.', a group: that path has ended (and ?a/1 is a division)
         if token.kind == "punct":
             if token.text == "{":  # a group is one part of the group around it: counted once
                 if not flat[-1]:
@@ -203,17 +205,21 @@ def deepest_nesting(text: str) -> int:
                 deepest = max(deepest, here + run)
                 previous = token
                 continue
-            elif token.text == "/":  # a sequence nests its steps; alternatives (|) do not
+            elif token.text == "/" and _in_path(previous):  # a sequence nests its steps; alternatives (|) do not
                 chain += 1
                 deepest = max(deepest, here + chain)
-            elif token.text in ".;,":
-                chain = 0
         elif token.keyword("BIND"):
             parts[-1] += 1
             deepest = max(deepest, here + 1)
         run = 0
         previous = token
     return deepest
+
+
+def _in_path(token: Token | None) -> bool:
+    """Whether ``token`` can be part of a property path: an IRI, ``a``, or a path operator."""
+    return token is not None and (token.kind in {"pname", "iri"} or (token.kind == "name" and token.text == "a")
+                                  or (token.kind == "punct" and token.text in "/|^!()*+?"))
 
 
 def _opens_quads(previous: Token | None) -> bool:

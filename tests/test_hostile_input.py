@@ -253,11 +253,17 @@ def test_long_chains_are_refused_as_nesting(roomy_server, name):
 
 
 def test_wide_but_shallow_queries_still_run(roomy_server):
-    """What the chains rule must not refuse: long flat expressions, alternatives, VALUES."""
+    """What the chains rule must not refuse: long flat expressions, alternatives, VALUES, many
+    short paths and divisions."""
     flat = "ASK { FILTER(" + " && ".join(["true"] * 2000) + ") }"
     alternatives = "ASK { ?s " + "|".join(["<a:b>"] * 200) + " ?o }"
     values = "SELECT * WHERE { VALUES ?x { " + " ".join(f"<a:v{i}>" for i in range(3000)) + " } }"
-    for query in (flat, alternatives, values):
+    # many short paths and divisions, each ended by its object or operand (they were added up)
+    paths = "SELECT (COUNT(*) AS ?n) { ?s ?p ?o " + " ".join(
+        f"OPTIONAL {{ ?s <a:a>/<a:b>/<a:c>/<a:d> ?o{i} }}" for i in range(65)) + " }"
+    divisions = "SELECT * { BIND(2 AS ?a) " + " ".join(f"FILTER(?a/{i} > 0)" for i in range(1, 270)) + " } ORDER BY " \
+        + " ".join(f"(?a/{i})" for i in range(1, 261))
+    for query in (flat, alternatives, values, paths, divisions):
         answer = requests.post(f"{roomy_server.url}/sparql", data={"query": query}, timeout=60,
                                headers={"Accept": "application/sparql-results+json"})
         assert answer.status_code == 200, answer.text

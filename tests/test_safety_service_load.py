@@ -264,6 +264,72 @@ def test_outbound_targets(text, expected):
     assert found == expected
 
 
+# A prefixed name spelling service…: a SERVICE call where a pattern may begin, the term itself
+# where a term is expected.  Each is run by the engine against the listener: the guard must find
+# a target whenever the engine makes a request (no way around the switch), and none for the
+# innocent ones (valid queries, refused with a 403 before).
+PLACES_DATA = """@prefix e: <{base}/> .
+<http://s/s> <http://s/p> <http://s/o>, "x"@en, "x"^^e:t, 1 ; e:p <http://s/o> ; e:a <http://s/m> ;
+    e:service <{base}/x> ; e:selfservice <{base}/x> .
+<http://s/m> e:b <http://s/o> .
+[] e:p <http://s/o> .
+( 1 2 ) e:p <http://s/o> ."""
+PLACES = {
+    # a call: where a pattern may begin
+    "at a group's start": ("{ service:c { ?a ?b ?c } }", True),
+    "after a triple": ("{ ?s ?p ?o service:c { ?a ?b ?c } }", True),
+    "after a triple and ;": ("{ ?s ?p ?o ; service:c { ?a ?b ?c } }", True),
+    "after a '.'": ("{ ?s ?p ?o . service:c { ?a ?b ?c } }", True),
+    "after a lone blank-node list": ("{ [ e:p ?o ] service:c { ?a ?b ?c } }", True),
+    "after a collection with its property": ("{ ( 1 2 ) e:p ?o service:c { ?a ?b ?c } }", True),
+    "after a blank-node object": ("{ ?s ?p [ e:p ?r ] service:c { ?a ?b ?c } }", True),
+    "after a typed literal": ('{ ?s ?p "x"^^e:t service:c { ?a ?b ?c } }', True),
+    "after a language-tagged literal": ('{ ?s ?p "x"@en service:c { ?a ?b ?c } }', True),
+    "after a number": ("{ ?s ?p 1 service:c { ?a ?b ?c } }", True),
+    "after a FILTER": ("{ ?s ?p ?o FILTER(true) service:c { ?a ?b ?c } }", True),
+    "after a BIND": ("{ BIND(1 AS ?z) service:c { ?a ?b ?c } }", True),
+    "after VALUES": ("{ VALUES ?x { 1 } service:c { ?a ?b ?c } }", True),
+    "after an OPTIONAL": ("{ OPTIONAL { ?s ?p ?o } service:c { ?a ?b ?c } }", True),
+    "after ', ?o2'": ("{ ?s ?p ?o , ?o2 service:c { ?a ?b ?c } }", True),
+    "glued to its keyword": ("{ SERVICEe:x { ?a ?b ?c } }", True),
+    # a name: where a term is expected
+    "in a local name": ("{ ?s e:service <{base}/x> { ?a ?b ?c } }", False),
+    "in a longer local name": ("{ ?s e:selfservice <{base}/x> { ?a ?b ?c } }", False),
+    "as an object": ("{ ?s ?p service:c { ?a ?b ?c } }", False),
+    "as an object after ','": ("{ ?s ?p ?o , service:c { ?a ?b ?c } }", False),
+    "as the object of 'a'": ("{ ?s a service:c { ?a ?b ?c } }", False),
+    "after a path": ("{ ?s e:a/e:b service:c { ?a ?b ?c } }", False),
+    "after an inverse path": ("{ ?s ^e:a service:c { ?a ?b ?c } }", False),
+    "as a datatype": ('{ ?s ?p "x"^^service:c { ?a ?b ?c } }', False),
+    "after FROM": ("FROM service:c { ?s ?p ?o }", False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLACES))
+def test_a_prefixed_name_spelling_service_is_a_call_exactly_where_the_engine_calls(listener, name):
+    body, is_call = PLACES[name]
+    body = body.replace("{base}", listener.base)
+    text = (f"PREFIX : <{listener.base}/> PREFIX e: <{listener.base}/> PREFIX service: <{listener.base}/svc/> "
+            f"SELECT * {body}")
+    store = ox.Store()
+    store.load(PLACES_DATA.replace("{base}", listener.base).encode(), ox.RdfFormat.TURTLE)
+    list(store.query(text, use_default_graph_as_union=True))  # the engine, with nothing in its way
+    assert (listener.connections > 0) is is_call, "the engine's reading differs from the table"
+    assert bool(outbound_targets(text)) is is_call
+
+
+def test_a_valid_query_naming_service_is_answered(make_app, serve_app, listener):
+    server = serve_app(make_app())
+    select = "PREFIX schema: <https://schema.org/> SELECT * { ?s schema:service ?svc { ?svc ?p ?o } }"
+    assert query(server, select).status_code == 200
+    describe = ("PREFIX skos: <http://www.w3.org/2004/02/skos/core#> PREFIX schema: <https://schema.org/> "
+                'DESCRIBE schema:service ?x { ?x skos:altLabel "DCIS"@fr }')
+    described = requests.get(f"{server.url}/sparql", params={"query": describe}, timeout=60,
+                             headers={"Accept": "application/n-triples"})
+    assert described.status_code == 200 and "/id/dcis>" in described.text
+    assert listener.connections == 0
+
+
 def test_unreadable_targets_are_refused_with_400():
     for text in ("SELECT * WHERE { SERVICE nope:s { } }", "SELECT * WHERE { SERVICE <relative> { } }",
                  'SELECT * WHERE { ?s ?p "unterminated }'):
