@@ -332,8 +332,7 @@ def _apply_gzip(response: Response) -> None:
     if not response.is_streamed and (response.calculate_content_length() or 0) < 200:
         _add_vary(response, "Accept-Encoding")  # too small to gain: no need to read the header
         return
-    accepted = request.accept_encodings
-    if not accepted or accepted["gzip"] <= 0:
+    if not accepts_gzip():
         _add_vary(response, "Accept-Encoding")
         return
     if response.is_streamed:
@@ -375,10 +374,17 @@ def held_etag(etag: str) -> str | None:
     candidates = request.if_none_match
     if not candidates or not validators_apply():
         return None
-    for variant in (etag, etag + "-gzip"):
+    # the gzip copy is one this request could be given only if it takes gzip: a client refusing
+    # it must not be told that a cache's compressed copy is still good for it
+    for variant in (etag, etag + "-gzip") if accepts_gzip() else (etag,):
         if candidates.contains_weak(variant):
             return variant
     return None
+
+
+def accepts_gzip() -> bool:
+    accepted = request.accept_encodings
+    return bool(accepted) and accepted["gzip"] > 0
 
 
 READ_CACHE_CONTROL = "public, no-cache"  # cacheable, but always revalidated (ETags follow the store)
@@ -488,10 +494,13 @@ def _apply_cors(app: Flask, response: Response) -> None:
         # answers to other origins and to no origin alike
         _add_vary(response, "Origin")
     origin = request.headers.get("Origin")
-    if not origin:
-        return
     if "*" in allowed:
+        # always, Origin or not: a copy stored for a request without one serves a fetch() too
         response.headers["Access-Control-Allow-Origin"] = "*"
+        if not origin:
+            return
+    elif not origin:
+        return
     elif origin in allowed:
         response.headers["Access-Control-Allow-Origin"] = origin
     else:
@@ -505,6 +514,7 @@ def _apply_cors(app: Flask, response: Response) -> None:
         response.headers["Access-Control-Allow-Headers"] = request.headers.get(
             "Access-Control-Request-Headers", "Accept, Content-Type")
         response.headers["Access-Control-Max-Age"] = "600"
+        _add_vary(response, "Access-Control-Request-Headers")  # echoed back: a cache must key on it
 
 
 # ---------------------------------------------------------------------------

@@ -66,6 +66,25 @@ def deterministic(query: str) -> bool:
     return _read_deterministic(query) if len(query) > _REMEMBERED_TEXT else _remembered(query)
 
 
+def mints_blank_nodes(query: str) -> bool:
+    """Whether ``query`` is a CONSTRUCT that may write blank nodes of its own (``_:x`` or ``[…]``
+    in its template, or in the pattern of ``CONSTRUCT WHERE``): each evaluation names them
+    afresh, so two answers are isomorphic but not byte-identical.  (A blank node of the store
+    keeps its label; a ``[`` in the WHERE clause makes this err on the safe side.)"""
+    if "_:" not in query and "[" not in query:
+        return False
+    from .sparql_lexer import tokenize
+
+    try:
+        tokens = tokenize(query)
+    except ValueError:
+        return False
+    form = next((token.text.upper() for token in tokens if token.keyword("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")), "")
+    return form == "CONSTRUCT" and any(
+        (token.kind == "pname" and token.prefix == "_") or (token.kind == "punct" and token.text == "[")
+        for token in tokens)
+
+
 def non_deterministic_calls(text: str) -> list[str]:
     """The non-deterministic functions ``text`` calls (upper case, first use order), read as SPARQL
     tokens; [] when there are none or the text cannot be tokenized (its parser then says why)."""

@@ -89,6 +89,10 @@ def test_a_304_carries_the_validator_of_the_representation_the_client_holds(live
                 assert again.status_code == 304, (path, validator)
                 assert again.headers["ETag"] == etag, (path, validator)
                 assert again.headers["Vary"] == held.headers["Vary"], (path, validator)
+        # a client refusing gzip is never told that a compressed copy is good for it
+        refusing = requests.get(url, params=params, timeout=60, headers={
+            "Accept-Encoding": "gzip;q=0, identity", "If-None-Match": zipped.headers["ETag"]})
+        assert refusing.status_code == 200 and "Content-Encoding" not in refusing.headers, path
 
 
 def test_head_has_the_headers_of_get(live_server):
@@ -108,6 +112,8 @@ def test_head_has_the_headers_of_get(live_server):
 def test_cors_for_reads(live_server):
     r = get(live_server.url, Origin="https://yasgui.example")
     assert r.headers["Access-Control-Allow-Origin"] == "*"
+    # any origin: the header is on every answer, so a copy stored without Origin serves a fetch()
+    assert get(live_server.url).headers["Access-Control-Allow-Origin"] == "*"
     assert "ETag" in r.headers["Access-Control-Expose-Headers"]
     preflight = requests.options(f"{live_server.url}/sparql", headers={
         "Origin": "https://yasgui.example", "Access-Control-Request-Method": "POST",
@@ -115,6 +121,7 @@ def test_cors_for_reads(live_server):
     assert preflight.status_code == 200
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "Access-Control-Request-Headers" in preflight.headers["Vary"]  # echoed back
     # a script can tell a cut result and page on; a GET-only route offers no POST
     assert "SSIKG-Truncated" in r.headers["Access-Control-Expose-Headers"]
     read_only = requests.options(f"{live_server.url}/api/queries/cq05-who-assists-the-asi", headers={
@@ -132,6 +139,19 @@ def test_cors_configured_origins(make_app, serve_app):
     assert refused.status_code == 200 and "Access-Control-Allow-Origin" not in refused.headers
     # a cache must not give the answer without the header to the allowed origin
     assert "Origin" in refused.headers["Vary"] and "Origin" in get(server.url).headers["Vary"]
+
+
+def test_a_construct_minting_blank_nodes_has_a_weak_validator(live_server):
+    """Its blank nodes are named afresh at each evaluation: the same answer, other bytes."""
+    minted = requests.get(f"{live_server.url}/sparql", timeout=30, headers={"Accept": "application/n-triples"},
+                          params={"query": "CONSTRUCT { _:x <http://e/p> ?s } WHERE { ?s a <http://www.w3.org/ns/org#Post> }"})
+    assert minted.status_code == 200 and minted.headers["ETag"].startswith('W/"')
+    again = requests.get(minted.url, timeout=30, headers={"Accept": "application/n-triples",
+                                                          "If-None-Match": minted.headers["ETag"]})
+    assert again.status_code == 304 and again.headers["ETag"] == minted.headers["ETag"]
+    copied = requests.get(f"{live_server.url}/sparql", timeout=30, headers={"Accept": "application/n-triples"},
+                          params={"query": "CONSTRUCT { ?s <http://e/p> ?o } WHERE { ?s a ?o } LIMIT 3"})
+    assert not copied.headers["ETag"].startswith("W/")  # the store's own terms: the same bytes
 
 
 def test_answers_that_change_each_time_get_no_validator(live_server):

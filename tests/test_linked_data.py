@@ -198,6 +198,9 @@ def test_ontology_is_served_by_content_negotiation(live_server):
     # a hash IRI: the browser drops the fragment and finds the term's anchor in the page
     html = get(f"{live_server.url}/ontology#JointAuthority", "text/html")
     assert html.headers["Content-Location"].endswith("/ontology.html")
+    # a page asked in a language names the document in that language (not the Accept-Language one)
+    english = get(f"{live_server.url}/ontology?lang=en", "text/html", headers={"Accept-Language": "fr"})
+    assert english.headers["Content-Location"] == "/ontology.html?lang=en"
     assert 'id="JointAuthority"' in html.text
     assert 'id="BoundedQuantity"' in html.text
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import re
 
+import pyoxigraph as ox
 import pytest
 import rdflib
-import rdflib.compare
 import requests
 from rdflib.namespace import SH
 
@@ -242,6 +242,13 @@ def test_a_file_uploaded_by_the_form_is_validated(live_server):
     assert '<a href="/shapes?lang=en#Post-oneUnit"><code>ssikgsh:Post-oneUnit</code></a>' in page.text
 
 
+def canonical(turtle: bytes) -> set:
+    """A Turtle document's triples with blank nodes named canonically (Oxigraph's RDFC)."""
+    dataset = ox.Dataset(ox.Quad(t.subject, t.predicate, t.object) for t in ox.parse(turtle, ox.RdfFormat.TURTLE))
+    dataset.canonicalize(ox.CanonicalizationAlgorithm.UNSTABLE)
+    return set(dataset)
+
+
 def test_every_shape_iri_dereferences_to_the_shapes_document(live_server, shared_app):
     """A report's sh:sourceShape (``https://w3id.org/ssikg/shapes#PostShape``) names a document
     this server serves, as /ontology is served: by content negotiation, each shape an anchor."""
@@ -260,7 +267,7 @@ def test_every_shape_iri_dereferences_to_the_shapes_document(live_server, shared
     turtle = requests.get(f"{live_server.url}/shapes", headers={"Accept": "text/turtle"}, timeout=TIMEOUT)
     assert turtle.status_code == 200 and turtle.headers["Content-Location"] == "/shapes.ttl"
     assert "Accept" in turtle.headers["Vary"] and '</shapes.rdf>; rel="alternate"' in turtle.headers["Link"]
-    assert rdflib.compare.isomorphic(rdflib.Graph().parse(data=turtle.text, format="turtle"), source)
+    assert canonical(turtle.content) == canonical((PROJECT_ROOT / "ontology" / "shapes.ttl").read_bytes())
     for suffix, parser in (("jsonld", "json-ld"), ("nt", "nt"), ("rdf", "xml")):
         document = requests.get(f"{live_server.url}/shapes.{suffix}", timeout=TIMEOUT)
         assert len(rdflib.Graph().parse(data=document.content, format=parser)) == len(source), suffix
@@ -269,7 +276,7 @@ def test_every_shape_iri_dereferences_to_the_shapes_document(live_server, shared
     assert again.status_code == 304
 
     page = requests.get(f"{live_server.url}/shapes?lang=en", headers={"Accept": "text/html"}, timeout=TIMEOUT)
-    assert page.status_code == 200 and page.headers["Content-Location"] == "/shapes.html"
+    assert page.status_code == 200 and page.headers["Content-Location"] == "/shapes.html?lang=en"
     anchors = set(re.findall(r'id="([^"]+)"', page.text))
     assert {iri.rpartition("#")[2] for iri in named} <= anchors
     assert "A post must sit in exactly one organisation" in page.text  # the rule's message, in English

@@ -10,6 +10,8 @@ through its Graph Store endpoint.  Marker ``virtuoso``; skipped when
 
 from __future__ import annotations
 
+import re
+
 import pyoxigraph as ox
 import pytest
 import requests
@@ -147,12 +149,18 @@ def test_entity_pages_match(virtuoso_server, live_server, slug):
     assert documents[0] == documents[1]
 
 
+# Virtuoso keeps no empty graph: the home page's row for the build's empty graph/external is
+# the embedded store's alone
+EMPTY_GRAPH_ROW = re.compile(r'<tr><td><a href="[^"]*">[^<]*</a></td><td class="num">0</td></tr>\s*')
+
+
 @pytest.mark.parametrize("path", ["/", "/org-chart", "/queries"])
 def test_pages_match(virtuoso_server, live_server, path):
     pages = [requests.get(server.url + path, headers={"Accept": "text/html"}, timeout=60)
              for server in (virtuoso_server, live_server)]
     assert pages[1].status_code == 200
-    assert pages[0].status_code == 200 and pages[0].text == pages[1].text
+    assert pages[0].status_code == 200
+    assert EMPTY_GRAPH_ROW.sub("", pages[0].text) == EMPTY_GRAPH_ROW.sub("", pages[1].text)
 
 
 def test_sparql_endpoint_answers_like_embedded(virtuoso_server, live_server):

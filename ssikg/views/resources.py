@@ -205,6 +205,13 @@ def with_lang(href: str) -> str:
     return path + ("&" if "?" in path else "?") + urlencode({"lang": explicit_lang()}) + hash_sign + fragment
 
 
+def negotiated_location(document: str, suffix: str) -> str:
+    """``Content-Location`` of a negotiated answer: the document with its suffix, and for a page
+    the ``?lang=`` it was asked in (the page without it is in the Accept-Language's language)."""
+    href = f"{document}.{suffix}"
+    return with_lang(href) if suffix == "html" else href
+
+
 def page(template: str, status: int = 200, **context) -> Response:
     lang = context.pop("lang", None) or current_lang()
     texts = TEXT[ui_lang(lang)]
@@ -447,7 +454,7 @@ def ontology_document(suffix: str, negotiated: bool, document: str = "/ontology"
     parts = ("ontology", suffix, current_lang())
     headers = {"Link": _alternates(request.script_root + document)}
     if negotiated:
-        headers["Content-Location"] = f"{request.script_root}{document}.{suffix}"
+        headers["Content-Location"] = negotiated_location(f"{request.script_root}{document}", suffix)
     vary = ", ".join(v for v in ("Accept-Language" if suffix == "html" else "", "Accept" if negotiated else "") if v)
     held = _held(parts, vary, headers)
     if held is not None:
@@ -608,7 +615,7 @@ def named_graph(name: str):
     parts = ("graph", stem, suffix, current_lang())
     headers = {"Link": _alternates(doc_base)}
     if negotiated:
-        headers["Content-Location"] = f"{doc_base}.{suffix}"
+        headers["Content-Location"] = negotiated_location(doc_base, suffix)
     if suffix != "html":
         return _graph_document(store, iri, suffix, parts, headers, negotiated)
     count = ld.select(store, "SELECT ?graph (COUNT(*) AS ?n) WHERE { GRAPH ?graph { ?s ?p ?o } } GROUP BY ?graph",
@@ -860,6 +867,7 @@ def org_chart_svg():
         raise _unknown_focus(focus)
     response = Response(orgchart.standalone_svg(svg, lang),
                         content_type="image/svg+xml; charset=utf-8")
+    response.headers["Content-Language"] = lang  # the labels' language
     response.vary.add("Accept-Language")
     return _conditional(response, *parts)
 

@@ -22,6 +22,7 @@ from .resources import (
     _rdf_response,
     current_lang,
     negotiate_format,
+    negotiated_location,
     page,
 )
 
@@ -56,7 +57,7 @@ def shapes_document(suffix: str, negotiated: bool) -> Response:
     parts = ("shapes", suffix, current_lang())
     headers = {"Link": _alternates(request.script_root + "/shapes")}
     if negotiated:
-        headers["Content-Location"] = f"{request.script_root}/shapes.{suffix}"
+        headers["Content-Location"] = negotiated_location(f"{request.script_root}/shapes", suffix)
     vary = ", ".join(v for v in ("Accept-Language" if suffix == "html" else "", "Accept" if negotiated else "") if v)
     held = http.answer_if_held(http.version_etag(version, *parts), vary=vary, headers=headers)
     if held is not None:

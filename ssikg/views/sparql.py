@@ -26,7 +26,7 @@ from ..app import get_settings, get_store
 from ..errors import SsikgError
 from ..linked_data import LANGS, compact_iri
 from ..namespaces import PREFIXES
-from ..result_cache import deterministic
+from ..result_cache import deterministic, mints_blank_nodes
 from ..service_description import service_description_response
 from ..sparql_lexer import iter_tokens
 from ..store import StoreError
@@ -133,16 +133,19 @@ def answer_query(operation: protocol.QueryOperation) -> Response:
     store = get_store()
     settings = get_settings()
     default_graphs, named_graphs = query_dataset(operation)
-    etag = None
+    etag, weak = None, False
     # A remote engine's data can change behind ssikg's back, and its version costs a count on
     # the engine: its answers get no ETag (and, like any uncached answer, Cache-Control: no-store).
     # A query using RAND(), NOW(), UUID() … answers differently each time: no validator either.
     if (request.method in ("GET", "HEAD") and getattr(store, "kind", None) == "embedded"
             and deterministic(operation.text)):
         etag = _etag(store.version, operation, default_graphs, named_graphs, solutions, graph)
+        # a CONSTRUCT template's blank nodes are new ones at each evaluation: the same answer,
+        # not the same bytes, so its validator is weak
+        weak = mints_blank_nodes(operation.text)
         held = http.held_etag(etag)
         if held is not None:
-            return http.not_modified(held)
+            return http.not_modified(held, weak=weak)
     try:
         with _malformed(operation.text, "query"):
             result = execution.run_query(
@@ -163,7 +166,7 @@ def answer_query(operation: protocol.QueryOperation) -> Response:
     response.headers["Vary"] = "Accept"
     replay.mark_replayable(request.environ, result.headers)
     if etag:
-        response.set_etag(etag)
+        response.set_etag(etag, weak=weak)
         response.headers["Cache-Control"] = http.READ_CACHE_CONTROL
     else:
         response.headers["Cache-Control"] = "no-store"
