@@ -73,6 +73,10 @@ def mints_blank_nodes(query: str) -> bool:
     keeps its label; a ``[`` in the WHERE clause makes this err on the safe side.)"""
     if "_:" not in query and "[" not in query:
         return False
+    return _read_mints_blank_nodes(query) if len(query) > _REMEMBERED_TEXT else _remembered_mints(query)
+
+
+def _read_mints_blank_nodes(query: str) -> bool:
     from .sparql_lexer import tokenize
 
     try:
@@ -112,6 +116,7 @@ def _read_deterministic(query: str) -> bool:
 
 
 _remembered = functools.lru_cache(maxsize=512)(_read_deterministic)
+_remembered_mints = functools.lru_cache(maxsize=512)(_read_mints_blank_nodes)
 
 
 @dataclass(frozen=True)
