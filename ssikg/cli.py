@@ -443,9 +443,8 @@ def _pinned_build(settings, writes: bool):
     readers lock held by this (master) process meanwhile, so a rebuild keeps the folder, and
     its serving lock, so no process opens it for writing while this server reads its version
     once (see :mod:`ssikg.store`).  None for a writer (it holds its build's writer lock, so no
-    build replaces it), for an in-memory copy (it does not read the folder again) and for a
-    remote backend."""
-    if writes or settings.get("backend") or settings.get("in_memory"):
+    build replaces it) and for a remote backend."""
+    if writes or settings.get("backend"):
         yield None
         return
     import fcntl

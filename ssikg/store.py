@@ -19,7 +19,8 @@ process ends, however it ends): a process with the store open for writing holds
 ``writer.lock`` exclusively, readers (read-only servers, their query workers, in-memory
 copies) share ``readers.lock``.  A read-only *server* also shares ``serving.lock`` for as long
 as it serves the build, and a writing process holds it exclusively: the two never run on one
-build (a read-only server's version is read once, so it would not follow the other's writes).  A build holds the current folder's ``writer.lock`` from
+build (a read-only server's version is read once, so it would not follow the other's writes).
+A build holds the current folder's ``writer.lock`` from
 its start to the swap, so it refuses to replace a store someone is writing to (those
 writes would be lost) and no writer opens it meanwhile; a previous build still held by
 readers is kept until they are gone (they go on serving it until restarted), and builds
@@ -310,14 +311,19 @@ def check_not_served_read_only(store_path: Path) -> None:
     """Raise StoreInUse when a read-only server serves the store's current build (a writing
     server says so in one line before it starts, as for another writer)."""
     current = Path(store_path).resolve()
-    if not (current / DB_DIR).is_dir():
-        return
+    if (current / DB_DIR).is_dir():
+        _release(_exclude_read_only_servers(current, shown=store_path))
+
+
+def _exclude_read_only_servers(build: Path, shown: Path) -> int | None:
+    """``serving.lock``, exclusively, for a process writing to ``build``; StoreInUse while a
+    read-only server serves it."""
     try:
-        _release(_flock(current, SERVING_LOCK, fcntl.LOCK_EX))
+        return _flock(build, SERVING_LOCK, fcntl.LOCK_EX)
     except BlockingIOError:
-        raise StoreInUse(f"{store_path} is served by a read-only server, whose answers would not follow "
-                         "this server's writes (its version is read once): stop the read-only servers "
-                         "first, or write to a copy of the build") from None
+        raise StoreInUse(f"{shown} is served by a read-only server, whose answers would not follow "
+                         "these writes (its version is read once): stop the read-only servers first, "
+                         "or write to a copy of the build") from None
 
 
 def check_free_for_writing(store_path: Path) -> None:
@@ -554,7 +560,11 @@ class EmbeddedStore(GraphStore):
         self._folder_lock = self._take_folder_lock(in_memory, read_only)
         self._serving_lock = None
         if self.writable and not in_memory and not beside_servers:
-            self._serving_lock = self._exclude_read_only_servers()
+            try:
+                self._serving_lock = _exclude_read_only_servers(self.folder, shown=self.folder)
+            except StoreInUse:
+                _release(self._folder_lock)
+                raise
         db = str(self.folder / DB_DIR)
         try:
             if in_memory:
@@ -580,15 +590,6 @@ class EmbeddedStore(GraphStore):
         except BlockingIOError:
             raise StoreInUse(f"{self.folder} is being rebuilt, or is open for writing in another "
                              "process") from None
-
-    def _exclude_read_only_servers(self) -> int | None:
-        try:
-            return _flock(self.folder, SERVING_LOCK, fcntl.LOCK_EX)
-        except BlockingIOError:
-            _release(self._folder_lock)
-            raise StoreInUse(f"{self.folder} is served by a read-only server, whose answers would not "
-                             "follow this process's writes (its version is read once): stop the "
-                             "read-only servers, or write to a copy of the build") from None
 
     @property
     def raw(self) -> ox.Store:
