@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from .namespaces import PREFIXES
 from .settings import SettingsError, declared, load_settings
 from .store import (
     DB_DIR,
+    EXPORT_MARK,
     StoreError,
     StoreInUse,
     UnexportedWritesError,
@@ -130,7 +132,7 @@ def build(store, force, backend, update_url, store_url, validate_first):
 
     \b
     Examples:
-      ssikg build                       # var/store, when missing or stale
+      ssikg build                       # a new build of var/store, swapped in
       ssikg build --store /srv/ssikg --force
       ssikg build --backend http://localhost:7878/query --store-url http://localhost:7878/store
       ssikg build --validate            # refuse to build data that breaks a shape
@@ -225,6 +227,10 @@ def _prepare_store(store_path: Path, source_dir: Path, remote: bool, read_only: 
     try:
         if auto_build:
             status = ensure_built(store_path, source_dir, progress=_progress)
+            if status == "stale":
+                click.secho("note: ontology/ or data/ changed; the store was rebuilt from them without "
+                            "validating them: run 'ssikg validate' (or 'ssikg build --validate' before "
+                            "starting a server that publishes)", fg="yellow", err=True)
             if status in {"missing", "stale"}:
                 status = "current"  # just built: the warnings below are about a store left as it was
         else:
@@ -669,9 +675,11 @@ def export(store, fmt, output):
 
     Writing to a file marks the store's writes as exported, so 'ssikg build'
     will then replace it without --force.  The file is a backup and an exchange
-    format: to make writes part of the sources, edit data/ (or
-    tools/generate_data.py); a dump added beside data/*.trig would load their
-    blank nodes (the provenance's rdf:Statements) a second time.
+    format, not a data file (its first line says so, and a build refuses it in
+    data/: its blank nodes, the provenance's rdf:Statements, would load a second
+    time).  To make writes part of the sources, copy only their triples into a
+    hand-written TriG file in data/ (the generated files are rewritten by
+    tools/generate_data.py).  A server writing to the store must be stopped first.
 
     \b
     Examples:
@@ -681,13 +689,17 @@ def export(store, fmt, output):
     graph_store = _open_for_reading(store)
     rdf_format = ox.RdfFormat.TRIG if fmt == "trig" else ox.RdfFormat.N_QUADS
     prefixes = dict(PREFIXES) if fmt == "trig" else None
+    header = (f"{EXPORT_MARK} of {graph_store.folder} at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: "
+              "a backup, not a data file (see 'Editing the data' in the README)\n").encode()
     try:
         if output is None:
+            sys.stdout.buffer.write(header)
             ox.serialize(graph_store.quads(), sys.stdout.buffer, rdf_format, prefixes=prefixes)
             sys.stdout.buffer.flush()
         else:
             tmp = output.with_name(output.name + ".partial")
             with open(tmp, "wb") as handle:
+                handle.write(header)
                 ox.serialize(graph_store.quads(), handle, rdf_format, prefixes=prefixes)
             tmp.replace(output)
             graph_store.mark_exported()

@@ -102,11 +102,14 @@ def outbound_targets(text: str, base_iri: str | None = None) -> list[Target]:
     prefix, relative IRI without a base) or the text cannot be tokenized."""
     scope = _Scope(base_iri)
     targets: list[Target] = []
-    depth, operation_start, position, previous = 0, True, 0, ""
+    depth, operation_start, position, previous = 0, True, 0, None
     place = _Place()
     while (token := next_token(text, position)) is not None:
         position = token.end
-        word, after_iri_keyword, previous = token.word, previous.endswith(_IRI_KEYWORDS), token.word
+        # only the keyword itself: a name ending so (ex:graph, ex:photo) is a term, after which a
+        # pattern may begin
+        after_iri_keyword = previous is not None and previous.keyword(*_IRI_KEYWORDS)
+        word, previous = token.word, token
         if depth == 0 and (declared_end := _declaration(text, token, scope)):
             position, operation_start = declared_end, True
             continue
@@ -150,6 +153,9 @@ class _Place:
         self.terms, self.joined, self.describing = 0, False, False
         self.stack: list[tuple[int, bool]] = []
         self.previous: Token | None = None
+        # the bracket depth of a FILTER or BIND being read: its constraint (``(…)``, a function
+        # call ``xsd:boolean(…)``, ``NOT EXISTS {…}``) is no term, and a pattern may begin after it
+        self.constraint: int | None = None
 
     @property
     def call_possible(self) -> bool:
@@ -160,6 +166,8 @@ class _Place:
         if kind == "name" and value.upper() not in _TERM_NAMES:
             self.terms, self.joined = 0, False
             self.describing = value.upper() == "DESCRIBE" or (self.describing and value.upper() not in {"WHERE", "FROM"})
+            if value.upper() in {"FILTER", "BIND"} and self.constraint is None:
+                self.constraint = len(self.stack)
         elif kind in {"var", "iri", "pname", "string", "name"} or (kind == "other" and not value.startswith("@")):
             self._term()
         elif kind == "punct":
@@ -167,6 +175,8 @@ class _Place:
         self.previous = token
 
     def _term(self) -> None:
+        if self.constraint is not None and len(self.stack) == self.constraint:
+            return  # the name of the function a FILTER calls
         if self.joined:
             self.joined = False
         else:
@@ -180,7 +190,10 @@ class _Place:
             self.describing = self.describing and value != "{"
         elif value in "}])":
             self.terms, self.joined = self.stack.pop() if self.stack else (0, False)
-            if value == "}":
+            if self.constraint is not None and len(self.stack) <= self.constraint:
+                self.constraint = None  # the FILTER or BIND has ended: a pattern may begin
+                self.terms, self.joined = 0, False
+            elif value == "}":
                 self.terms, self.joined = 0, False  # after a group, a pattern may begin
             else:
                 self._term()

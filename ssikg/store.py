@@ -83,6 +83,18 @@ class SourceFile:
     graph: str | None  # None: the file names its graphs itself (TriG, N-Quads)
 
 
+# The first line of every 'ssikg export': a backup names itself, so a build refuses it as a source.
+EXPORT_MARK = "# ssikg export"
+
+
+def is_export(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(EXPORT_MARK)) == EXPORT_MARK.encode()
+    except OSError:
+        return False
+
+
 def source_files(source_dir: Path) -> list[SourceFile]:
     """The files a build loads: ``ontology/*.ttl`` (not the SHACL shapes) into the
     ontology graph, and every TriG / N-Quads file under ``data/``."""
@@ -96,6 +108,12 @@ def source_files(source_dir: Path) -> list[SourceFile]:
     data_dir = source_dir / "data"
     for path in sorted(data_dir.rglob("*")) if data_dir.is_dir() else []:
         if path.suffix in QUAD_FORMATS and path.is_file():
+            if is_export(path):
+                raise StoreError(
+                    f"{path.relative_to(source_dir)}: an export of a store ('ssikg export'), not a data file: "
+                    "built again, its blank nodes (the provenance's rdf:Statements) would be new ones, and every "
+                    "fact's provenance would be there twice. Move it out of data/ and copy only the triples you "
+                    "want to keep into a hand-written TriG file there (README, 'Editing the data')")
             files.append(SourceFile(path, path.relative_to(source_dir).as_posix(),
                                     QUAD_FORMATS[path.suffix], None))
         elif path.suffix in TRIPLE_FORMATS and path.is_file():
@@ -376,7 +394,8 @@ def _build_held(store_path: Path, source_dir: Path, *, force: bool, say: Progres
     if current and current.unexported_writes and not force:
         raise UnexportedWritesError(
             f"{store_path} holds {current.unexported_writes} write(s) not exported to files; "
-            "run 'ssikg export' first, or rebuild with --force to discard them")
+            "run 'ssikg export -o FILE' first (to keep them in the sources, copy their triples into a "
+            "TriG file of data/: README, 'Editing the data'), or rebuild with --force to discard them")
     files = source_files(source_dir)
     digest = inputs_hash(files)
     builds = store_path.parent / BUILDS_DIR
@@ -588,8 +607,9 @@ class EmbeddedStore(GraphStore):
         try:
             return _flock(self.folder, WRITER_LOCK, fcntl.LOCK_EX)
         except BlockingIOError:
-            raise StoreInUse(f"{self.folder} is being rebuilt, or is open for writing in another "
-                             "process") from None
+            raise StoreInUse(f"{self.folder} is open for writing by another process (a server with an "
+                             "update token, 'ssikg export') or being built: stop that server first (it "
+                             "serves the whole dataset at GET /store meanwhile)") from None
 
     @property
     def raw(self) -> ox.Store:

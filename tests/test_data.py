@@ -745,6 +745,10 @@ def test_generator_is_in_sync_with_the_data_files():
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # a misspelt option is refused, never taken as "write" (it overwrote hand edits, exit 0)
+    typo = subprocess.run([sys.executable, str(ROOT / "tools" / "generate_data.py"), "--chek"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert typo.returncode == 2 and "unrecognized arguments: --chek" in typo.stderr and "written" not in typo.stdout
 
 
 # --------------------------------------------------------------------------

@@ -269,7 +269,7 @@ def test_outbound_targets(text, expected):
 # a target whenever the engine makes a request (no way around the switch), and none for the
 # innocent ones (valid queries, refused with a 403 before).
 PLACES_DATA = """@prefix e: <{base}/> .
-<http://s/s> <http://s/p> <http://s/o>, "x"@en, "x"^^e:t, 1 ; e:p <http://s/o> ; e:a <http://s/m> ;
+<http://s/s> <http://s/p> <http://s/o>, "x"@en, "x"^^e:t, 1, e:graph, e:photo ; e:p <http://s/o> ; e:a <http://s/m> ;
     e:service <{base}/x> ; e:selfservice <{base}/x> .
 <http://s/m> e:b <http://s/o> .
 [] e:p <http://s/o> .
@@ -292,6 +292,11 @@ PLACES = {
     "after an OPTIONAL": ("{ OPTIONAL { ?s ?p ?o } service:c { ?a ?b ?c } }", True),
     "after ', ?o2'": ("{ ?s ?p ?o , ?o2 service:c { ?a ?b ?c } }", True),
     "glued to its keyword": ("{ SERVICEe:x { ?a ?b ?c } }", True),
+    "after a FILTER calling a function": ("{ FILTER xsd:boolean(true) service:c { ?a ?b ?c } }", True),
+    "glued, after a FILTER calling a function": ("{ FILTER xsd:boolean(true) servicee:c { ?a ?b ?c } }", True),
+    "after FILTER NOT EXISTS": ("{ FILTER NOT EXISTS { ?a e:none ?c } service:c { ?a ?b ?c } }", True),
+    "after an object named …graph": ("{ ?s ?p e:graph service:c { ?a ?b ?c } }", True),
+    "after an object named …to": ("{ ?s ?p e:photo service:c { ?a ?b ?c } }", True),
     # a name: where a term is expected
     "in a local name": ("{ ?s e:service <{base}/x> { ?a ?b ?c } }", False),
     "in a longer local name": ("{ ?s e:selfservice <{base}/x> { ?a ?b ?c } }", False),
@@ -302,6 +307,8 @@ PLACES = {
     "after an inverse path": ("{ ?s ^e:a service:c { ?a ?b ?c } }", False),
     "as a datatype": ('{ ?s ?p "x"^^service:c { ?a ?b ?c } }', False),
     "after FROM": ("FROM service:c { ?s ?p ?o }", False),
+    "as an object after a FILTER": ("{ FILTER(true) ?s ?p service:c { ?a ?b ?c } }", False),
+    "as an object after a BIND": ("{ BIND(1 AS ?z) ?s ?p service:c { ?a ?b ?c } }", False),
 }
 
 
@@ -310,7 +317,7 @@ def test_a_prefixed_name_spelling_service_is_a_call_exactly_where_the_engine_cal
     body, is_call = PLACES[name]
     body = body.replace("{base}", listener.base)
     text = (f"PREFIX : <{listener.base}/> PREFIX e: <{listener.base}/> PREFIX service: <{listener.base}/svc/> "
-            f"SELECT * {body}")
+            f"PREFIX xsd: <http://www.w3.org/2001/XMLSchema#> SELECT * {body}")
     store = ox.Store()
     store.load(PLACES_DATA.replace("{base}", listener.base).encode(), ox.RdfFormat.TURTLE)
     list(store.query(text, use_default_graph_as_union=True))  # the engine, with nothing in its way

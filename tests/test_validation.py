@@ -297,6 +297,16 @@ def test_cli_validates_a_copy_of_the_sources_with_its_own_page(tmp_path):
     assert "ssikgsh:VerbatimInPage-inPage" in result.stdout
 
 
+def test_cli_reads_a_projects_data_folder_as_the_build_does(tmp_path):
+    """The validation step before a build sees what the build loads: plain triples in data/,
+    which the build refuses, are refused here too (they validated, then the build failed)."""
+    shutil.copytree(PROJECT_ROOT / "ontology", tmp_path / "ontology")
+    shutil.copytree(DATA, tmp_path / "data")
+    (tmp_path / "data" / "notes.ttl").write_text('<http://e/a> <http://e/b> "c" .\n', encoding="utf-8")
+    result = run_cli("validate", str(tmp_path / "ontology" / "ssikg.ttl"), str(tmp_path / "data"))
+    assert result.returncode == 2 and "notes.ttl: a data file must name its graphs" in result.stderr
+
+
 def test_validate_files_skips_shapes_and_non_rdf_files_in_folders():
     """ontology/ holds shapes.ttl and data/ holds page.txt: folders validate their data files only."""
     report = validate_files([PROJECT_ROOT / "ontology", DATA])

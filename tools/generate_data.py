@@ -1368,8 +1368,14 @@ def build() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python tools/generate_data.py", description=(
+        "Write data/*.trig from the tables in this file (the generated files are never edited by hand)."))
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a generated file would change (for CI)")
+    check = parser.parse_args(argv).check  # an unknown option is refused (exit 2), never taken as 'write'
     files = build()
-    check = "--check" in argv
     changed = []
     for name, text in files.items():
         path = DATA / name
