@@ -118,10 +118,14 @@ def outbound_targets(text: str, base_iri: str | None = None) -> list[Target]:
             if not found:
                 raise Refused(400, f"LOAD at character {token.start + 1} must be followed by an IRI")
             targets.extend(found)
+        # a prefixed name Oxigraph can read (its prefix declared) is one wherever a term may be:
+        # ex:service, GRAPH service:g { … }, ?s ?p service:o { … } are names, not calls; with an
+        # undeclared prefix the parser reads something else (trueservice:x is true, SERVICE :x)
+        readable = token.kind == "pname" and token.prefix in scope.prefixes
         for offset in _occurrences(word, "SERVICE"):
             exact = offset == 0 and word == "SERVICE"
-            if token.kind == "pname" and not exact and (offset > 0 or after_iri_keyword or not place.call_possible):
-                continue  # ex:service, GRAPH service:g { … }, ?s ?p service:o { … }: a name, not a call
+            if readable and not exact and (offset > 0 or after_iri_keyword or not place.call_possible):
+                continue
             targets.extend(_call(text, token.start + offset + 7, "SERVICE", token.start + offset,
                                  scope, need_brace=not exact))
         if token.kind == "punct" and token.value in "{}":

@@ -10,6 +10,7 @@ and answers like a tiny SPARQL endpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -269,7 +270,7 @@ def test_outbound_targets(text, expected):
 # a target whenever the engine makes a request (no way around the switch), and none for the
 # innocent ones (valid queries, refused with a 403 before).
 PLACES_DATA = """@prefix e: <{base}/> .
-<http://s/s> <http://s/p> <http://s/o>, "x"@en, "x"^^e:t, 1, e:graph, e:photo ; e:p <http://s/o> ; e:a <http://s/m> ;
+<http://s/s> <http://s/p> <http://s/o>, "x"@en, "x"^^e:t, 1, true, e:graph, e:photo ; e:p <http://s/o> ; e:a <http://s/m> ;
     e:service <{base}/x> ; e:selfservice <{base}/x> .
 <http://s/m> e:b <http://s/o> .
 [] e:p <http://s/o> .
@@ -297,6 +298,7 @@ PLACES = {
     "after FILTER NOT EXISTS": ("{ FILTER NOT EXISTS { ?a e:none ?c } service:c { ?a ?b ?c } }", True),
     "after an object named …graph": ("{ ?s ?p e:graph service:c { ?a ?b ?c } }", True),
     "after an object named …to": ("{ ?s ?p e:photo service:c { ?a ?b ?c } }", True),
+    "glued to a boolean object (an undeclared prefix)": ("{ ?s ?p trueservice:c { ?a ?b ?c } }", True),
     # a name: where a term is expected
     "in a local name": ("{ ?s e:service <{base}/x> { ?a ?b ?c } }", False),
     "in a longer local name": ("{ ?s e:selfservice <{base}/x> { ?a ?b ?c } }", False),
@@ -323,6 +325,54 @@ def test_a_prefixed_name_spelling_service_is_a_call_exactly_where_the_engine_cal
     list(store.query(text, use_default_graph_as_union=True))  # the engine, with nothing in its way
     assert (listener.connections > 0) is is_call, "the engine's reading differs from the table"
     assert bool(outbound_targets(text)) is is_call
+
+
+FUZZ_SUBJECTS = ["?s", "<http://s/s>", "[ e:p ?o ]", "( 1 2 )", "_:b"]
+FUZZ_VERBS = ["?p", "<http://s/p>", "e:p", "a", "e:a/e:b", "^e:a", "(e:a|e:p)", "e:p*", "!e:zz"]
+FUZZ_OBJECTS = ["?o", "<http://s/o>", '"x"@en', '"x"^^e:t', "1", "true", "e:graph", "[ e:q ?r ]", "( 1 )", "()",
+                "-1", "e:service"]
+FUZZ_PARTS = ["FILTER(true)", "FILTER xsd:boolean(true)", "FILTER NOT EXISTS { ?z e:none ?y }", "BIND(1 AS ?b1)",
+              "OPTIONAL { ?s ?p ?o }", "{ ?s ?p ?o }", "VALUES ?v { 1 }", "MINUS { ?s e:none ?o }", "."]
+FUZZ_GLUE = ["", " ", " . ", " ; e:p ", " e:p ", " ?p ", " , ", "true", "1", '"x"', "e:a", "e", " a ", " FILTER true",
+             " #c\n", "^^e:t ", "@en "]
+FUZZ_CALLS = ["service:c", "servicee:c", "SERVICE e:c", "SeRvIcE:c", "serviceundeclared:c", "SERVICE SILENTe:c",
+              "service#c\n:c", "x:service"]
+
+
+def _random_placement(rng) -> str:
+    def triple():
+        return " ".join(rng.choice(group) for group in (FUZZ_SUBJECTS, FUZZ_VERBS, FUZZ_OBJECTS))
+
+    parts = [triple() if rng.random() < 0.6 else rng.choice(FUZZ_PARTS) for _ in range(rng.randint(0, 3))]
+    return "{ " + " ".join(parts) + rng.choice(FUZZ_GLUE) + rng.choice(FUZZ_CALLS) + " { ?a ?b ?c } }"
+
+
+def test_no_random_placement_gets_a_request_past_the_guard(listener):
+    """Patterns, constraints, paths, literals and names glued or spaced in front of a call, drawn
+    at random (a fixed seed): whenever the engine makes a request, the guard found a target."""
+    import random
+
+    rng = random.Random(20261127)
+    store = ox.Store()
+    store.load(PLACES_DATA.replace("{base}", listener.base).encode(), ox.RdfFormat.TURTLE)
+    prologue = (f"PREFIX : <{listener.base}/> PREFIX e: <{listener.base}/> PREFIX service: <{listener.base}/svc/> "
+                "PREFIX xsd: <http://www.w3.org/2001/XMLSchema#> SELECT * ")
+    missed, calls = [], 0
+    for _ in range(20000):
+        text = prologue + _random_placement(rng)
+        before = listener.connections
+        with contextlib.suppress(SyntaxError, OSError, RuntimeError):  # many draws are not SPARQL
+            list(store.query(text, use_default_graph_as_union=True))
+        if listener.connections > before:
+            calls += 1
+            try:
+                found = bool(outbound_targets(text))
+            except Refused:
+                found = True
+            if not found:
+                missed.append(text[len(prologue):])
+    assert calls > 1000  # the draw does reach the engine's calls
+    assert missed == []
 
 
 def test_a_valid_query_naming_service_is_answered(make_app, serve_app, listener):
