@@ -5,6 +5,7 @@ edit them); a non-editable install (``pip install .``, a wheel, ``pipx``) gets a
 ``ssikg/_sources/`` so that ``ssikg serve`` builds the same store anywhere.  An editable install
 reads them from the checkout instead (:func:`ssikg.settings.default_source_dir`)."""
 
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -18,8 +19,10 @@ class BuildWithSources(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return
+        target = Path(self.build_lib) / "ssikg" / "_sources"
+        shutil.rmtree(target, ignore_errors=True)  # a file removed from the sources leaves the wheel too
         for name in SOURCE_FOLDERS:
-            self.copy_tree(str(Path(name)), str(Path(self.build_lib) / "ssikg" / "_sources" / name))
+            self.copy_tree(str(Path(name)), str(target / name))
 
 
 setup(cmdclass={"build_py": BuildWithSources})

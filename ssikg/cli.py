@@ -45,7 +45,7 @@ def _store_path(ctx, param, value: Path | None) -> Path | None:
 
 STORE_OPTION = click.option(
     "--store", "store", type=click.Path(path_type=Path), default=None, callback=_store_path,
-    help="Store folder (default: var/store in the project, or $SSIKG_STORE).")
+    help="Store folder (default: $SSIKG_STORE, else var/store in the project, or ~/.local/share/ssikg/store for an installed wheel).")
 
 
 def _settings(**overrides):
@@ -105,8 +105,8 @@ def cli():
       ssikg build                      build var/store from ontology/ and data/
       ssikg serve                      serve it on http://127.0.0.1:5000/sparql
       ssikg query 'SELECT ...'         ask it from the terminal
-      ssikg query @queries/cq26-transitive-containment-of-dcis.rq
-      ssikg export -o dump.trig        write everything (with writes) back to a file
+      ssikg queries run cq26-transitive-containment-of-dcis    a stored query, by name
+      ssikg export -o dump.trig        a backup of everything (with writes)
     """
 
 
@@ -343,8 +343,9 @@ def serve(store, host, port, production, threads, processes):
     except QueryFileError as exc:
         _fail(f"{exc}\n(run 'ssikg queries check' for the full list)")
     _check_listen(host, port)  # before a build that may take minutes
+    # an in-memory server's writes never reach the build folder: no other process is in its way
     prepare = (settings.store_path, settings.source_dir, bool(settings.get("backend")),
-               bool(settings.get("read_only")), settings.auto_build, writes)
+               bool(settings.get("read_only")), settings.auto_build, writes and not settings.get("in_memory"))
     try:
         # gunicorn forks its workers from this process: RocksDB must not start here (see
         # _prepare_store_elsewhere), so the production server builds or checks its store in another.
@@ -531,6 +532,12 @@ def query(store, fmt, query):
       echo 'ASK { ?s ?p ?o }' | ssikg query --format json -
     """
     text = _read_query_argument(query)
+    from .sparql_guard import Refused, check_outbound, policy_for
+
+    try:  # the engine would make the request itself: the same switch as the endpoint's
+        check_outbound(text, policy_for(_settings(store=store)))
+    except Refused as refusal:
+        _fail(refusal.message)
     graph_store = _open_for_reading(store, read_only=True)
     try:
         result = graph_store.query(text)

@@ -70,7 +70,7 @@ from .auth import writes_enabled
 from .errors import SsikgError
 from .http import ABORTED_KEY, count
 from .result_cache import CACHE_HEADER, ResultCache
-from .sparql_guard import OutboundPolicy, Refused, Target, check_outbound
+from .sparql_guard import Refused, Target, check_outbound, policy_for
 from .streaming import spool, whole_for_http10
 from .workers import (
     RDF_FORMATS,
@@ -153,11 +153,6 @@ def _settings(settings=None):
     return settings if settings is not None else current_app.config["SSIKG"]
 
 
-def outbound_policy(settings) -> OutboundPolicy:
-    return OutboundPolicy(tuple(settings.get("service_allowlist") or ()),
-                          bool(settings.get("service_allow_private")))
-
-
 def federated_query_enabled(settings) -> bool:
     """Whether SERVICE can reach anything (for the Service Description's sd:BasicFederatedQuery)."""
     return bool(settings.get("service_allowlist"))
@@ -189,7 +184,7 @@ def check_operation(text: str, kind: str, *, base_iri: str | None = None, settin
                               "in a row); Oxigraph would exhaust its stack (and kill the process)",
                          title="Nested too deeply")
     try:
-        return check_outbound(text, outbound_policy(settings),
+        return check_outbound(text, policy_for(settings),
                               base_iri=base_iri if base_iri is not None else settings.get("public_base"))
     except Refused as refusal:
         count("refusals")

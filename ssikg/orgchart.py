@@ -699,7 +699,7 @@ def summary_outline(summary: Summary, lang: str, chart_link) -> dict:
               help="svg: the drawn chart; dot: the Graphviz source.")
 @click.option("--focus", default=None, help="IRI (or id:…) of a unit: draw only its part of the chart.")
 @click.option("--store", "store", type=click.Path(path_type=Path), default=None,
-              help="Store folder (default: var/store in the project, or $SSIKG_STORE).")
+              help="Store folder (default: $SSIKG_STORE, else var/store in the project, or ~/.local/share/ssikg/store for an installed wheel).")
 def cli_command(output, lang, fmt, focus, store):
     """Draw the organisation chart (units, posts, reporting, assistance, advice, joint authority).
 

@@ -388,6 +388,11 @@ def _may_reach_out(text: str) -> bool:
     return "service" in lowered or "load" in lowered or "\\u" in lowered
 
 
+def policy_for(settings) -> OutboundPolicy:
+    """The policy the ``service_allowlist`` and ``service_allow_private`` settings make."""
+    return OutboundPolicy(tuple(settings.get("service_allowlist") or ()), bool(settings.get("service_allow_private")))
+
+
 def check_outbound(text: str, policy: OutboundPolicy, base_iri: str | None = None) -> list[Target]:
     """Refuse ``text`` if any SERVICE / LOAD target is not allowed; returns the targets."""
     if not _may_reach_out(text):

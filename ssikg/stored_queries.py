@@ -1379,7 +1379,7 @@ def list_command(directory):
 @cli_command.command("run")
 @DIR_OPTION
 @click.option("--store", "store", type=click.Path(path_type=Path), default=None,
-              help="Store folder (default: var/store in the project, or $SSIKG_STORE).")
+              help="Store folder (default: $SSIKG_STORE, else var/store in the project, or ~/.local/share/ssikg/store for an installed wheel).")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="A parameter's value (repeat for each parameter); typed and bound as an RDF term.")
 @click.option("--format", "fmt", default="table", show_default=True,

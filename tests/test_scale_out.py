@@ -242,12 +242,16 @@ def test_a_writer_and_read_only_servers_never_share_a_build(store_copy, tmp_path
     instances.append(reader)
     refused = _serve_once(store_copy, SSIKG_UPDATE_TOKEN=TOKEN)
     assert refused.returncode == 1 and "served by a read-only server" in refused.stderr, refused.stderr
+    in_memory = Instance(store_copy, tmp_path, SSIKG_IN_MEMORY="1")  # its writes stay in memory: allowed
+    instances.append(in_memory)
     exported = subprocess.run([sys.executable, "-m", "ssikg", "export", "--store", str(store_copy),
                                "-o", str(tmp_path / "dump.nq"), "--format", "nquads"],
                               cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert exported.returncode == 0, exported.stderr
     reader.stop()
     instances.remove(reader)
+    in_memory.stop()
+    instances.remove(in_memory)
 
     writer = Instance(store_copy, tmp_path)  # with the update token
     instances.append(writer)

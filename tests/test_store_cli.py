@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+import socket
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -248,6 +249,16 @@ def test_cli_query_json_and_errors(built_store, tmp_path):
     assert usage.returncode == 2
     missing = run_cli("query", "--store", str(store), "@/no/such/file.rq")
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+    # the service_allowlist is the command line's switch too (empty: no outbound request at all)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        federated = run_cli("query", "--store", str(store),
+                            f"SELECT * WHERE {{ SERVICE <http://127.0.0.1:{listener.getsockname()[1]}/s> {{ ?s ?p ?o }} }}")
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    assert federated.returncode == 1 and "federated queries (SERVICE) are disabled" in federated.stderr
 
 
 def test_cli_build_error_exit_code_names_file(sources, tmp_path):

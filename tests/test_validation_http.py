@@ -280,7 +280,22 @@ def test_every_shape_iri_dereferences_to_the_shapes_document(live_server, shared
     anchors = set(re.findall(r'id="([^"]+)"', page.text))
     assert {iri.rpartition("#")[2] for iri in named} <= anchors
     assert "A post must sit in exactly one organisation" in page.text  # the rule's message, in English
+    assert "<code>org:postIn|^org:hasPost</code>" in page.text  # a path, as SPARQL writes it
+    shouted = requests.get(f"{live_server.url}/shapes?lang=EN", headers={"Accept": "text/html"}, timeout=TIMEOUT)
+    assert shouted.headers["Content-Language"] == "en" and shouted.headers["Content-Location"] == "/shapes.html?lang=en"
     assert requests.get(f"{live_server.url}/shapes.xml", timeout=TIMEOUT).status_code == 404
+
+
+def test_shapes_that_cannot_be_read_are_a_503_that_names_no_server_path(make_app, serve_app, tmp_path):
+    import shutil
+
+    from ssikg.settings import PROJECT_ROOT
+
+    shutil.copytree(PROJECT_ROOT / "ontology", tmp_path / "ontology")
+    (tmp_path / "ontology" / "shapes.ttl").write_text("this is not turtle", encoding="utf-8")
+    server = serve_app(make_app(source_dir=tmp_path))
+    answer = requests.get(f"{server.url}/shapes.ttl", timeout=TIMEOUT)
+    assert answer.status_code == 503 and str(tmp_path) not in answer.text and "server log" in answer.json()["message"]
 
 
 @pytest.mark.parametrize("filename,content_type,body,status,words", [

@@ -153,8 +153,9 @@ def current_lang() -> str:
 
 
 def explicit_lang() -> str:
-    """The ``?lang=`` that links keep (see :func:`link`), or "" (a page differs by it)."""
-    asked = request.args.get("lang", "")
+    """The ``?lang=`` that links keep (see :func:`link`), or "" (a page differs by it); read as
+    :func:`current_lang` reads it (``?lang=EN`` is English, and says so in links)."""
+    asked = request.args.get("lang", "").strip().lower()
     return asked if asked in ld.LANGS else ""
 
 

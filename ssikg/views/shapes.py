@@ -8,8 +8,9 @@ read from ``source_dir``, as validation reads them)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from rdflib import RDF, Graph, URIRef
+from rdflib.collection import Collection
 from rdflib.namespace import SH
 
 from .. import http
@@ -65,7 +66,9 @@ def shapes_document(suffix: str, negotiated: bool) -> Response:
     try:
         graph = load_shapes(default_shapes_path(source_dir)).graph
     except ShapesUnavailable as exc:
-        raise SsikgError(503, f"the shapes cannot be read: {exc}", title="Shapes unavailable") from None
+        current_app.logger.error("/shapes: %s", exc)  # the path and the parser's words: for the log only
+        raise SsikgError(503, "the shapes cannot be read (the server log says why)",
+                         title="Shapes unavailable") from None
     if suffix == "html":
         lang = current_lang()
         response = page("shapes.html", lang=lang, **shapes_context(graph, lang))
@@ -90,7 +93,7 @@ def shapes_context(graph: Graph, lang: str) -> dict:
     def constraint(node) -> dict:
         return {"anchor": _fragment(node), "name": text(node, SH.name), "message": text(node, SH.message),
                 "description": text(node, SH.description),
-                "path": _shown(graph.value(node, SH.path)), "sparql": str(graph.value(node, SH.select) or "")}
+                "path": _shown(graph.value(node, SH.path), graph), "sparql": str(graph.value(node, SH.select) or "")}
 
     shapes = []
     for node in sorted(set(graph.subjects(RDF.type, SH.NodeShape)), key=_fragment):
@@ -112,8 +115,37 @@ def _fragment(node) -> str:
     return str(node).rpartition("#")[2]
 
 
-def _shown(node) -> str | None:
-    """A term as a reader sees it: a prefixed name, or the path's Turtle-like text."""
+def _shown(node, graph: Graph | None = None) -> str | None:
+    """A term as a reader sees it: a prefixed name; a property path in SPARQL's syntax
+    (``^org:postIn``, ``org:a|org:b``, ``org:a/org:b``, ``org:a*``)."""
     if node is None:
         return None
-    return ld.compact_iri(str(node)) if isinstance(node, URIRef) else "[…]"
+    if isinstance(node, URIRef):
+        return ld.compact_iri(str(node))
+    if graph is not None:
+        shown = _path_text(graph, node)
+        if shown is not None:
+            return shown
+    return "[…]"
+
+
+_PATH_MODIFIERS = ((SH.inversePath, "^{}"), (SH.zeroOrMorePath, "{}*"), (SH.oneOrMorePath, "{}+"),
+                   (SH.zeroOrOnePath, "{}?"))
+
+
+def _path_text(graph: Graph, node) -> str | None:
+    for predicate, form in _PATH_MODIFIERS:
+        inner = graph.value(node, predicate)
+        if inner is not None:
+            return form.format(_grouped(graph, inner))
+    alternatives = graph.value(node, SH.alternativePath)
+    if alternatives is not None:
+        return "|".join(_grouped(graph, step) for step in Collection(graph, alternatives))
+    if (node, RDF.first, None) in graph:  # a sequence is a list
+        return "/".join(_grouped(graph, step) for step in Collection(graph, node))
+    return None
+
+
+def _grouped(graph: Graph, node) -> str:
+    text = _shown(node, graph) or "[…]"
+    return text if isinstance(node, URIRef) or text.startswith("^") else f"({text})"
