@@ -682,11 +682,12 @@ def export(store, fmt, output):
 
     Writing to a file marks the store's writes as exported, so 'ssikg build'
     will then replace it without --force.  The file is a backup and an exchange
-    format, not a data file (its first line says so, and a build refuses it in
-    data/: its blank nodes, the provenance's rdf:Statements, would load a second
-    time).  To make writes part of the sources, copy only their triples into a
-    hand-written TriG file in data/ (the generated files are rewritten by
-    tools/generate_data.py).  A server writing to the store must be stopped first.
+    format, not a data file (its first line says so, and a build refuses it beside
+    other files of data/: its blank nodes, the provenance's rdf:Statements, would
+    load a second time; alone in data/ it restores the store).  To make writes part
+    of the sources, copy only their triples into a hand-written TriG file in data/
+    (the generated files are rewritten by tools/generate_data.py).  A server
+    writing to the store must be stopped first.
 
     \b
     Examples:

@@ -108,12 +108,6 @@ def source_files(source_dir: Path) -> list[SourceFile]:
     data_dir = source_dir / "data"
     for path in sorted(data_dir.rglob("*")) if data_dir.is_dir() else []:
         if path.suffix in QUAD_FORMATS and path.is_file():
-            if is_export(path):
-                raise StoreError(
-                    f"{path.relative_to(source_dir)}: an export of a store ('ssikg export'), not a data file: "
-                    "built again, its blank nodes (the provenance's rdf:Statements) would be new ones, and every "
-                    "fact's provenance would be there twice. Move it out of data/ and copy only the triples you "
-                    "want to keep into a hand-written TriG file there (README, 'Editing the data')")
             files.append(SourceFile(path, path.relative_to(source_dir).as_posix(),
                                     QUAD_FORMATS[path.suffix], None))
         elif path.suffix in TRIPLE_FORMATS and path.is_file():
@@ -121,7 +115,21 @@ def source_files(source_dir: Path) -> list[SourceFile]:
                              "(write it as TriG or N-Quads); only ontology/ holds plain Turtle")
     if not files:
         raise StoreError(f"no ontology/*.ttl or data/*.trig files under {source_dir}")
+    refuse_an_export_beside_data([f.path for f in files if f.graph is None], source_dir)
     return files
+
+
+def refuse_an_export_beside_data(data_files: list[Path], source_dir: Path) -> None:
+    """An export of a store is a whole dataset: alone in data/ it restores a backup, but beside
+    other data files its blank nodes (the provenance's rdf:Statements) load as new ones, and
+    every fact's provenance is there twice — which no rule notices."""
+    exports = [path for path in data_files if is_export(path)]
+    if exports and len(data_files) > 1:
+        shown = Path(exports[0]).relative_to(source_dir) if Path(exports[0]).is_relative_to(source_dir) else exports[0]
+        raise StoreError(
+            f"{shown}: an export of a store ('ssikg export') beside other data files: its provenance would be "
+            "there twice (its blank nodes load as new ones). Alone in data/ it restores that store; to keep "
+            "some writes, copy only their triples into a hand-written TriG file (README, 'Editing the data')")
 
 
 # How a build makes a store of its files: bumped when the same files make another store, so

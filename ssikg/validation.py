@@ -248,25 +248,26 @@ def quads_from_files(paths: Iterable[Path]) -> list[RdfQuad]:
 def _expand(paths: Iterable[Path]) -> Iterator[Path]:
     for path in map(Path, paths):
         if path.is_dir():
-            # a project's data/ folder is read as the build reads it: what it refuses is refused here
-            sources = path.name == "data" and (path.parent / "ontology").is_dir()
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in FILE_FORMATS and not child.name.startswith("shapes"):
-                    _refuse_what_a_build_refuses(child, sources)
-                    yield child
+            children = [child for child in sorted(path.rglob("*")) if child.is_file()
+                        and child.suffix.lower() in FILE_FORMATS and not child.name.startswith("shapes")]
+            if path.name == "data" and (path.parent / "ontology").is_dir():
+                _refuse_what_a_build_refuses(children, path.parent)  # a project's data/, read as the build reads it
+            yield from children
         else:
             yield path
 
 
-def _refuse_what_a_build_refuses(path: Path, in_sources: bool) -> None:
-    from .store import TRIPLE_FORMATS, is_export
+def _refuse_what_a_build_refuses(data_files: list[Path], source_dir: Path) -> None:
+    from .store import TRIPLE_FORMATS, StoreError, refuse_an_export_beside_data
 
-    if is_export(path):
-        raise ValidationInputError(f"{path}: an export of a store ('ssikg export'), not a data file: a build "
-                                   "refuses it (README, 'Editing the data')")
-    if in_sources and path.suffix.lower() in TRIPLE_FORMATS:
-        raise ValidationInputError(f"{path}: a data file must name its graphs (write it as TriG or N-Quads); "
-                                   "the build refuses plain triples in data/")
+    for path in data_files:
+        if path.suffix.lower() in TRIPLE_FORMATS:
+            raise ValidationInputError(f"{path}: a data file must name its graphs (write it as TriG or N-Quads); "
+                                       "the build refuses plain triples in data/")
+    try:
+        refuse_an_export_beside_data(data_files, source_dir)
+    except StoreError as exc:
+        raise ValidationInputError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------

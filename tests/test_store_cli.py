@@ -293,6 +293,17 @@ def test_cli_export_round_trips_and_clears_unexported(sources, tmp_path):
     refused = run_cli("build", "--store", str(tmp_path / "again"), env={"SSIKG_SOURCE_DIR": str(sources)})
     assert refused.returncode == 1
     assert "data/http-writes.trig: an export of a store" in refused.stderr and "Editing the data" in refused.stderr
+    # alone in data/, an export restores the store it was made of
+    for generated in (sources / "data").glob("*.trig"):
+        if generated.name != "http-writes.trig":
+            generated.unlink()
+    restored = run_cli("build", "--store", str(tmp_path / "restored"), env={"SSIKG_SOURCE_DIR": str(sources)})
+    assert restored.returncode == 0, restored.stderr
+    restored_store = open_store(tmp_path / "restored", read_only=True)
+    try:
+        assert len(restored_store) == total
+    finally:
+        restored_store.close()
 
 
 def test_cli_help_teaches():
