@@ -288,6 +288,14 @@ def _flock(folder: Path, name: str, mode: int) -> int | None:
     return fd
 
 
+def _lock_or_refuse(folder: Path, name: str, mode: int, refusal: str) -> int | None:
+    """:func:`_flock`, or StoreInUse saying ``refusal`` when another holder prevents it."""
+    try:
+        return _flock(folder, name, mode)
+    except BlockingIOError:
+        raise StoreInUse(refusal) from None
+
+
 def _release(fd: int | None) -> None:
     if fd is not None:
         os.close(fd)
@@ -314,23 +322,19 @@ def _hold_for_build(store_path: Path) -> int | None:
     current = store_path.resolve()
     if not (current / DB_DIR).is_dir():
         return None
-    try:
-        return _flock(current, WRITER_LOCK, fcntl.LOCK_EX)
-    except BlockingIOError:
-        raise StoreInUse(f"{store_path} is open for writing in another process (a server with an "
-                         "update token, or ssikg export) or is being built: stop it first (writes made "
-                         "meanwhile would be lost; 'ssikg export' keeps them), then build") from None
+    return _lock_or_refuse(current, WRITER_LOCK, fcntl.LOCK_EX,
+                           f"{store_path} is open for writing in another process (a server with an "
+                           "update token, or ssikg export) or is being built: stop it first (writes made "
+                           "meanwhile would be lost; 'ssikg export' keeps them), then build")
 
 
 def hold_for_serving(build: Path) -> int | None:
     """``serving.lock``, shared, for a read-only server's lifetime; StoreInUse while a process
     writes to the build (it holds the lock exclusively)."""
-    try:
-        return _flock(Path(build), SERVING_LOCK, fcntl.LOCK_SH)
-    except BlockingIOError:
-        raise StoreInUse(f"{build} is open for writing by another process (a server with an update "
-                         "token): a read-only server beside it would not follow its writes; stop it, "
-                         "or serve read-only from a copy of the build") from None
+    return _lock_or_refuse(Path(build), SERVING_LOCK, fcntl.LOCK_SH,
+                           f"{build} is open for writing by another process (a server with an update "
+                           "token): a read-only server beside it would not follow its writes; stop it, "
+                           "or serve read-only from a copy of the build")
 
 
 def check_not_served_read_only(store_path: Path) -> None:
@@ -344,12 +348,10 @@ def check_not_served_read_only(store_path: Path) -> None:
 def _exclude_read_only_servers(build: Path, shown: Path) -> int | None:
     """``serving.lock``, exclusively, for a process writing to ``build``; StoreInUse while a
     read-only server serves it."""
-    try:
-        return _flock(build, SERVING_LOCK, fcntl.LOCK_EX)
-    except BlockingIOError:
-        raise StoreInUse(f"{shown} is served by a read-only server, whose answers would not follow "
-                         "these writes (its version is read once): stop the read-only servers first, "
-                         "or write to a copy of the build") from None
+    return _lock_or_refuse(build, SERVING_LOCK, fcntl.LOCK_EX,
+                           f"{shown} is served by a read-only server, whose answers would not follow "
+                           "these writes (its version is read once): stop the read-only servers first, "
+                           "or write to a copy of the build")
 
 
 def check_free_for_writing(store_path: Path) -> None:
@@ -358,12 +360,9 @@ def check_free_for_writing(store_path: Path) -> None:
     current = Path(store_path).resolve()
     if not (current / DB_DIR).is_dir():
         return
-    try:
-        lock = _flock(current, WRITER_LOCK, fcntl.LOCK_EX)
-    except BlockingIOError:
-        raise StoreInUse(f"{store_path} is open for writing in another process (a server with an "
-                         "update token, or ssikg export) or is being built") from None
-    _release(lock)
+    _release(_lock_or_refuse(current, WRITER_LOCK, fcntl.LOCK_EX,
+                             f"{store_path} is open for writing in another process (a server with an "
+                             "update token, or ssikg export) or is being built"))
 
 
 def wait_free_for_writing(store_path: Path, timeout: float) -> None:
@@ -612,12 +611,10 @@ class EmbeddedStore(GraphStore):
                 return _flock(self.folder, READERS_LOCK, fcntl.LOCK_SH)
             except BlockingIOError:  # a build is removing it: RocksDB's own error will follow
                 return None
-        try:
-            return _flock(self.folder, WRITER_LOCK, fcntl.LOCK_EX)
-        except BlockingIOError:
-            raise StoreInUse(f"{self.folder} is open for writing by another process (a server with an "
-                             "update token, 'ssikg export') or being built: stop that server first (it "
-                             "serves the whole dataset at GET /store meanwhile)") from None
+        return _lock_or_refuse(self.folder, WRITER_LOCK, fcntl.LOCK_EX,
+                               f"{self.folder} is open for writing by another process (a server with an "
+                               "update token, 'ssikg export') or being built: stop that server first (it "
+                               "serves the whole dataset at GET /store meanwhile)")
 
     @property
     def raw(self) -> ox.Store:
